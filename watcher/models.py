@@ -1,0 +1,234 @@
+"""The values that flow through a cycle, named by where they travel.
+
+RawFeed -> Feed (of Paper) -> Match -> Digest -> Message -> Receipt, summed up in a CycleReport.
+All frozen: stages take values and return new ones, so any stage can be tested alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal
+
+# New-style (2409.12121, 0704.0001) and old-style (astro-ph/0601001, math.GT/0309136) ids.
+ARXIV_ID = re.compile(r"^(?:\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})$")
+
+AnnounceType = Literal["new", "cross", "replace", "replace-cross"]
+FeedKind = Literal["arxiv-rss", "arxiv-api", "rss", "atom"]
+FIELDS: tuple[str, ...] = ("title", "abstract", "authors", "categories")
+
+
+def is_arxiv_id(value: str) -> bool:
+    return bool(ARXIV_ID.match(value))
+
+
+@dataclass(frozen=True, slots=True)
+class RawFeed:
+    """Bytes of one feed as the fetch edge got them, before any parsing."""
+
+    source: str
+    body: bytes
+    content_type: str = ""
+    etag: str | None = None
+    status: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    """One paper. ``id`` is the arXiv id without version, the identity across feeds and days.
+
+    Items of non-arXiv feeds get a stable ``id`` derived from their guid or link
+    (``"feed:<sha1>"``) and keep their own ``link``.
+    """
+
+    id: str
+    version: int | None
+    title: str
+    authors: tuple[str, ...]
+    abstract: str
+    categories: tuple[str, ...] = ()  # primary first
+    announce_type: AnnounceType | None = None  # only in arXiv RSS
+    published: datetime | None = None  # v1 time (API); announcement time (RSS)
+    updated: datetime | None = None  # this version's time (API)
+    comment: str | None = None
+    journal_ref: str | None = None
+    doi: str | None = None
+    link: str | None = None  # only for non-arXiv items: a validated http(s) URL
+
+    @property
+    def is_arxiv(self) -> bool:
+        return is_arxiv_id(self.id)
+
+    @property
+    def versioned_id(self) -> str:
+        return f"{self.id}v{self.version}" if self.version else self.id
+
+    @property
+    def abs_url(self) -> str:
+        """Link to the abstract page, built only from a validated id (never from feed text)."""
+        if self.is_arxiv:
+            return f"http://arxiv.org/abs/{self.versioned_id}"
+        return self.link or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A parsed feed. ``announced`` is the arXiv announcement date (RSS channel pubDate)."""
+
+    source: str
+    kind: FeedKind
+    title: str
+    papers: tuple[Paper, ...]
+    announced: date | None = None
+    total_results: int | None = None  # arXiv API: opensearch:totalResults
+
+
+# --- rules -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One search term as the user wrote it, and its normalised words.
+
+    ``words`` are lower-case tokens (a phrase has several; hyphens split like spaces);
+    ``prefix`` means the last word matches any word it begins (``prun*``).
+    """
+
+    text: str
+    words: tuple[str, ...]
+    prefix: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    name: str
+    any: tuple[Term, ...] = ()
+    all: tuple[Term, ...] = ()
+    none: tuple[Term, ...] = ()
+    fields: tuple[str, ...] = ("title", "abstract")
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where a digest goes: ``kind`` is a notifier name (local, slack, email)."""
+
+    kind: str
+    target: tuple[str, ...] = ()
+    options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{','.join(self.target)}" if self.target else self.kind
+
+
+LOCAL = Destination("local")
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One rule file: what to watch, what counts as a match, where and when to send it."""
+
+    name: str
+    path: str
+    feeds: tuple[str, ...]
+    topics: tuple[Topic, ...]
+    deliver: tuple[Destination, ...] = (LOCAL,)
+    schedule: str = "daily"
+    timezone: str = "UTC"
+    updates: bool = False
+
+
+# --- matching, digests, delivery ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TopicHit:
+    topic: str
+    terms: tuple[str, ...]  # the terms as written in the rule file
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    paper: Paper
+    subscription: str
+    hits: tuple[TopicHit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """What one subscription sends for one period, papers in display order."""
+
+    subscription: str
+    period: str  # announcement date, YYYY-MM-DD
+    matches: tuple[Match, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    subject: str
+    markdown: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Proof that a destination accepted a message: Slack ts, Message-ID, file path."""
+
+    destination: str
+    reference: str
+    delivered_at: datetime
+
+
+DeliveryStatus = Literal["pending", "delivered", "failed", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A digest waiting for (or done with) one destination. Self-contained: it carries the
+    papers, so delivery never depends on the archive."""
+
+    destination: Destination
+    digest: Digest
+    status: DeliveryStatus = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    receipt: Receipt | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.digest.subscription}|{self.destination.key}|{self.digest.period}"
+
+
+FeedStatus = Literal["new", "empty", "stale", "failed", "not-modified"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedReport:
+    source: str
+    status: FeedStatus
+    papers: int = 0
+    new: int = 0
+    announced: date | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    subscription: str
+    destination: str
+    period: str
+    papers: int
+    status: DeliveryStatus
+    detail: str = ""  # receipt reference or error
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    feeds: tuple[FeedReport, ...] = ()
+    new_papers: int = 0
+    matches: int = 0
+    deliveries: tuple[DeliveryReport, ...] = ()
+    rule_errors: tuple[str, ...] = ()
+    digests: tuple[tuple[Destination, Digest], ...] = field(default=())

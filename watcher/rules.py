@@ -1,0 +1,481 @@
+"""Load and validate rule files: one YAML file under ``rules/`` is one Subscription.
+
+Validation works on PyYAML's node tree (``yaml.compose``), not on plain dicts, so every
+error names the file, the line of the offending node and the field, in the form
+``rules/x.yaml:7: topics[1].any: the term list is empty`` (``str(RuleError)``). List
+indexes in field names count from 0.
+
+The rule language (see ``rules/efficient-ml.yaml`` for a commented example):
+
+    name: efficient-ml                  # optional; default: the file name without .yaml
+    description: free text              # optional
+    feeds: [cs.LG, cs.CL+cs.AI, https://example.org/feed.xml]
+    topics:
+      - name: Quantization
+        any: [quantiz*, low-bit]        # at least one must occur (if given)
+        all: [neural]                   # every one must occur
+        none: [quantum]                 # none may occur
+        fields: [title, abstract]       # default; also authors, categories
+    deliver:                            # default: [local]
+      - slack: "#efficient-ml"          # or {channel: "#x", webhook_env: SLACK_WEBHOOK_X}
+      - email: [team@example.org]
+      - local
+    schedule: daily                     # daily, weekly, or a 5-field cron line
+    timezone: America/New_York          # default UTC
+    updates: false                      # also announce replaced versions
+
+Terms are case-insensitive words: ``prun*`` is a word prefix, several words are a phrase,
+and hyphens equal spaces (``low-bit`` matches "low bit"). Secrets never belong here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import zoneinfo
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from apscheduler.triggers.cron import CronTrigger
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from watcher.errors import RuleError
+from watcher.match import tokenize
+from watcher.models import FIELDS, LOCAL, Destination, Subscription, Term, Topic
+
+TOP_KEYS = ("name", "description", "feeds", "topics", "deliver", "schedule", "timezone", "updates")
+TOPIC_KEYS = ("name", "any", "all", "none", "fields")
+DELIVER_KINDS = ("local", "slack", "email")
+SLACK_KEYS = ("channel", "webhook_env")
+SCHEDULES = ("daily", "weekly")
+DEFAULT_FIELDS: tuple[str, ...] = ("title", "abstract")
+RULE_SUFFIXES = (".yaml", ".yml")
+
+_SECRET_KEY = re.compile(r"token|passw|secret|api_?key|webhook_?url|^webhook$|credential", re.I)
+_SECRET_VALUE = re.compile(r"^(xox[a-z]-|https?://hooks\.slack\.com/)", re.I)
+_SECRET_HINT = (
+    "secrets never go in rule files (they are shared and committed); "
+    "set it in the environment or in .env (see .env.example)"
+)
+_EMAIL = re.compile(r"^[^@\s<>,;:\"]+@[^@\s<>,;:\"]+\.[^@\s<>,;:\"]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_STR_TAGS = {"str", "int", "float", "bool", "timestamp"}  # read as the text the user typed
+
+
+# --- terms -------------------------------------------------------------------------------
+
+
+def parse_term(text: str) -> Term:
+    """Parse one search term; raise ValueError (with a user-facing message) if invalid.
+
+    ``prun*`` is a word prefix (a ``*`` only at the end of the last word); several words,
+    optionally in double quotes, are a phrase; any non-alphanumeric character separates
+    words, so ``low-bit`` is the phrase ``low bit``. Matching is case-insensitive (NFKC
+    and casefold, exactly like ``watcher.match.tokenize``).
+    """
+    written = text.strip()
+    body = written
+    if len(body) >= 2 and body[0] == body[-1] == '"':
+        body = body[1:-1].strip()
+    prefix = body.endswith("*")
+    if prefix:
+        body = body[:-1]
+        if not body[-1:].isalnum():
+            raise ValueError(f"{written!r}: '*' must directly follow a word, as in prun*")
+    if "*" in body:
+        raise ValueError(f"{written!r}: '*' is only allowed at the end of the last word")
+    words = tuple(tokenize(body))
+    if not words:
+        raise ValueError(f"{written!r} has no letters or digits to match")
+    if prefix and len(words[-1]) < 2:
+        raise ValueError(f"{written!r}: a one-character prefix would match almost anything")
+    return Term(text=written, words=words, prefix=prefix)
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Every rule file of a directory: the good subscriptions and one error per bad file."""
+
+    subscriptions: tuple[Subscription, ...]
+    errors: tuple[RuleError, ...]
+
+
+def load_rules(directory: Path) -> RuleSet:
+    """Load every ``*.yaml``/``*.yml`` file in ``directory`` (sorted by name).
+
+    A bad file becomes an error in the result and the others still load; a subscription
+    name used by an earlier file is an error on the later one. A missing directory raises.
+    """
+    if not directory.is_dir():
+        problem = "is not a directory" if directory.exists() else "does not exist"
+        raise RuleError(f"the rules directory {problem}", path=str(directory))
+    subscriptions: list[Subscription] = []
+    errors: list[RuleError] = []
+    first_file: dict[str, str] = {}
+    for path in iter_rule_files(directory):
+        try:
+            sub, name_line = _load(path)
+        except RuleError as error:
+            errors.append(error)
+            continue
+        other = first_file.setdefault(sub.name.casefold(), sub.path)
+        if other != sub.path:
+            how = "" if name_line else " (taken from the file name)"
+            message = f"subscription name {sub.name!r}{how} is already used by {other}"
+            errors.append(RuleError(message, path=sub.path, line=name_line, field="name"))
+            continue
+        subscriptions.append(sub)
+    return RuleSet(tuple(subscriptions), tuple(errors))
+
+
+def load_rule_file(path: Path) -> Subscription:
+    """Load and validate one rule file; raise RuleError naming file, line and field."""
+    return _load(path)[0]
+
+
+def _load(path: Path) -> tuple[Subscription, int | None]:
+    """The subscription, and the line of its ``name`` key (None when named by the file)."""
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise RuleError(f"not UTF-8 text ({error.reason})", path=where) from None
+    except OSError as error:
+        raise RuleError(f"cannot read the file ({error.strerror or error})", path=where) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else None
+        context = error.context or ""
+        if context and error.context_mark and error.context_mark.line + 1 != line:
+            context += f" (from line {error.context_mark.line + 1})"
+        problem = ", ".join(filter(None, [context, error.problem])) or "unreadable"
+        raise RuleError(f"invalid YAML: {problem}", path=where, line=line) from None
+    except yaml.YAMLError as error:
+        raise RuleError(f"invalid YAML: {error}", path=where) from None
+    if root is None:
+        raise RuleError("the file is empty; it needs at least feeds and topics", path=where, line=1)
+    return _Reader(where).subscription(root, default_name=path.stem)
+
+
+class _Reader:
+    """Turns a composed YAML node tree into a Subscription, or raises a RuleError."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def error(self, message: str, node: Node | None, field: str = "") -> RuleError:
+        line = node.start_mark.line + 1 if node is not None and node.start_mark else None
+        return RuleError(message, path=self.path, line=line, field=field)
+
+    # -- shapes --
+
+    def mapping(self, node: Node, field: str, allowed: tuple[str, ...]) -> dict[str, Node]:
+        """A mapping with string keys from ``allowed``; values by key, keys' nodes kept."""
+        what = f"{field} " if field else "the file "
+        if not isinstance(node, MappingNode):
+            raise self.error(f"{what}must be a mapping of keys to values", node, field)
+        values: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, ScalarNode) else None
+            if not isinstance(key, str) or key_node.tag.rsplit(":", 1)[-1] == "null":
+                raise self.error("keys must be plain words", key_node, field)
+            inner = f"{field}.{key}" if field else key
+            if _SECRET_KEY.search(key):
+                raise self.error(f"{key!r} looks like a secret: {_SECRET_HINT}", key_node, inner)
+            if key not in allowed:
+                raise self.error(_unknown("key", key, allowed), key_node, inner)
+            if key in values:
+                raise self.error(f"{key!r} is given twice", key_node, inner)
+            values[key] = value_node
+        return values
+
+    def required(self, values: dict[str, Node], key: str, node: Node, field: str) -> Node:
+        if key not in values:
+            inner = f"{field}.{key}" if field else key
+            raise self.error(f"missing required key {key!r}", node, inner)
+        return values[key]
+
+    def string(self, node: Node, field: str) -> str:
+        """A non-empty scalar as the user typed it (so ``no`` and ``1.0`` stay text)."""
+        if not isinstance(node, ScalarNode) or node.tag.rsplit(":", 1)[-1] not in _STR_TAGS:
+            raise self.error(f"expected text, got {_kind(node)}", node, field)
+        value = str(node.value).strip()
+        if not value:
+            raise self.error("must not be empty", node, field)
+        return value
+
+    def items(self, node: Node, field: str, *, single: bool = True) -> list[tuple[Node, str]]:
+        """A list's items with their fields (``feeds[2]``); a lone scalar is a 1-item list."""
+        if single and isinstance(node, ScalarNode) and node.tag.endswith(":str"):
+            return [(node, field)]
+        if isinstance(node, ScalarNode) and node.tag.endswith(":null"):
+            return []
+        if not isinstance(node, SequenceNode):
+            raise self.error(f"expected a list, got {_kind(node)}", node, field)
+        return [(item, f"{field}[{i}]") for i, item in enumerate(node.value)]
+
+    # -- the file --
+
+    def subscription(self, root: Node, default_name: str) -> tuple[Subscription, int | None]:
+        top = self.mapping(root, "", TOP_KEYS)
+        name, name_line = default_name, None
+        if "name" in top:
+            name = self.name(top["name"], "name")
+            name_line = top["name"].start_mark.line + 1
+        if "description" in top:
+            self.string(top["description"], "description")
+        feeds = self.feeds(self.required(top, "feeds", root, ""))
+        topics = self.topics(self.required(top, "topics", root, ""))
+        deliver = self.deliver(top["deliver"]) if "deliver" in top else (LOCAL,)
+        timezone = self.timezone(top["timezone"]) if "timezone" in top else "UTC"
+        schedule = self.schedule(top["schedule"], timezone) if "schedule" in top else "daily"
+        updates = self.boolean(top["updates"], "updates") if "updates" in top else False
+        sub = Subscription(
+            name=name,
+            path=self.path,
+            feeds=feeds,
+            topics=topics,
+            deliver=deliver,
+            schedule=schedule,
+            timezone=timezone,
+            updates=updates,
+        )
+        return sub, name_line
+
+    def name(self, node: Node, field: str) -> str:
+        value = self.string(node, field)
+        if "|" in value or not value.isprintable():
+            raise self.error("a name is one line of printable text without '|'", node, field)
+        return value
+
+    def feeds(self, node: Node) -> tuple[str, ...]:
+        feeds: dict[str, None] = {}
+        for item, field in self.items(node, "feeds"):
+            feed = self.string(item, field)
+            if any(ch.isspace() for ch in feed):
+                raise self.error(f"{feed!r} contains spaces; join categories with '+'", item, field)
+            if "://" in feed and not feed.lower().startswith(("http://", "https://")):
+                raise self.error(f"{feed!r}: only http(s) URLs can be fetched", item, field)
+            if "://" not in feed and "/" not in feed and not _is_categories(feed):
+                raise self.error(
+                    f"{feed!r} is not an arXiv category (like cs.LG, cs, or cs.LG+stat.ML), "
+                    "a URL or a path",
+                    item,
+                    field,
+                )
+            if feed in feeds:
+                raise self.error(f"{feed!r} is listed twice", item, field)
+            feeds[feed] = None
+        if not feeds:
+            raise self.error("the feed list is empty", node, "feeds")
+        return tuple(feeds)
+
+    def topics(self, node: Node) -> tuple[Topic, ...]:
+        topics: list[Topic] = []
+        seen: dict[str, None] = {}
+        for item, field in self.items(node, "topics", single=False):
+            topic = self.topic(item, field)
+            if topic.name.casefold() in seen:
+                name_node = self.mapping(item, field, TOPIC_KEYS)["name"]
+                raise self.error(
+                    f"topic {topic.name!r} is defined twice", name_node, f"{field}.name"
+                )
+            seen[topic.name.casefold()] = None
+            topics.append(topic)
+        if not topics:
+            raise self.error("the topic list is empty", node, "topics")
+        return tuple(topics)
+
+    def topic(self, node: Node, field: str) -> Topic:
+        values = self.mapping(node, field, TOPIC_KEYS)
+        name = self.name(self.required(values, "name", node, field), f"{field}.name")
+        if "any" not in values and "all" not in values:
+            raise self.error(
+                "a topic needs 'any' (one of these terms) or 'all' (every one of them)",
+                node,
+                field,
+            )
+        terms = {
+            key: self.terms(values[key], f"{field}.{key}") if key in values else ()
+            for key in ("any", "all", "none")
+        }
+        fields = self.fields(values["fields"], f"{field}.fields") if "fields" in values else None
+        return Topic(
+            name=name,
+            any=terms["any"],
+            all=terms["all"],
+            none=terms["none"],
+            fields=fields or DEFAULT_FIELDS,
+        )
+
+    def terms(self, node: Node, field: str) -> tuple[Term, ...]:
+        terms = []
+        for item, inner in self.items(node, field):
+            try:
+                terms.append(parse_term(self.string(item, inner)))
+            except ValueError as error:
+                raise self.error(f"invalid term {error}", item, inner) from None
+        if not terms:
+            raise self.error("the term list is empty", node, field)
+        return tuple(terms)
+
+    def fields(self, node: Node, field: str) -> tuple[str, ...]:
+        names: dict[str, None] = {}
+        for item, inner in self.items(node, field):
+            value = self.string(item, inner)
+            if value not in FIELDS:
+                raise self.error(_unknown("field", value, FIELDS), item, inner)
+            names[value] = None
+        if not names:
+            raise self.error("the field list is empty", node, field)
+        return tuple(names)
+
+    def deliver(self, node: Node) -> tuple[Destination, ...]:
+        destinations: dict[Destination, None] = {}
+        for item, field in self.items(node, "deliver", single=False):
+            destination = self.destination(item, field)
+            if destination in destinations:
+                raise self.error(f"{destination.key} is listed twice", item, field)
+            destinations[destination] = None
+        if not destinations:
+            raise self.error(
+                "the list is empty; leave 'deliver' out for local files", node, "deliver"
+            )
+        return tuple(destinations)
+
+    def destination(self, node: Node, field: str) -> Destination:
+        if isinstance(node, ScalarNode):
+            kind = self.string(node, field)
+            if kind == "local":
+                return LOCAL
+            if kind in DELIVER_KINDS:
+                raise self.error(f"say where: '- {kind}: ...'", node, field)
+            raise self.error(_unknown("destination", kind, DELIVER_KINDS), node, field)
+        values = self.mapping(node, field, DELIVER_KINDS)
+        if len(values) != 1:
+            raise self.error(
+                "each entry names one destination, like '- slack: \"#x\"'", node, field
+            )
+        kind, value = next(iter(values.items()))
+        inner = f"{field}.{kind}"
+        if kind == "local":
+            if not (isinstance(value, ScalarNode) and value.tag.endswith(":bool")):
+                raise self.error("write '- local' or '- local: true'", value, inner)
+            if not self.boolean(value, inner):
+                raise self.error("'local: false' means nothing; remove the entry", value, inner)
+            return LOCAL
+        if kind == "slack":
+            return self.slack(value, inner)
+        addresses = []
+        for item, item_field in self.items(value, inner):
+            address = self.string(item, item_field)
+            if not _EMAIL.match(address):
+                raise self.error(f"{address!r} is not an email address", item, item_field)
+            addresses.append(address)
+        if not addresses:
+            raise self.error("no email address given", value, inner)
+        return Destination("email", tuple(dict.fromkeys(addresses)))
+
+    def slack(self, node: Node, field: str) -> Destination:
+        options: tuple[tuple[str, str], ...] = ()
+        channel_node = node
+        channel_field = field
+        if isinstance(node, MappingNode):
+            values = self.mapping(node, field, SLACK_KEYS)
+            channel_field = f"{field}.channel"
+            channel_node = self.required(values, "channel", node, field)
+            if "webhook_env" in values:
+                env_node = values["webhook_env"]
+                env = self.string(env_node, f"{field}.webhook_env")
+                if not _ENV_NAME.match(env):
+                    raise self.error(
+                        f"{env!r} is not an environment variable name; name the variable "
+                        "that holds the webhook URL, not the URL itself",
+                        env_node,
+                        f"{field}.webhook_env",
+                    )
+                options = (("webhook_env", env),)
+        channel = self.string(channel_node, channel_field)
+        if _SECRET_VALUE.match(channel):
+            raise self.error(
+                f"this looks like a token or webhook: {_SECRET_HINT}", channel_node, channel_field
+            )
+        if any(ch.isspace() for ch in channel):
+            raise self.error(
+                f'{channel!r} is not a Slack channel, like "#papers"', channel_node, channel_field
+            )
+        return Destination("slack", (channel,), options)
+
+    def schedule(self, node: Node, timezone: str) -> str:
+        value = self.string(node, "schedule")
+        if value in SCHEDULES:
+            return value
+        if len(value.split()) != 5:
+            raise self.error(
+                f"{value!r}: use daily, weekly or a 5-field cron line like '0 8 * * mon-fri'",
+                node,
+                "schedule",
+            )
+        try:
+            CronTrigger.from_crontab(value, timezone=timezone)
+        except ValueError as error:
+            raise self.error(
+                f"{value!r} is not a valid cron line: {error}", node, "schedule"
+            ) from None
+        return value
+
+    def timezone(self, node: Node) -> str:
+        value = self.string(node, "timezone")
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise self.error(
+                f"unknown time zone {value!r}; use an IANA name like Europe/Berlin or UTC",
+                node,
+                "timezone",
+            ) from None
+        return value
+
+    def boolean(self, node: Node, field: str) -> bool:
+        if not (isinstance(node, ScalarNode) and node.tag.endswith(":bool")):
+            raise self.error(f"expected true or false, got {_kind(node)}", node, field)
+        return str(node.value).lower() in ("true", "yes", "on", "y")
+
+
+def _kind(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    tag = node.tag.rsplit(":", 1)[-1]
+    return "nothing" if tag == "null" else f"{tag} {node.value!r}"
+
+
+def _unknown(what: str, value: str, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(value, allowed, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {what} {value!r}{hint}; allowed: {', '.join(allowed)}"
+
+
+_CATEGORY = re.compile(r"^[a-z][a-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?$", re.I)
+
+
+def _is_categories(feed: str) -> bool:
+    """``cs``, ``cs.LG`` or ``cs.LG+stat.ML``: the forms arXiv's RSS URLs accept."""
+    return all(_CATEGORY.match(part) for part in feed.split("+"))
+
+
+def iter_rule_files(directory: Path) -> Iterator[Path]:
+    """The rule files ``load_rules`` reads, in order (for ``watcher rules check`` listings)."""
+    yield from sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in RULE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )

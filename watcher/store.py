@@ -1,0 +1,551 @@
+"""The edge that remembers what was seen and delivered: TinyDB files in a data directory.
+
+Layout of ``data_dir``::
+
+    .lock              flock held by the one writer; contains its pid
+    state.json         outbox + per-feed state: small, rewritten every cycle
+    papers/2409.json   the paper archive, one shard per arXiv month of the id
+    papers/0601.json   (old-style ids: astro-ph/0601001)
+    papers/other.json  (non-arXiv ``feed:`` ids)
+
+Every file is a TinyDB database whose documents are keyed by our own string ids (paper id,
+outbox key, feed source). Files are read at most once per Store, changes are buffered, and
+``commit()`` writes only the files a cycle touched, each through a temp file, fsync and rename,
+so a cycle's cost does not grow with history and a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+from tinydb import Storage, TinyDB
+from tinydb.table import Document, Table
+
+from watcher.codec import JSONDict, entry_from_dict, entry_to_dict, paper_from_dict, paper_to_dict
+from watcher.errors import StoreError
+from watcher.models import Destination, Digest, Match, OutboxEntry, Paper, Receipt, is_arxiv_id
+
+STATE_FILE = "state.json"
+SHARD_DIR = "papers"
+LOCK_FILE = ".lock"
+KEEP_DELIVERED_DAYS = 30
+_OPEN = ("pending", "failed")  # statuses that pending() hands out again
+T = TypeVar("T")
+
+
+def shard_name(paper_id: str) -> str:
+    """Archive shard of a paper: the YYMM of its arXiv id, or ``other`` for feed items."""
+    if is_arxiv_id(paper_id):
+        return paper_id.rpartition("/")[2][:4]
+    return "other"
+
+
+def split_period(period: str) -> tuple[str, int]:
+    """``"2024-09-18#2"`` -> ``("2024-09-18", 2)``: follow-up entries of one period."""
+    base, sep, part = period.partition("#")
+    return base, int(part) if sep and part.isdigit() else 1
+
+
+class AtomicJSONStorage(Storage):
+    """A TinyDB storage that never leaves a half-written file.
+
+    TinyDB's JSONStorage truncates and rewrites in place; a crash mid-write loses the database.
+    Here a write goes to a temp file in the same directory, is fsynced, renamed over the target
+    and the directory fsynced. A corrupt file raises StoreError rather than reading as empty,
+    which would silently forget every paper and resend them all.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise StoreError(f"cannot read: {e.strerror or e}", where=str(self.path)) from e
+        if not raw.strip():
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError as e:
+            raise StoreError(
+                f"corrupt JSON ({e}); move it aside or restore a backup", where=str(self.path)
+            ) from e
+        if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+            raise StoreError(
+                "not a TinyDB file (expected an object of tables)", where=str(self.path)
+            )
+        return data
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        if self.read_only:
+            raise StoreError("the store was opened read-only", where=str(self.path))
+        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        directory = self.path.parent
+        tmp: str | None = None
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            tmp = None
+            _fsync_dir(directory)
+        except OSError as e:
+            raise StoreError(f"cannot write: {e.strerror or e}", where=str(self.path)) from e
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable; without it a power cut can bring back the old file.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _Buffered(Storage):
+    """Reads its file once and keeps writes in memory until ``flush()``.
+
+    Unlike tinydb's CachingMiddleware it never writes on its own or on close: what reaches
+    the disk, and in which order, is decided by Store.commit() and the mark_* methods.
+    """
+
+    def __init__(self, backing: AtomicJSONStorage) -> None:
+        self.backing = backing
+        self.dirty = False
+        self._data: dict[str, dict[str, Any]] | None = None
+        self._loaded = False
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        if not self._loaded:
+            self._data = self.backing.read()
+            self._loaded = True
+        return self._data
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        self._data = data
+        self._loaded = True
+        self.dirty = True
+
+    def flush(self) -> None:
+        if self.dirty and self._data is not None:
+            self.backing.write(self._data)
+        self.dirty = False
+
+
+class _KeyedTable(Table):
+    # Documents keyed by our ids ("2409.12121", an outbox key) instead of counters, so lookups
+    # are dict lookups and the files read naturally. Ids are only ever given explicitly.
+    document_id_class = str  # type: ignore[assignment]
+
+
+class _KeyedDB(TinyDB):
+    table_class = _KeyedTable
+
+
+def _id(key: str) -> int:
+    return cast(int, key)  # TinyDB annotates ids as int; _KeyedTable uses str
+
+
+class _File:
+    """One TinyDB file of string-keyed tables, buffered until flush()."""
+
+    def __init__(self, path: Path, *, read_only: bool) -> None:
+        self.path = path
+        self.storage = _Buffered(AtomicJSONStorage(path, read_only=read_only))
+        self.db = _KeyedDB(storage=lambda: self.storage)
+
+    def get(self, table: str, key: str) -> JSONDict | None:
+        doc = self.db.table(table).get(doc_id=_id(key))
+        return None if doc is None else dict(doc)
+
+    def items(self, table: str) -> list[tuple[str, JSONDict]]:
+        return [(str(doc.doc_id), dict(doc)) for doc in self.db.table(table)]
+
+    def put(self, table: str, docs: Mapping[str, JSONDict]) -> None:
+        t = self.db.table(table)
+        new = {k: v for k, v in docs.items() if not t.contains(doc_id=_id(k))}
+        for key, doc in docs.items():
+            if key not in new:  # replaced in place, keeping the table's order
+                t.update(_replacing(doc), doc_ids=[_id(key)])
+        if new:
+            t.insert_multiple(Document(v, doc_id=_id(k)) for k, v in new.items())
+
+    def remove(self, table: str, keys: Iterable[str]) -> None:
+        self.db.table(table).remove(doc_ids=[_id(k) for k in keys])
+
+    def flush(self) -> None:
+        self.storage.flush()
+
+
+def _replacing(doc: JSONDict) -> Callable[[MutableMapping[str, Any]], None]:
+    def update(stored: MutableMapping[str, Any]) -> None:
+        stored.clear()
+        stored.update(doc)
+
+    return update
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class Store:
+    """What was seen (the paper archive) and what is to be or was delivered (the outbox).
+
+    Reads see staged changes. ``record_papers``, ``enqueue`` and ``set_feed_state`` are staged
+    and reach the disk on ``commit()``; the ``mark_*`` methods are durable at once, because a
+    send already happened. Closing without commit drops what was staged. Not thread-safe: one
+    cycle at a time, as the lock allows one process at a time.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        read_only: bool = False,
+        lock_fd: int | None = None,
+        keep_delivered_days: int = KEEP_DELIVERED_DAYS,
+    ) -> None:
+        """Use ``Store.open()``; this does no locking of its own."""
+        self.data_dir = data_dir
+        self.read_only = read_only
+        self.keep_delivered = timedelta(days=keep_delivered_days)
+        self._lock_fd = lock_fd
+        self._closed = False
+        self._state = _File(data_dir / STATE_FILE, read_only=read_only)
+        self._shards: dict[str, _File] = {}
+        self._staged_papers: dict[str, dict[str, JSONDict]] = {}  # shard -> id -> record
+        self._staged_feeds: dict[str, JSONDict] = {}
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        keep_delivered_days: int = KEEP_DELIVERED_DAYS,
+    ) -> Store:
+        """Open (creating if needed) a data directory as its only writer.
+
+        Raises StoreError if another process holds it. ``read_only`` takes no lock, creates
+        nothing and refuses writes: for ``watcher preview`` and ``watcher status`` beside a
+        running daemon (its writes are atomic renames, so a reader sees whole files).
+        """
+        path = Path(data_dir)
+        lock_fd = None
+        if not read_only:
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create: {e.strerror or e}", where=str(path)) from e
+            lock_fd = _lock(path)
+        store = cls(
+            path, read_only=read_only, lock_fd=lock_fd, keep_delivered_days=keep_delivered_days
+        )
+        try:
+            store._state.storage.read()  # a corrupt state file fails here, not mid-cycle
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Release the lock. Staged changes that were not committed are dropped."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- papers ------------------------------------------------------------------------
+
+    def unseen(self, papers: Iterable[Paper]) -> list[Paper]:
+        """Papers whose id is neither archived nor staged, first copy of each id only.
+
+        A later version, or another feed's copy, of a known id is not new.
+        """
+        self._usable()
+        seen: set[str] = set()
+        fresh = []
+        for paper in papers:
+            if paper.id not in seen:
+                seen.add(paper.id)
+                if self._record(paper.id) is None:
+                    fresh.append(paper)
+        return fresh
+
+    def known_versions(self, ids: Iterable[str]) -> dict[str, int | None]:
+        """Stored version of each known id; ids the store has never seen are left out."""
+        self._usable()
+        found: dict[str, int | None] = {}
+        for paper_id in ids:
+            record = self._record(paper_id)
+            if record is not None:
+                version = record.get("version")
+                found[paper_id] = version if isinstance(version, int) else None
+        return found
+
+    def paper(self, paper_id: str) -> Paper | None:
+        """The archived copy of a paper (its latest version seen), or None."""
+        self._usable()
+        record = self._record(paper_id)
+        if record is None:
+            return None
+        where = self._shard(shard_name(paper_id)).path
+        return _decode(paper_from_dict, record, paper_id, where)
+
+    def record_papers(self, papers: Iterable[Paper], seen_at: datetime) -> None:
+        """Stage papers as seen; a newer version of a known paper replaces its stored copy."""
+        self._writable()
+        for paper in papers:
+            record = self._record(paper.id)
+            if record is None:
+                first_seen = seen_at.isoformat()
+            elif _newer(paper.version, record.get("version")):
+                first_seen = record.get("first_seen", seen_at.isoformat())
+            else:
+                continue  # same or older version: nothing to write, the shard stays untouched
+            staged = self._staged_papers.setdefault(shard_name(paper.id), {})
+            staged[paper.id] = {**paper_to_dict(paper), "first_seen": first_seen}
+
+    def _record(self, paper_id: str) -> JSONDict | None:
+        shard = shard_name(paper_id)
+        staged = self._staged_papers.get(shard, {}).get(paper_id)
+        return staged if staged is not None else self._shard(shard).get("papers", paper_id)
+
+    def _shard(self, name: str) -> _File:
+        if name not in self._shards:
+            path = self.data_dir / SHARD_DIR / f"{name}.json"
+            self._shards[name] = _File(path, read_only=self.read_only)
+        return self._shards[name]
+
+    # --- outbox ------------------------------------------------------------------------
+
+    def enqueue(self, destination: Destination, digest: Digest) -> OutboxEntry | None:
+        """Stage a digest for a destination without ever queueing a paper twice for it.
+
+        Papers already in an entry of the same subscription, destination and period (any
+        status, "unknown" included) are skipped. The rest join that period's pending or
+        failed entry, or else start a follow-up entry with period ``<date>#<n>``. Returns
+        the entry that was created or grown, or None if there was nothing new.
+        """
+        self._writable()
+        base = split_period(digest.period)[0]
+        base_key = OutboxEntry(destination, replace(digest, period=base)).key
+        family = [
+            entry
+            for key, entry in self._entries()
+            if (key == base_key or key.startswith(f"{base_key}#"))
+            and entry.destination.key == destination.key
+            and entry.digest.subscription == digest.subscription
+        ]
+        queued = {m.paper.id for entry in family for m in entry.digest.matches}
+        fresh: list[Match] = []
+        for match in digest.matches:
+            if match.paper.id not in queued:
+                queued.add(match.paper.id)
+                fresh.append(match)
+        if not fresh:
+            return None
+        still_open = [entry for entry in family if entry.status in _OPEN]
+        if still_open:
+            target = still_open[-1]
+            matches = target.digest.matches + tuple(fresh)
+            entry = replace(target, digest=replace(target.digest, matches=matches))
+        else:
+            part = max((split_period(e.digest.period)[1] for e in family), default=0) + 1
+            period = base if part == 1 else f"{base}#{part}"
+            entry = OutboxEntry(destination, Digest(digest.subscription, period, tuple(fresh)))
+        self._put_entry(entry)
+        return entry
+
+    def pending(self) -> list[OutboxEntry]:
+        """Entries to (re)try: pending and failed. "unknown" ones wait for ``requeue``."""
+        self._usable()
+        return [entry for _, entry in self._entries() if entry.status in _OPEN]
+
+    def entries(self) -> list[OutboxEntry]:
+        """Every entry still kept, in the order they were queued (for ``watcher status``)."""
+        self._usable()
+        return [entry for _, entry in self._entries()]
+
+    def mark_delivered(self, entry_key: str, receipt: Receipt) -> None:
+        """Record a send the channel accepted. Durable before this returns."""
+        self._mark(
+            entry_key,
+            lambda e: replace(
+                e, status="delivered", attempts=e.attempts + 1, last_error=None, receipt=receipt
+            ),
+        )
+
+    def mark_failed(self, entry_key: str, error: str, *, permanent: bool = False) -> None:
+        """Record a refused send; it is retried next cycle. Durable before this returns.
+
+        A permanent failure (wrong token, unknown channel) is marked in ``last_error`` with a
+        ``permanent:`` prefix so status can tell the user to fix something.
+        """
+        message = f"permanent: {error}" if permanent else error
+        self._mark(
+            entry_key,
+            lambda e: replace(e, status="failed", attempts=e.attempts + 1, last_error=message),
+        )
+
+    def mark_unknown(self, entry_key: str, error: str) -> None:
+        """Record a send that may or may not have arrived; it is not retried on its own."""
+        self._mark(
+            entry_key,
+            lambda e: replace(e, status="unknown", attempts=e.attempts + 1, last_error=error),
+        )
+
+    def requeue(self, entry_key: str) -> None:
+        """Make an undelivered entry ("unknown" or failed) pending again, at the user's word."""
+        self._mark(
+            entry_key, lambda e: e if e.status == "delivered" else replace(e, status="pending")
+        )
+
+    def _mark(self, entry_key: str, change: Callable[[OutboxEntry], OutboxEntry]) -> None:
+        self._writable()
+        raw = self._state.get("outbox", entry_key)
+        if raw is None:
+            raise StoreError(f"no outbox entry {entry_key!r}", where=str(self._state.path))
+        self._put_entry(change(_decode(entry_from_dict, raw, entry_key, self._state.path)))
+        # A send already happened: this must survive a crash in the rest of the cycle. Staged
+        # outbox entries go with it, which is the order commit() uses anyway.
+        self._state.flush()
+
+    def _entries(self) -> list[tuple[str, OutboxEntry]]:
+        where = self._state.path
+        return [
+            (key, _decode(entry_from_dict, raw, key, where))
+            for key, raw in self._state.items("outbox")
+        ]
+
+    def _put_entry(self, entry: OutboxEntry) -> None:
+        self._state.put("outbox", {entry.key: entry_to_dict(entry)})
+
+    # --- feeds -------------------------------------------------------------------------
+
+    def feed_state(self, source: str) -> dict[str, Any]:
+        """What was stored for a feed (etag, last ids, last announced date...), or {}."""
+        self._usable()
+        state = self._staged_feeds.get(source)
+        if state is None:
+            state = self._state.get("feeds", source) or {}
+        return copy.deepcopy(state)
+
+    def set_feed_state(self, source: str, state: Mapping[str, Any]) -> None:
+        """Stage a feed's state: a plain JSON-able dict, written last by ``commit()``."""
+        self._writable()
+        self._staged_feeds[source] = json.loads(json.dumps(dict(state)))
+
+    # --- writing -----------------------------------------------------------------------
+
+    def commit(self, now: datetime | None = None) -> None:
+        """Write what this cycle staged. Given ``now``, drop delivered entries older than
+        ``keep_delivered_days`` first. Untouched shards are neither read nor written."""
+        self._writable()
+        if now is not None:
+            self._prune(now)
+        # Order matters. The outbox goes first: its entries carry their papers, so a crash
+        # before the archive is written only makes the rerun see those papers as new again,
+        # and enqueue's merge/idempotence turns that into no duplicate. The reverse order would
+        # lose papers: archived as seen, never queued.
+        self._state.flush()
+        for name in list(self._staged_papers):
+            shard = self._shard(name)
+            shard.put("papers", self._staged_papers[name])
+            shard.flush()
+            del self._staged_papers[name]
+        # Feed state last, in a second small write: a crash before it makes the rerun fetch
+        # again instead of trusting a 304 (etag) for papers that never reached the archive.
+        if self._staged_feeds:
+            self._state.put("feeds", self._staged_feeds)
+            self._state.flush()
+            self._staged_feeds = {}
+
+    def _prune(self, now: datetime) -> None:
+        cutoff = _aware(now) - self.keep_delivered
+        old = [
+            key
+            for key, entry in self._entries()
+            if entry.status == "delivered"
+            and entry.receipt is not None
+            and _aware(entry.receipt.delivered_at) < cutoff
+        ]
+        if old:
+            self._state.remove("outbox", old)
+
+    def _usable(self) -> None:
+        if self._closed:
+            raise StoreError("the store is closed", where=str(self.data_dir))
+
+    def _writable(self) -> None:
+        self._usable()
+        if self.read_only:
+            raise StoreError("the store was opened read-only", where=str(self.data_dir))
+
+
+def _lock(data_dir: Path) -> int:
+    path = data_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise StoreError(f"cannot open lock file: {e.strerror or e}", where=str(path)) from e
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        if isinstance(e, BlockingIOError):
+            raise StoreError(f"another watcher is using {data_dir} (pid {holder})") from e
+        raise StoreError(f"cannot lock: {e.strerror or e}", where=str(path)) from e
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
+
+
+def _newer(version: int | None, stored: object) -> bool:
+    return version is not None and (not isinstance(stored, int) or version > stored)
+
+
+def _decode(read: Callable[[JSONDict], T], raw: JSONDict, key: str, where: Path) -> T:
+    try:
+        return read(raw)
+    except (KeyError, TypeError, ValueError) as e:
+        raise StoreError(f"unreadable record {key!r}: {e!r}", where=str(where)) from e

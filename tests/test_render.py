@@ -1,0 +1,391 @@
+"""render: the seed Markdown layout, plain text and HTML goldens, and untrusted feed strings.
+
+Goldens live in tests/data/render/; regenerate them with WATCHER_REGEN_GOLDEN=1 and review
+the diff.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import jinja2
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from watcher import render as render_module
+from watcher.models import Digest, Match, Paper, TopicHit
+from watcher.render import environment, render, render_format, safe_href, subject
+
+GOLDEN_DIR = Path(__file__).parent / "data" / "render"
+REGEN = os.environ.get("WATCHER_REGEN_GOLDEN") == "1"
+T0 = datetime(2024, 9, 18, 17, 30, tzinfo=UTC)
+
+
+def paper(**changes: object) -> Paper:
+    values: dict[str, object] = {
+        "id": "2409.12121",
+        "version": 1,
+        "title": "A title",
+        "authors": ("Ann Author", "Bo Builder"),
+        "abstract": "Line one\nline two.",
+        "categories": ("cs.LG",),
+        "published": T0,
+    }
+    values.update(changes)
+    return Paper(**values)  # type: ignore[arg-type]
+
+
+def digest_of(*papers: Paper, name: str = "efficient-ml", period: str = "2024-09-18") -> Digest:
+    hits = (TopicHit("Quantization", ("quantiz*", "low-bit")),)
+    return Digest(name, period, tuple(Match(p, name, hits) for p in papers))
+
+
+def small_digest() -> Digest:
+    """A digest touching every branch of the templates; the source of the goldens."""
+    eastern = timezone(timedelta(hours=-4))
+    return Digest(
+        "efficient-ml",
+        "2024-09-18",
+        (
+            Match(
+                paper(
+                    id="2409.12121",
+                    version=1,
+                    title='Q&A for <Low-Bit> "Quantized" LLMs',
+                    authors=("Junzuo Zhou", "Ante Jukić", "O'Brien, Jr."),
+                    abstract="We quantize weights to 4 bits & keep\nactivations at 8 < 16 bits.",
+                    categories=("cs.LG", "cs.CL"),
+                    # 22:30 in New York is already the next day in UTC: the date is UTC.
+                    published=datetime(2024, 9, 17, 22, 30, tzinfo=eastern),
+                ),
+                "efficient-ml",
+                (
+                    TopicHit("Quantization", ("quantiz*", "low-bit")),
+                    TopicHit("LLMs", ("large language model", "LLM")),
+                ),
+            ),
+            Match(
+                paper(
+                    id="2408.11796",
+                    version=2,
+                    title="LLM Pruning and Distillation in Practice",
+                    authors=("Sharath Turuvekere Sreenivas",),
+                    abstract="Structured pruning of width and depth.",
+                    announce_type="replace",
+                    published=datetime(2024, 8, 21, 17, 55, tzinfo=UTC),
+                    updated=datetime(2024, 9, 17, 9, 0, tzinfo=UTC),
+                ),
+                "efficient-ml",
+                (TopicHit("Pruning", ("prun*",)),),
+            ),
+            Match(
+                paper(
+                    id="2409.00001",
+                    version=1,
+                    title="Only an updated time",
+                    authors=(),
+                    abstract="No publication time: the date comes from updated.",
+                    categories=(),
+                    published=None,
+                    updated=datetime(2024, 9, 16, 8, 0, tzinfo=UTC),
+                ),
+                "efficient-ml",
+                (),
+            ),
+            Match(
+                paper(
+                    id="feed:0123456789abcdef0123456789abcdef01234567",
+                    version=None,
+                    title="A blog post about sparsity",
+                    authors=("Some Blogger",),
+                    abstract="Not from arXiv: it keeps its own link.",
+                    categories=(),
+                    published=None,
+                    link="https://example.org/posts/sparsity?a=1&b=2",
+                ),
+                "efficient-ml",
+                (TopicHit("Sparsity", ("sparse*",)),),
+            ),
+        ),
+    )
+
+
+# --- goldens -----------------------------------------------------------------------------
+
+
+def check_golden(name: str, actual: str) -> None:
+    path = GOLDEN_DIR / name
+    if REGEN:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8", newline="")
+    if not path.exists():
+        pytest.fail(f"missing golden {path}; create it with WATCHER_REGEN_GOLDEN=1")
+    expected = path.read_text(encoding="utf-8")
+    if actual != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                str(path),
+                "rendered",
+            )
+        )
+        pytest.fail(f"{name} differs from its golden (WATCHER_REGEN_GOLDEN=1 rewrites):\n{diff}")
+
+
+@pytest.mark.parametrize(("fmt", "ext"), [("markdown", "md"), ("text", "txt"), ("html", "html")])
+def test_golden(fmt: str, ext: str) -> None:
+    check_golden(f"small.{ext}", render_format(small_digest(), fmt))
+
+
+def test_render_is_render_format_of_each_format() -> None:
+    digest = small_digest()
+    message = render(digest)
+    assert message.markdown == render_format(digest, "markdown")
+    assert message.text == render_format(digest, "text")
+    assert message.html == render_format(digest, "html")
+    assert message.subject == "arXiv digest: efficient-ml, 2024-09-18 (4 papers)"
+
+
+def test_unknown_format() -> None:
+    with pytest.raises(ValueError, match="unknown digest format"):
+        render_format(small_digest(), "pdf")
+
+
+# --- markdown: the seed layout -----------------------------------------------------------
+
+
+def test_markdown_block_layout() -> None:
+    md = render_format(digest_of(paper()), "markdown")
+    assert md == (
+        "# A title\n\n"
+        ">Authors: Ann Author,Bo Builder\n\n"
+        ">2024-09-18\n\n"
+        "> http://arxiv.org/abs/2409.12121v1\n\n"
+        "Line one\nline two.\n\n\n"
+    )
+
+
+def test_markdown_date_falls_back_to_updated_then_period() -> None:
+    from_updated = paper(published=None, updated=datetime(2024, 9, 2, 23, 0, tzinfo=UTC))
+    assert ">2024-09-02\n" in render_format(digest_of(from_updated), "markdown")
+    neither = paper(published=None, updated=None)
+    assert ">2024-09-18\n" in render_format(digest_of(neither, period="2024-09-18"), "markdown")
+
+
+def test_markdown_date_is_the_utc_date() -> None:
+    late_in_tokyo = datetime(2024, 9, 19, 2, 0, tzinfo=timezone(timedelta(hours=9)))
+    assert ">2024-09-18\n" in render_format(digest_of(paper(published=late_in_tokyo)), "markdown")
+
+
+def test_markdown_has_no_topics_no_header_no_footer() -> None:
+    md = render_format(digest_of(paper(), paper(id="2409.12117")), "markdown")
+    assert "Quantization" not in md
+    assert md.startswith("# A title\n")
+    assert md.endswith("line two.\n\n\n")
+    assert render_format(digest_of(), "markdown") == ""
+
+
+def test_markdown_title_cannot_break_the_layout() -> None:
+    md = render_format(digest_of(paper(title="Two\nlines\r\n# Injected\x1b[31m")), "markdown")
+    assert md.startswith("# Two lines # Injected[31m\n\n>Authors: ")
+    assert "\x1b" not in md
+
+
+# --- text ---------------------------------------------------------------------------------
+
+
+def test_text_shows_fields_and_topics() -> None:
+    text = render_format(digest_of(paper()), "text")
+    assert "1. A title\n" in text
+    assert "Authors: Ann Author, Bo Builder\n" in text
+    assert "Date:    2024-09-18\n" in text
+    assert "URL:     http://arxiv.org/abs/2409.12121v1\n" in text
+    assert "Matched: Quantization (quantiz*, low-bit)\n" in text
+    assert "   Line one\n   line two.\n" in text
+
+
+def test_text_has_no_terminal_escapes_or_javascript_link() -> None:
+    hostile = paper(
+        id="feed:1",
+        version=None,
+        title="\x1b]0;pwned\x07Title\x1b[2J",
+        abstract="abs\x1b[31mtract\x00\r\nnext",
+        link="javascript:alert(1)",
+    )
+    text = render_format(digest_of(hostile), "text")
+    assert not any(ord(c) < 32 and c != "\n" for c in text)
+    assert "javascript" not in text
+    assert "URL:" not in text
+
+
+# --- html ---------------------------------------------------------------------------------
+
+
+def test_html_is_a_small_complete_document() -> None:
+    html = render_format(small_digest(), "html")
+    assert html.startswith("<!DOCTYPE html>\n<html")
+    assert html.rstrip().endswith("</html>")
+    assert '<meta charset="utf-8">' in html
+    lowered = html.lower()
+    for forbidden in ("<script", "<link", "<img", "<iframe", "<style", "src=", "@import"):
+        assert forbidden not in lowered
+
+
+def test_html_escapes_feed_strings() -> None:
+    hostile = paper(
+        title="<script>alert(1)</script> & \"quoted\" 'single'",
+        authors=("<b>Bold</b>", 'Eve" onmouseover="x'),
+        abstract="a < b && c > d <img src=x onerror=alert(1)>",
+        categories=("cs.LG<i>",),
+    )
+    hits = (TopicHit("<Topic>", ('"term"', "a&b")),)
+    html = render_format(Digest("<sub>", "2024-09-18", (Match(hostile, "<sub>", hits),)), "html")
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;quoted&#34; &#39;single&#39;" in html
+    assert "&lt;b&gt;Bold&lt;/b&gt;" in html
+    assert "Eve&#34; onmouseover=&#34;x" in html
+    assert "a &lt; b &amp;&amp; c &gt; d &lt;img src=x onerror=alert(1)&gt;" in html
+    assert "&lt;Topic&gt;: &#34;term&#34;, a&amp;b" in html
+    assert "cs.LG&lt;i&gt;" in html
+    assert "&lt;sub&gt;" in html
+    assert "<b>" not in html and "<img" not in html and "<sub>" not in html
+
+
+def test_html_title_links_to_abs_url() -> None:
+    html = render_format(digest_of(paper()), "html")
+    assert '<a href="http://arxiv.org/abs/2409.12121v1" style=' in html
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        " javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "//evil.example/",
+        "http://",
+        "https://exa mple.org/",
+        "https://example.org/\x00",
+        "ftp://example.org/",
+    ],
+)
+def test_html_never_links_anything_but_http_urls(link: str) -> None:
+    item = paper(id="feed:abc", version=None, title="Linked", link=link)
+    html = render_format(digest_of(item), "html")
+    assert "href=" not in html
+    assert "javascript:" not in html.lower()
+    assert "Linked" in html
+
+
+def test_html_links_a_validated_https_link_escaped() -> None:
+    item = paper(id="feed:abc", version=None, link='https://example.org/a?x=1&y="2"')
+    html = render_format(digest_of(item), "html")
+    assert 'href="https://example.org/a?x=1&amp;y=&#34;2&#34;"' in html
+
+
+def test_safe_href() -> None:
+    assert safe_href("http://arxiv.org/abs/2409.12121v1") == "http://arxiv.org/abs/2409.12121v1"
+    assert safe_href("https://example.org/") == "https://example.org/"
+    assert safe_href("javascript:alert(1)") is None
+    assert safe_href("HTTP://example.org/") is None  # parsers emit lower-case schemes
+    assert safe_href("http:///path") is None
+    assert safe_href("https://[::1") is None  # urlsplit raises: not a URL
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.text(max_size=40), st.text(max_size=40), st.text(max_size=40))
+def test_html_never_contains_raw_markup_from_the_feed(
+    title: str, author: str, abstract: str
+) -> None:
+    item = paper(title=title, authors=(author,), abstract=abstract)
+    html = render_format(digest_of(item), "html")
+    body = html.split("<body", 1)[1]
+    # Only the template's own tags appear; feed text cannot open or close one.
+    tags = set(re.findall(r"</?([a-zA-Z0-9]+)", body))
+    assert tags <= {"body", "div", "h1", "h2", "p", "a", "span", "html"}
+    assert "javascript:" not in html.lower() or "javascript:" in (title + author + abstract).lower()
+
+
+# --- subject --------------------------------------------------------------------------------
+
+
+def test_subject_format_and_plural() -> None:
+    assert subject(digest_of(paper())) == "arXiv digest: efficient-ml, 2024-09-18 (1 paper)"
+    assert subject(digest_of()) == "arXiv digest: efficient-ml, 2024-09-18 (0 papers)"
+    twelve = digest_of(*(paper(id=f"2409.{i:05d}") for i in range(12)))
+    assert subject(twelve) == "arXiv digest: efficient-ml, 2024-09-18 (12 papers)"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "efficient-ml\r\nBcc: victim@example.org",
+        "efficient-ml\nBcc: x",
+        "efficient-ml\rBcc: x",
+        "a\u2028b\u2029c\x85d\x0be\x0cf",
+        "\x1b[31mred\x00\x7f",
+        "bidi\u202egnp.exe",
+        "",
+        "x" * 1000,
+    ],
+)
+def test_subject_is_one_line_whatever_the_name(name: str) -> None:
+    s = render(digest_of(paper(title="Title\r\nBcc: x"), name=name)).subject
+    assert_single_line(s)
+    assert s.startswith("arXiv digest: ")
+    assert s.endswith(", 2024-09-18 (1 paper)")
+    assert len(s) < 200
+
+
+def test_subject_keeps_a_normal_name_and_collapses_breaks() -> None:
+    s = subject(digest_of(paper(), name="efficient-ml\r\nBcc: x"))
+    assert s == "arXiv digest: efficient-ml Bcc: x, 2024-09-18 (1 paper)"
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.text(), st.text(max_size=20))
+def test_subject_is_always_single_line(name: str, period: str) -> None:
+    assert_single_line(subject(Digest(name, period, ())))
+
+
+def assert_single_line(value: str) -> None:
+    assert value == value.strip()
+    assert len(value.splitlines()) == 1
+    for char in value:
+        assert ord(char) >= 32 and not 0x7F <= ord(char) <= 0x9F, repr(value)
+        assert char not in "\u2028\u2029\u202e", repr(value)
+
+
+# --- environment and package data ----------------------------------------------------------
+
+
+def test_one_environment_strict_and_autoescaping_only_html() -> None:
+    env = environment()
+    assert env is environment()
+    assert env.undefined is jinja2.StrictUndefined
+    assert env.keep_trailing_newline
+    assert (
+        env.get_template("digest.html.j2")
+        .render(subject="<s>", papers=[], subscription="", period="")
+        .count("&lt;s&gt;")
+        == 2
+    )
+    assert "<s>" in env.get_template("digest.txt.j2").render(subject="<s>", papers=[])
+    with pytest.raises(jinja2.UndefinedError):
+        env.get_template("digest.md.j2").render()
+
+
+def test_templates_are_package_data() -> None:
+    templates = Path(render_module.__file__).parent / "templates"
+    for name in render_module.TEMPLATES.values():
+        assert (templates / name).is_file()
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"templates/*"' in pyproject

@@ -1,0 +1,491 @@
+"""Slack delivery against a local server speaking the Slack Web API (tests/slackserver.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import partial
+from itertools import pairwise
+from typing import Any
+
+import pytest
+
+from tests.slackserver import OK, Call, Reply, SlackServer
+from watcher.errors import DeliveryError, DeliveryUnknown
+from watcher.models import Destination, Digest, Match, Paper, TopicHit
+from watcher.notify.slack import SlackConfig, SlackNotifier
+from watcher.slack_blocks import (
+    build_messages,
+    clip,
+    message_chars,
+    shorten_authors,
+    slack_escape,
+)
+
+TOKEN = "xoxb-1234567890-secret-token-value"
+WEBHOOK_SECRET = "T0001/B0002/webhooksecretpart123"
+NOW = datetime(2024, 9, 16, 7, 0, tzinfo=UTC)
+CHANNEL = Destination("slack", ("#efficient-ml",))
+TOPICS = ("Quantization", "Pruning", "Attention")
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def paper(i: int, **changes: Any) -> Paper:
+    fields: dict[str, Any] = {
+        "id": f"2409.{10000 + i:05d}",
+        "version": 1 + i % 3,
+        "title": f"Paper number {i}: efficient low-bit inference for large models",
+        "authors": tuple(f"Author{i}-{j} Surname" for j in range(1 + i % 9)),
+        "abstract": ("We study quantization of  large\nlanguage models. " * (1 + i % 12)).strip(),
+    }
+    fields.update(changes)
+    return Paper(**fields)
+
+
+def match(p: Paper, *topics: str) -> Match:
+    names = topics or (TOPICS[sum(map(ord, p.id)) % 3],)
+    return Match(p, "efficient-ml", tuple(TopicHit(t, ("quantiz*", "low-bit")) for t in names))
+
+
+def digest(n: int = 0, *matches: Match) -> Digest:
+    ms = tuple(matches) or tuple(match(paper(i)) for i in range(n))
+    return Digest("efficient-ml", "2024-09-16", ms)
+
+
+class FakeClock:
+    """Monotonic time that only moves when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def slack(clock: FakeClock) -> Iterator[SlackServer]:
+    with SlackServer(token=TOKEN, clock=clock.monotonic) as server:
+        yield server
+
+
+def notifier(
+    server: SlackServer,
+    clock: FakeClock,
+    *,
+    token: str | None = TOKEN,
+    webhook_url: str | None = None,
+    environ: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> SlackNotifier:
+    config = SlackConfig(
+        bot_token=token, webhook_url=webhook_url, api_url=server.api_url, timeout=5
+    )
+    return SlackNotifier(
+        config,
+        environ=environ or {},
+        clock=lambda: NOW,
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+        **kwargs,
+    )
+
+
+def all_text(calls: list[Call]) -> str:
+    return "\n".join(json.dumps(c.body, ensure_ascii=False) for c in calls)
+
+
+def section_texts(blocks: list[dict[str, Any]]) -> list[str]:
+    return [b["text"]["text"] for b in blocks if b["type"] == "section"]
+
+
+def assert_within_limits(blocks: list[dict[str, Any]]) -> None:
+    assert 0 < len(blocks) <= 50
+    assert all(len(t) <= 3000 for t in section_texts(blocks))
+    assert message_chars(blocks) <= 12000
+
+
+# --- pure: slack_blocks ---------------------------------------------------------------------
+
+
+def test_escape_neutralises_mentions_and_links() -> None:
+    assert slack_escape("<!channel> & <https://evil|click>") == (
+        "&lt;!channel&gt; &amp; &lt;https://evil|click&gt;"
+    )
+
+
+def test_small_digest_is_one_readable_message() -> None:
+    d = digest(5)
+    [msg] = build_messages(d)
+    header = msg.blocks[0]
+    assert header["type"] == "header"
+    assert "efficient-ml" in header["text"]["text"]
+    assert "2024-09-16" in header["text"]["text"]
+    assert "*5 papers*" in msg.blocks[1]["elements"][0]["text"]
+    texts = section_texts(list(msg.blocks))
+    for m in d.matches:
+        assert sum(f"<{m.paper.abs_url}|" in t for t in texts) == 1
+    assert msg.text.startswith("efficient-ml · 2024-09-16: 5 papers")
+    assert "http" not in msg.text  # the fallback names titles; links live in the blocks once
+
+
+def test_papers_grouped_by_first_topic_in_order() -> None:
+    a = match(paper(1), "Pruning", "Quantization")
+    b = match(paper(2), "Quantization")
+    c = match(paper(3), "Pruning")
+    [msg] = build_messages(digest(0, a, b, c))
+    texts = section_texts(list(msg.blocks))
+    topics = [t for t in texts if "http" not in t]
+    assert topics == ["*Pruning* · 2 papers", "*Quantization* · 1 paper"]
+    order = [m.paper.id for m in (a, c, b)]
+    positions = [next(i for i, t in enumerate(texts) if pid in t) for pid in order]
+    assert positions == sorted(positions)
+    assert "Pruning: `quantiz*`, `low-bit` · Quantization: `quantiz*`" in texts[1]
+
+
+def test_authors_shortened_and_abstract_trimmed() -> None:
+    assert shorten_authors(("A", "B", "C", "D")) == "A, B, C, D"
+    assert shorten_authors(tuple("ABCDEFG")) == "A, B, C et al. (+4 more)"
+    long = "word " * 200 + "\n\n  tail"
+    out = clip(long, 300)
+    assert len(out) <= 300 and out.endswith("…") and "  " not in out
+    assert out[:-1].endswith("word")
+    p = paper(1, authors=tuple(f"Person {j}" for j in range(40)), abstract=long)
+    [msg] = build_messages(digest(0, match(p)))
+    text = section_texts(list(msg.blocks))[1]
+    assert "Person 0, Person 1, Person 2 et al. (+37 more)" in text
+    assert "Person 3," not in text
+    assert "tail" not in text
+
+
+@pytest.mark.parametrize(
+    ("n", "limits"),
+    [
+        (300, {}),
+        (37, {"max_blocks": 7}),
+        (80, {"max_message_chars": 2500, "max_section_chars": 1200}),
+        (3, {"max_message_chars": 700}),
+    ],
+)
+def test_split_keeps_every_paper_once_within_limits(n: int, limits: dict[str, int]) -> None:
+    d = digest(n)
+    msgs = build_messages(d, **limits)
+    max_blocks = limits.get("max_blocks", 50)
+    max_section = limits.get("max_section_chars", 3000)
+    blob = "\n".join(json.dumps(m.blocks) for m in msgs)
+    for m in d.matches:
+        assert blob.count(f"<{m.paper.abs_url}|") == 1
+    for msg in msgs:
+        assert len(msg.blocks) <= max_blocks
+        assert all(len(t) <= max_section for t in section_texts(list(msg.blocks)))
+        assert msg.text
+    if len(msgs) > 1:
+        summary = msgs[0]
+        assert "abs/" not in json.dumps(summary.blocks)  # the summary holds counts only
+        for msg in msgs:
+            assert msg.chars <= limits.get("max_message_chars", 12000)
+
+
+def test_hostile_strings_are_text_and_no_javascript_link() -> None:
+    hostile = (
+        paper(1, title="<!channel> free GPUs"),
+        paper(2, title="<https://evil.example|click> & more", authors=("<!here>",)),
+        paper(3, abstract="see <!everyone> and <@U123>"),
+        paper(4, id="feed:abc", version=None, title="javascript paper", link="javascript:x()"),
+        paper(5, id="feed:def", version=None, title="odd", link="https://a.example/x|<y>"),
+    )
+    msgs = build_messages(digest(0, *(match(p) for p in hostile)))
+    blob = "\n".join(json.dumps(m.blocks, ensure_ascii=False) + m.text for m in msgs)
+    for bad in ("<!channel>", "<!here>", "<!everyone>", "<@U123>", "<https://evil"):
+        assert bad not in blob
+    assert "&lt;!channel&gt; free GPUs" in blob
+    assert "&amp; more" in blob
+    assert "javascript:" not in blob
+    assert "*javascript paper*" in blob
+    assert "a.example" not in blob  # a URL that could break out of <url|label> is not linked
+
+
+def test_empty_digest_still_says_something() -> None:
+    [msg] = build_messages(digest(0))
+    assert msg.text and msg.blocks[0]["type"] == "header"
+
+
+# --- the edge: bot token --------------------------------------------------------------------
+
+
+def test_300_paper_digest_arrives_complete_in_one_thread(
+    slack: SlackServer, clock: FakeClock
+) -> None:
+    d = digest(300)
+    receipt = notifier(slack, clock).send(CHANNEL, d)
+
+    calls = slack.calls
+    assert len(calls) > 2 and all(c.method == "chat.postMessage" for c in calls)
+    first, replies = calls[0], calls[1:]
+    assert first.body["channel"] == "#efficient-ml"
+    assert "thread_ts" not in first.body
+    assert receipt.reference == "1726000001.000001"
+    assert receipt.destination == "slack:#efficient-ml"
+    assert receipt.delivered_at == NOW
+    for reply in replies:
+        assert reply.body["thread_ts"] == receipt.reference
+        assert reply.body["channel"] == "C123"
+    for call in calls:
+        assert call.body["unfurl_links"] is False and call.body["unfurl_media"] is False
+        assert call.body["text"]
+        assert_within_limits(call.body["blocks"])
+    blob = all_text(calls)
+    for m in d.matches:
+        assert blob.count(f"{m.paper.abs_url}|") == 1, m.paper.id
+
+
+def test_hostile_titles_ping_nobody_on_the_wire(slack: SlackServer, clock: FakeClock) -> None:
+    d = digest(
+        0,
+        match(paper(1, title="<!channel> urgent")),
+        match(paper(2, title="<https://evil|click> & win")),
+        match(paper(3, id="feed:x", version=None, title="js", link="javascript:alert(1)")),
+    )
+    notifier(slack, clock).send(CHANNEL, d)
+    blob = all_text(slack.calls)
+    assert "<!channel>" not in blob and "<https://evil" not in blob
+    assert "&lt;!channel&gt; urgent" in blob and "&amp; win" in blob
+    assert "javascript:" not in blob
+
+
+def test_429_with_retry_after_then_success_delivers_once(
+    slack: SlackServer, clock: FakeClock
+) -> None:
+    slack.script(Reply.rate_limited(retry_after=1))
+    receipt = notifier(slack, clock).send(CHANNEL, digest(3))
+    assert [c.reply for c in slack.calls] == [Reply.rate_limited(1), OK]
+    assert len(slack.posts()) == 1
+    assert 1.0 in clock.sleeps  # Retry-After honoured, through the injected sleep
+    assert receipt.reference == "1726000001.000001"
+
+
+def test_rate_limited_past_retries_is_temporary(slack: SlackServer, clock: FakeClock) -> None:
+    slack.script(*[Reply.rate_limited(1)] * 3)
+    with pytest.raises(DeliveryError) as info:
+        notifier(slack, clock).send(CHANNEL, digest(3))
+    assert not info.value.permanent
+    assert len(slack.calls) == 3  # the first try and two retries
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        ("invalid_auth", "check SLACK_BOT_TOKEN"),
+        ("token_revoked", "check SLACK_BOT_TOKEN"),
+        ("channel_not_found", "channel #efficient-ml not found: check the name in the rule file"),
+        ("not_in_channel", "invite the app to #efficient-ml"),
+        ("invalid_blocks", "invalid_blocks"),
+    ],
+)
+def test_slack_errors_are_permanent_with_the_fix(
+    slack: SlackServer, clock: FakeClock, code: str, fix: str
+) -> None:
+    slack.script(Reply.slack_error(code))
+    with pytest.raises(DeliveryError) as info:
+        notifier(slack, clock).send(CHANNEL, digest(2))
+    assert info.value.permanent
+    assert not isinstance(info.value, DeliveryUnknown)
+    assert fix in str(info.value)
+    assert info.value.where == "slack:#efficient-ml"
+
+
+def test_wrong_token_is_rejected_by_the_server(slack: SlackServer, clock: FakeClock) -> None:
+    with pytest.raises(DeliveryError) as info:
+        notifier(slack, clock, token="xoxb-wrong-token-abcdef").send(CHANNEL, digest(1))
+    assert info.value.permanent and "SLACK_BOT_TOKEN" in str(info.value)
+    assert "xoxb-wrong-token-abcdef" not in str(info.value)
+
+
+def test_server_error_is_temporary(slack: SlackServer, clock: FakeClock) -> None:
+    slack.script(Reply.server_error(500))
+    with pytest.raises(DeliveryError) as info:
+        notifier(slack, clock).send(CHANNEL, digest(2))
+    assert not info.value.permanent
+    assert not isinstance(info.value, DeliveryUnknown)
+    assert "500" in str(info.value)
+    assert len(slack.calls) == 1
+
+
+def test_connection_refused_is_temporary(clock: FakeClock) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = SlackConfig(bot_token=TOKEN, api_url=f"http://127.0.0.1:{port}/api", timeout=5)
+    n = SlackNotifier(config, monotonic=clock.monotonic, sleep=clock.sleep)
+    with pytest.raises(DeliveryError) as info:
+        n.send(CHANNEL, digest(1))
+    assert not info.value.permanent and not isinstance(info.value, DeliveryUnknown)
+    assert "could not reach Slack" in str(info.value)
+
+
+def test_dropped_connection_is_unknown_and_not_resent(slack: SlackServer, clock: FakeClock) -> None:
+    slack.script(Reply.dropped())
+    with pytest.raises(DeliveryUnknown) as info:
+        notifier(slack, clock).send(CHANNEL, digest(2))
+    assert "may have arrived" in str(info.value)
+    assert len(slack.calls) == 1  # slack_sdk's connection retry would have sent it twice
+
+
+def test_failed_thread_reply_is_an_error_naming_the_sent_summary(
+    slack: SlackServer, clock: FakeClock
+) -> None:
+    slack.script(OK, OK, Reply.server_error(503))
+    with pytest.raises(DeliveryError) as info:
+        notifier(slack, clock).send(CHANNEL, digest(100))
+    assert not info.value.permanent
+    assert "message 3 of" in str(info.value)
+    assert "ts=1726000001.000001" in str(info.value)
+
+
+def test_posts_to_one_channel_are_paced_one_per_second(
+    slack: SlackServer, clock: FakeClock
+) -> None:
+    n = notifier(slack, clock)
+    n.send(CHANNEL, digest(60))
+    n.send(CHANNEL, digest(2))  # the next digest to the same channel waits too
+    times = [c.at for c in slack.calls]
+    assert len(times) >= 4
+    assert all(b - a >= 1.0 for a, b in pairwise(times))
+    assert clock.sleeps and all(s <= 1.0 for s in clock.sleeps)
+    assert len(clock.sleeps) == len(times) - 1
+
+
+def test_other_channels_are_not_held_back(slack: SlackServer, clock: FakeClock) -> None:
+    n = notifier(slack, clock)
+    n.send(CHANNEL, digest(2))
+    n.send(Destination("slack", ("#other",)), digest(2))
+    assert clock.sleeps == []
+
+
+# --- the edge: webhooks, configuration -------------------------------------------------------
+
+
+def test_webhook_from_env_sends_all_messages_in_sequence(
+    slack: SlackServer, clock: FakeClock
+) -> None:
+    url = slack.webhook_url(WEBHOOK_SECRET)
+    dest = Destination("slack", ("#papers",), (("webhook_env", "TEAM_WEBHOOK"),))
+    n = notifier(slack, clock, environ={"TEAM_WEBHOOK": url})
+    d = digest(120)
+    receipt = n.send(dest, d)
+    assert receipt.reference == "webhook"
+    calls = slack.calls
+    assert len(calls) == len(build_messages(d)) > 1
+    assert all(c.method == "webhook" and c.path.endswith(WEBHOOK_SECRET) for c in calls)
+    assert all("thread_ts" not in c.body and c.body["unfurl_links"] is False for c in calls)
+    assert "Authorization" not in calls[0].headers  # the bot token is not sent to a webhook
+    blob = all_text(calls)
+    for m in d.matches:
+        assert blob.count(f"{m.paper.abs_url}|") == 1
+
+
+def test_global_webhook_without_token(slack: SlackServer, clock: FakeClock) -> None:
+    url = slack.webhook_url(WEBHOOK_SECRET)
+    receipt = notifier(slack, clock, token=None, webhook_url=url).send(CHANNEL, digest(2))
+    assert receipt.reference == "webhook" and slack.calls[0].method == "webhook"
+
+
+def test_webhook_errors(slack: SlackServer, clock: FakeClock) -> None:
+    url = slack.webhook_url(WEBHOOK_SECRET)
+    dest = Destination("slack", ("#papers",), (("webhook_env", "TEAM_WEBHOOK"),))
+    n = notifier(slack, clock, environ={"TEAM_WEBHOOK": url})
+    slack.script(Reply(status=404, error="no_service"))
+    with pytest.raises(DeliveryError) as info:
+        n.send(dest, digest(2))
+    assert info.value.permanent and "TEAM_WEBHOOK" in str(info.value)
+    assert WEBHOOK_SECRET not in str(info.value)
+    slack.script(Reply.server_error(500))
+    with pytest.raises(DeliveryError) as info:
+        n.send(dest, digest(2))
+    assert not info.value.permanent
+    slack.script(Reply.dropped())
+    with pytest.raises(DeliveryUnknown):
+        n.send(dest, digest(2))
+    with pytest.raises(DeliveryError) as info:
+        notifier(slack, clock).send(
+            Destination("slack", ("#p",), (("webhook_env", "MISSING_HOOK"),)), digest(1)
+        )
+    assert info.value.permanent and "MISSING_HOOK" in str(info.value)
+
+
+def test_url_in_rule_file_is_refused_without_echoing_it(
+    slack: SlackServer, clock: FakeClock
+) -> None:
+    url = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX"
+    with pytest.raises(DeliveryError) as info:
+        notifier(slack, clock).send(Destination("slack", (url,)), digest(1))
+    assert info.value.permanent and "environment variable" in str(info.value)
+    assert "XXXXsecretXXXX" not in f"{info.value} {info.value.where}"
+    with pytest.raises(DeliveryError) as info:
+        notifier(slack, clock).send(Destination("slack", ("xoxb-pasted-token",)), digest(1))
+    assert info.value.permanent and "pasted" not in f"{info.value} {info.value.where}"
+    assert slack.calls == []
+
+
+def test_no_credentials_is_permanent(slack: SlackServer, clock: FakeClock) -> None:
+    with pytest.raises(DeliveryError) as info:
+        notifier(slack, clock, token=None).send(CHANNEL, digest(1))
+    assert info.value.permanent and "SLACK_BOT_TOKEN" in str(info.value)
+
+
+def test_config_from_env_and_repr_hides_secrets() -> None:
+    config = SlackConfig.from_env(
+        {"SLACK_BOT_TOKEN": TOKEN, "SLACK_WEBHOOK_URL": "https://h/" + WEBHOOK_SECRET}
+    )
+    assert config.bot_token == TOKEN and config.api_url is None
+    for text in (repr(config), str(config), repr(SlackNotifier(config))):
+        assert TOKEN not in text and WEBHOOK_SECRET not in text
+    assert "bot_token='set'" in repr(config)
+    assert SlackConfig.from_env({"SLACK_API_URL": "http://x/api/"}).api_url == "http://x/api/"
+
+
+def test_no_secret_in_any_log_record_or_error(
+    slack: SlackServer, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="slack_sdk")
+    url = slack.webhook_url(WEBHOOK_SECRET)
+    environ = {"TEAM_WEBHOOK": url}
+    hook = Destination("slack", ("#papers",), (("webhook_env", "TEAM_WEBHOOK"),))
+    errors: list[str] = []
+    n = notifier(slack, clock, webhook_url=url, environ=environ)
+    n.send(CHANNEL, digest(30))
+    n.send(hook, digest(30))
+    for reply in (Reply.slack_error("invalid_auth"), Reply.server_error(), Reply.dropped()):
+        for dest in (CHANNEL, hook):
+            slack.script(reply)
+            with pytest.raises(DeliveryError) as info:
+                n.send(dest, digest(2))
+            errors.append(f"{info.value!s} {info.value!r} {info.value.where}")
+    records = [f"{r.name} {r.getMessage()}" for r in caplog.records]
+    assert any("Sending a request" in r for r in records)  # slack_sdk's debug log was captured
+    for secret in (TOKEN, url, WEBHOOK_SECRET):
+        assert not [r for r in records if secret in r], secret
+        assert not [e for e in errors if secret in e], secret
+    assert "xoxb-" not in caplog.text
+
+
+def test_injected_builder_limits_are_used(slack: SlackServer, clock: FakeClock) -> None:
+    n = notifier(slack, clock, build=partial(build_messages, max_blocks=6))
+    n.send(CHANNEL, digest(12))
+    assert len(slack.calls) > 2
+    assert all(len(c.body["blocks"]) <= 6 for c in slack.calls)

@@ -27,7 +27,9 @@ class ParseError(FeedError):
 class RuleError(WatcherError):
     """A rule file is invalid. ``where`` is ``path:line`` and ``field`` the offending key."""
 
-    def __init__(self, message: str, *, path: str, line: int | None = None, field: str = "") -> None:
+    def __init__(
+        self, message: str, *, path: str, line: int | None = None, field: str = ""
+    ) -> None:
         self.path = path
         self.line = line
         self.field = field

@@ -231,4 +231,5 @@ class CycleReport:
     matches: int = 0
     deliveries: tuple[DeliveryReport, ...] = ()
     rule_errors: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # things the user should know that are not failures
     digests: tuple[tuple[Destination, Digest], ...] = field(default=())

@@ -1,0 +1,298 @@
+"""A whole cycle end to end over local feed files: new vs seen, outbox, failures, routing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.feeds import Item, rss
+from watcher.app import source_map
+from watcher.errors import DeliveryError
+from watcher.fetch import Fetcher
+from watcher.match import compile_matcher
+from watcher.models import CycleReport, Destination, Digest, Receipt, Subscription
+from watcher.notify import Registry
+from watcher.pipeline import run_cycle
+from watcher.rules import load_rules
+from watcher.settings import Settings
+from watcher.store import Store
+
+NOW = datetime(2026, 11, 10, 6, 0, tzinfo=UTC)
+DAY = date(2026, 11, 10)
+
+QUANT = Item("2611.00001", "Four-bit quantization of transformers")
+PRUNE = Item("2611.00002", "Pruning attention heads", category="cs.CL")
+OTHER = Item("2611.00003", "Bird migration and weather")
+
+
+@dataclass
+class Recorder:
+    """A notifier that records what it was given and can be told to fail."""
+
+    kind: str = "local"
+    fail: list[DeliveryError] = field(default_factory=list)
+    sent: list[tuple[Destination, Digest]] = field(default_factory=list)
+
+    def send(self, destination: Destination, digest: Digest) -> Receipt:
+        if self.fail:
+            raise self.fail.pop(0)
+        self.sent.append((destination, digest))
+        return Receipt(destination.key, f"{self.kind}-{len(self.sent)}", NOW)
+
+    def paper_ids(self) -> list[str]:
+        return [m.paper.id for _, d in self.sent for m in d.matches]
+
+
+def write_rule(directory: Path, name: str, body: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.yaml").write_text(textwrap.dedent(body), encoding="utf-8")
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path) -> Path:
+    rules = tmp_path / "rules"
+    write_rule(
+        rules,
+        "compression",
+        """\
+        name: compression
+        feeds: [cs.LG, cs.CL]
+        topics:
+          - name: Quantization
+            any: ["quantiz*"]
+          - name: Pruning
+            any: ["prun*"]
+        """,
+    )
+    return rules
+
+
+def feed_file(tmp_path: Path, name: str, day: date, items: list[Item]) -> str:
+    path = tmp_path / f"{name}.xml"
+    path.write_bytes(rss(day, items))
+    return str(path)
+
+
+def cycle(
+    data: Path,
+    rules: Path,
+    feeds: list[str],
+    notifiers: Registry,
+    *,
+    per_subscription: dict[str, list[str]] | None = None,
+) -> CycleReport:
+    ruleset = load_rules(rules)
+    subs: tuple[Subscription, ...] = ruleset.subscriptions
+    if per_subscription is None:
+        sources = source_map(subs, Settings(), feeds)
+    else:
+        sources = {}
+        for sub, names in per_subscription.items():
+            for name in names:
+                sources.setdefault(name, []).append(sub)
+    with Store.open(data) as store, Fetcher() as fetcher:
+        return run_cycle(fetcher, store, compile_matcher(subs), subs, sources, notifiers, NOW)
+
+
+def test_a_second_run_over_the_same_feed_finds_nothing_new(tmp_path: Path, rules_dir: Path) -> None:
+    feed = feed_file(tmp_path, "lg", DAY, [QUANT, PRUNE, OTHER])
+    local = Recorder()
+    first = cycle(tmp_path / "data", rules_dir, [feed], {"local": local})
+    assert first.new_papers == 3
+    assert sorted(local.paper_ids()) == ["2611.00001", "2611.00002"]
+    assert local.sent[0][1].period == "2026-11-10"
+
+    second = cycle(tmp_path / "data", rules_dir, [feed], {"local": local})
+    assert second.new_papers == 0
+    assert second.deliveries == ()
+    assert len(local.sent) == 1
+
+
+def test_a_paper_in_two_feeds_and_later_as_a_new_version_is_delivered_once(
+    tmp_path: Path, rules_dir: Path
+) -> None:
+    lg = feed_file(tmp_path, "lg", DAY, [QUANT])
+    cl = feed_file(tmp_path, "cl", DAY, [Item(QUANT.id, QUANT.title, announce="cross")])
+    local = Recorder()
+    cycle(tmp_path / "data", rules_dir, [lg, cl], {"local": local})
+    assert local.paper_ids() == [QUANT.id]
+
+    later = date(2026, 11, 11)
+    replaced = Item(QUANT.id, QUANT.title, version=2, announce="replace")
+    lg2 = feed_file(tmp_path, "lg2", later, [replaced, PRUNE])
+    cycle(tmp_path / "data", rules_dir, [lg2], {"local": local})
+    assert local.paper_ids() == [QUANT.id, PRUNE.id]
+
+
+def test_a_replacement_never_seen_before_is_not_announced(tmp_path: Path, rules_dir: Path) -> None:
+    old = Item("2501.00042", "Quantization revisited", version=3, announce="replace")
+    feed = feed_file(tmp_path, "lg", DAY, [old])
+    local = Recorder()
+    report = cycle(tmp_path / "data", rules_dir, [feed], {"local": local})
+    assert report.matches == 0 and local.sent == []
+
+
+def test_a_subscription_only_gets_papers_from_its_own_feeds(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    for name in ("vision", "language"):
+        write_rule(
+            rules,
+            name,
+            f"""\
+            name: {name}
+            feeds: [cs.LG]
+            topics:
+              - name: Everything
+                any: ["quantiz*", "prun*"]
+            """,
+        )
+    vision = feed_file(tmp_path, "cv", DAY, [QUANT])
+    language = feed_file(tmp_path, "cl", DAY, [PRUNE])
+    local = Recorder()
+    cycle(
+        tmp_path / "data",
+        rules,
+        [],
+        {"local": local},
+        per_subscription={"vision": [vision], "language": [language]},
+    )
+    got = {d.subscription: [m.paper.id for m in d.matches] for _, d in local.sent}
+    assert got == {"vision": [QUANT.id], "language": [PRUNE.id]}
+
+
+def test_a_broken_feed_is_reported_and_the_others_still_deliver(
+    tmp_path: Path, rules_dir: Path
+) -> None:
+    good = feed_file(tmp_path, "lg", DAY, [QUANT])
+    truncated = tmp_path / "cut.xml"
+    truncated.write_bytes(rss(DAY, [PRUNE])[:300])
+    missing = str(tmp_path / "nowhere.xml")
+    local = Recorder()
+    report = cycle(tmp_path / "data", rules_dir, [good, str(truncated), missing], {"local": local})
+    status = {Path(f.source).name: (f.status, f.error or "") for f in report.feeds}
+    assert status["lg.xml"][0] == "new"
+    assert status["cut.xml"][0] == "failed" and "truncated" in status["cut.xml"][1]
+    assert status["nowhere.xml"][0] == "failed" and "nowhere.xml" in status["nowhere.xml"][1]
+    assert local.paper_ids() == [QUANT.id]
+
+
+def test_a_failed_destination_is_retried_next_cycle_without_resending_the_others(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "rules"
+    write_rule(
+        rules,
+        "both",
+        """\
+        name: both
+        feeds: [cs.LG]
+        topics:
+          - name: Q
+            any: ["quantiz*"]
+        deliver:
+          - slack: "#papers"
+          - email: [team@example.org]
+        """,
+    )
+    feed = feed_file(tmp_path, "lg", DAY, [QUANT])
+    slack = Recorder("slack", fail=[DeliveryError("HTTP 500", where="slack:#papers")])
+    email = Recorder("email")
+    first = cycle(tmp_path / "data", rules, [feed], {"slack": slack, "email": email})
+    assert {d.destination: d.status for d in first.deliveries} == {
+        "slack:#papers": "failed",
+        "email:team@example.org": "delivered",
+    }
+    second = cycle(tmp_path / "data", rules, [feed], {"slack": slack, "email": email})
+    assert [d.status for d in second.deliveries] == ["delivered"]
+    assert slack.paper_ids() == [QUANT.id]
+    assert email.paper_ids() == [QUANT.id]
+
+
+def test_an_unconfigured_destination_falls_back_to_the_local_digest(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    write_rule(
+        rules,
+        "slacky",
+        """\
+        name: slacky
+        feeds: [cs.LG]
+        topics:
+          - name: Q
+            any: ["quantiz*"]
+        deliver:
+          - slack: "#papers"
+        """,
+    )
+    feed = feed_file(tmp_path, "lg", DAY, [QUANT])
+    local = Recorder()
+    report = cycle(tmp_path / "data", rules, [feed], {"local": local})
+    assert local.paper_ids() == [QUANT.id]
+    assert any("slack is not configured" in note for note in report.notes)
+
+
+def test_a_stale_feed_is_recognised_and_sends_nothing(tmp_path: Path, rules_dir: Path) -> None:
+    local = Recorder()
+    monday = feed_file(tmp_path, "mon", DAY, [QUANT, OTHER])
+    # Same listing re-served the next day under a fresh date, with a bumped version.
+    bumped = Item(QUANT.id, QUANT.title, version=2)
+    tuesday = feed_file(tmp_path, "tue", date(2026, 11, 11), [bumped, OTHER])
+    data = tmp_path / "data"
+    cycle(data, rules_dir, [monday], {"local": local})
+    # Both polls are of the same source: copy Tuesday's bytes over Monday's file.
+    Path(monday).write_bytes(Path(tuesday).read_bytes())
+    report = cycle(data, rules_dir, [monday], {"local": local})
+    assert [f.status for f in report.feeds] == ["stale"]
+    assert len(local.sent) == 1
+
+
+CRASHING_CYCLE = """
+import os, signal, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from watcher.app import source_map
+from watcher.fetch import Fetcher
+from watcher.match import compile_matcher
+from watcher.pipeline import run_cycle
+from watcher.rules import load_rules
+from watcher.settings import Settings
+from watcher.store import Store
+
+class Killed:
+    def send(self, destination, digest):
+        os.kill(os.getpid(), signal.SIGKILL)  # the process dies mid-delivery
+
+data, rules, feed = map(Path, sys.argv[1:4])
+subs = load_rules(rules).subscriptions
+with Store.open(data) as store, Fetcher() as fetcher:
+    run_cycle(fetcher, store, compile_matcher(subs), subs,
+              source_map(subs, Settings(), [str(feed)]), {"local": Killed()},
+              datetime(2026, 11, 10, 6, tzinfo=UTC))
+"""
+
+
+def test_a_cycle_killed_between_recording_and_delivering_delivers_exactly_once_on_rerun(
+    tmp_path: Path, rules_dir: Path
+) -> None:
+    feed = feed_file(tmp_path, "lg", DAY, [QUANT, PRUNE, OTHER])
+    data = tmp_path / "data"
+    killed = subprocess.run(
+        [sys.executable, "-c", CRASHING_CYCLE, str(data), str(rules_dir), feed],
+        capture_output=True,
+        check=False,
+    )
+    assert killed.returncode == -9, killed.stderr.decode()
+
+    local = Recorder()
+    rerun = cycle(data, rules_dir, [feed], {"local": local})
+    assert rerun.new_papers == 0  # the papers were recorded before the kill
+    assert sorted(local.paper_ids()) == [QUANT.id, PRUNE.id]  # and still delivered, once
+
+    again = cycle(data, rules_dir, [feed], {"local": local})
+    assert again.deliveries == ()
+    assert len(local.sent) == 1

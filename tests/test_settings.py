@@ -1,0 +1,64 @@
+"""Settings from the environment and .env: defaults, validation, no secrets in repr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from watcher.errors import SettingsError
+from watcher.settings import load_settings, read_environment
+
+
+def test_defaults_need_nothing_configured() -> None:
+    settings = load_settings({})
+    assert settings.data_dir == Path("data")
+    assert settings.arxiv_rss_url == "https://rss.arxiv.org/rss/"
+    assert settings.arxiv_min_interval == 3.0
+    assert not settings.slack_configured and not settings.email_configured
+    assert settings.smtp_port == 587
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SMTP_PORT", "smtp"),
+        ("SMTP_PORT", "70000"),
+        ("SMTP_SECURITY", "tls"),
+        ("WATCHER_ARXIV_MIN_INTERVAL", "-1"),
+        ("WATCHER_ARXIV_MIN_INTERVAL", "fast"),
+    ],
+)
+def test_a_malformed_value_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({name: value})
+    assert str(caught.value).startswith(f"{name}: ")
+    assert value in str(caught.value)
+
+
+def test_secrets_never_appear_in_repr() -> None:
+    settings = load_settings(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-secret-token",
+            "SLACK_WEBHOOK_URL": "https://hooks.example/secret-path",
+            "SMTP_PASSWORD": "hunter2",
+            "SMTP_HOST": "mail.example.org",
+            "MAIL_FROM": "w@example.org",
+        }
+    )
+    assert settings.slack_configured and settings.email_configured
+    shown = repr(settings)
+    for secret in ("xoxb-secret-token", "secret-path", "hunter2"):
+        assert secret not in shown
+
+
+def test_env_file_fills_in_under_the_real_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("SMTP_HOST=from-file\nWATCHER_CONTACT=me@example.org\n", encoding="utf-8")
+    monkeypatch.setenv("SMTP_HOST", "from-environment")
+    monkeypatch.delenv("WATCHER_CONTACT", raising=False)
+    settings = load_settings(read_environment(env_file))
+    assert settings.smtp_host == "from-environment"
+    assert settings.user_agent.endswith("(mailto:me@example.org)")

@@ -1,0 +1,22 @@
+"""Delivery channels. Each module sends a Digest to one kind of destination and returns a
+Receipt only once the destination accepted it; anything else raises DeliveryError
+(``permanent=True`` when only the user can fix it) or DeliveryUnknown (sent, fate unknown).
+
+The pipeline picks a notifier by ``Destination.kind`` from a registry dict that the
+composition root (watcher.app) fills with configured instances.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from watcher.models import Destination, Digest, Receipt
+
+
+class Notifier(Protocol):
+    def send(self, destination: Destination, digest: Digest) -> Receipt:
+        """Deliver ``digest`` to ``destination``; return the destination's receipt."""
+        ...
+
+
+Registry = dict[str, Notifier]

@@ -1,0 +1,67 @@
+"""The built-in destination: the Markdown digest to a file under the data directory, and
+to the terminal. Used when a subscription names no destination or none is configured."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from watcher.errors import DeliveryError
+from watcher.models import Destination, Digest, Receipt
+from watcher.render import render
+
+UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class LocalNotifier:
+    """Writes ``<digests_dir>/<period>-<subscription>.md`` and echoes it to ``stream``."""
+
+    def __init__(
+        self, digests_dir: Path, stream: TextIO | None, clock: Callable[[], datetime]
+    ) -> None:
+        self.digests_dir = digests_dir
+        self.stream = stream
+        self.clock = clock
+
+    def send(self, destination: Destination, digest: Digest) -> Receipt:
+        message = render(digest)
+        path = self._free_path(digest)
+        try:
+            self.digests_dir.mkdir(parents=True, exist_ok=True)
+            _write_atomically(path, message.markdown)
+        except OSError as exc:
+            raise DeliveryError(f"cannot write {path}: {exc.strerror}", where="local") from exc
+        if self.stream is not None:
+            self.stream.write(f"\n==> {message.subject} -> {path}\n\n")
+            self.stream.write(message.markdown)
+            self.stream.flush()
+        return Receipt(destination=destination.key, reference=str(path), delivered_at=self.clock())
+
+    def _free_path(self, digest: Digest) -> Path:
+        # A second digest for the same period (papers that arrived later that day, or a
+        # follow-up entry) gets its own file rather than overwriting the first.
+        stem = UNSAFE_FILENAME.sub("-", f"{digest.period}-{digest.subscription}").strip("-")
+        path = self.digests_dir / f"{stem}.md"
+        counter = 2
+        while path.exists():
+            path = self.digests_dir / f"{stem}-{counter}.md"
+            counter += 1
+        return path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".md")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -132,6 +132,7 @@ def digest_to_dict(digest: Digest) -> JSONDict:
         "subscription": digest.subscription,
         "period": digest.period,
         "matches": [match_to_dict(m) for m in digest.matches],
+        "updated": [match_to_dict(m) for m in digest.updated],
     }
 
 
@@ -140,6 +141,7 @@ def digest_from_dict(data: JSONDict) -> Digest:
         subscription=_str(data["subscription"]),
         period=_str(data["period"]),
         matches=tuple(match_from_dict(m) for m in data["matches"]),
+        updated=tuple(match_from_dict(m) for m in data.get("updated", [])),
     )
 
 

@@ -162,6 +162,9 @@ class Digest:
     subscription: str
     period: str  # announcement date, YYYY-MM-DD
     matches: tuple[Match, ...]
+    # Replacements (new versions) of papers this subscription was sent before; only for
+    # subscriptions with ``updates: true``.
+    updated: tuple[Match, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,9 @@ from watcher.errors import RuleError
 from watcher.match import tokenize
 from watcher.models import FIELDS, LOCAL, Destination, Subscription, Term, Topic
 
+# How an API query travels in Subscription.feeds (next to categories, URLs and paths).
+QUERY_PREFIX = "query:"
+
 TOP_KEYS = ("name", "description", "feeds", "topics", "deliver", "schedule", "timezone", "updates")
 TOPIC_KEYS = ("name", "any", "all", "none", "fields")
 DELIVER_KINDS = ("local", "slack", "email")
@@ -258,6 +261,15 @@ class _Reader:
     def feeds(self, node: Node) -> tuple[str, ...]:
         feeds: dict[str, None] = {}
         for item, field in self.items(node, "feeds"):
+            if isinstance(item, MappingNode):
+                # An arXiv API query, for topics that cut across categories.
+                values = self.mapping(item, field, ("query",))
+                query = self.string(self.required(values, "query", item, field), f"{field}.query")
+                feed = QUERY_PREFIX + " ".join(query.split())
+                if feed in feeds:
+                    raise self.error("this query is listed twice", item, field)
+                feeds[feed] = None
+                continue
             feed = self.string(item, field)
             if any(ch.isspace() for ch in feed):
                 raise self.error(f"{feed!r} contains spaces; join categories with '+'", item, field)

@@ -381,17 +381,29 @@ class Store:
             if match.paper.id not in queued:
                 queued.add(match.paper.id)
                 fresh.append(match)
-        if not fresh:
+        # An update is one version of a paper: the same paper may be updated again later.
+        queued_versions = {m.paper.versioned_id for entry in family for m in entry.digest.updated}
+        fresh_updates: list[Match] = []
+        for match in digest.updated:
+            if match.paper.versioned_id not in queued_versions:
+                queued_versions.add(match.paper.versioned_id)
+                fresh_updates.append(match)
+        if not fresh and not fresh_updates:
             return None
         still_open = [entry for entry in family if entry.status in _OPEN]
         if still_open:
             target = still_open[-1]
-            matches = target.digest.matches + tuple(fresh)
-            entry = replace(target, digest=replace(target.digest, matches=matches))
+            grown = replace(
+                target.digest,
+                matches=target.digest.matches + tuple(fresh),
+                updated=target.digest.updated + tuple(fresh_updates),
+            )
+            entry = replace(target, digest=grown)
         else:
             part = max((split_period(e.digest.period)[1] for e in family), default=0) + 1
             period = base if part == 1 else f"{base}#{part}"
-            entry = OutboxEntry(destination, Digest(digest.subscription, period, tuple(fresh)))
+            digest = Digest(digest.subscription, period, tuple(fresh), tuple(fresh_updates))
+            entry = OutboxEntry(destination, digest)
         self._put_entry(entry)
         return entry
 

@@ -44,3 +44,42 @@ def rss(day: date, items: list[Item] | tuple[Item, ...], category: str = "cs.LG"
         )
     parts.append("</channel></rss>")
     return "\n".join(parts).encode()
+
+
+@dataclass(frozen=True)
+class ApiEntry:
+    id: str
+    title: str
+    published: str  # ISO time, e.g. "2024-12-23T15:00:00Z"
+    abstract: str = "An abstract about nothing in particular."
+    version: int = 1
+    categories: tuple[str, ...] = ("cs.LG",)
+    authors: tuple[str, ...] = ("Ann Author",)
+
+
+def api_atom(entries: list[ApiEntry] | tuple[ApiEntry, ...], total: int | None = None) -> bytes:
+    """An arXiv API (Atom) response holding ``entries``; ``total`` is opensearch's count."""
+    parts = [
+        "<?xml version='1.0' encoding='UTF-8'?>",
+        '<feed xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/" '
+        'xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns="http://www.w3.org/2005/Atom">',
+        "<id>https://arxiv.org/api/test</id><title>arXiv Query: test</title>",
+        "<updated>2026-01-01T00:00:00Z</updated>",
+        f"<opensearch:totalResults>{len(entries) if total is None else total}"
+        "</opensearch:totalResults>",
+        "<opensearch:startIndex>0</opensearch:startIndex>",
+        f"<opensearch:itemsPerPage>{len(entries)}</opensearch:itemsPerPage>",
+    ]
+    for e in entries:
+        cats = "".join(
+            f'<category term="{c}" scheme="http://arxiv.org/schemas/atom"/>' for c in e.categories
+        )
+        authors = "".join(f"<author><name>{escape(a)}</name></author>" for a in e.authors)
+        parts.append(
+            f"<entry><id>http://arxiv.org/abs/{e.id}v{e.version}</id>"
+            f"<title>{escape(e.title)}</title><updated>{e.published}</updated>"
+            f"<summary>{escape(e.abstract)}</summary>{cats}<published>{e.published}</published>"
+            f'<arxiv:primary_category term="{e.categories[0]}"/>{authors}</entry>'
+        )
+    parts.append("</feed>")
+    return "\n".join(parts).encode()

@@ -431,6 +431,21 @@ def test_redirect_hops_and_retries_are_spaced_too(
     assert [b - a for a, b in itertools.pairwise(times)] == [3.0, 3.0, 3.0]
 
 
+def test_rss_and_api_hosts_share_one_turn(
+    server: FeedServer, make_fetcher: MakeFetcher, clock: FakeClock
+) -> None:
+    # arXiv asks for one request every 3 s across RSS, API and OAI-PMH together: two
+    # arXiv-like host names (here both loopback) take turns from the same clock.
+    server.route("/rss", Reply.feed(RSS))
+    server.route("/api", Reply.feed(RSS))
+    fetcher = make_fetcher(extra_polite_hosts=("127.0.0.1", "localhost"))
+    fetcher.fetch(server.url("/rss"))
+    fetcher.fetch(server.url("/api").replace("127.0.0.1", "localhost"))
+    fetcher.fetch(server.url("/rss"))
+    times = [r.time for r in server.requests]
+    assert [b - a for a, b in itertools.pairwise(times)] == [3.0, 3.0]
+
+
 def test_loopback_interval_below_3s_is_honoured(
     server: FeedServer, make_fetcher: MakeFetcher, clock: FakeClock
 ) -> None:

@@ -58,6 +58,9 @@ _FILE_TYPES = {
 }
 
 
+ARXIV_BUCKET = "arxiv"
+
+
 @dataclass(frozen=True, slots=True)
 class FetchConfig:
     """How to fetch. ``min_interval`` spaces requests to arXiv-like hosts: arXiv hosts and
@@ -419,14 +422,18 @@ class Fetcher:
                 raise FeedError("HTTP 304 Not Modified to an unconditional request", where=where)
             log.info("%s: not modified", where)
             return FetchResult(None, True, new_etag or etag)
-        if not 200 <= status < 300:
+        content_type = response.headers.get("content-type", "")
+        # A client error with an XML body carries the server's explanation (the arXiv API
+        # answers a bad query with HTTP 400 and an Atom error entry): hand it to the parser,
+        # which turns any non-2xx status into a ParseError quoting it.
+        explained = 400 <= status < 500 and "xml" in content_type.lower()
+        if not 200 <= status < 300 and not explained:
             raise FeedError(_status_text(status), where=where)
         body = self._read_capped(response, url, where)
         check_prolog(body, where=where)
         log.info(
             "%s: HTTP %d, %d bytes in %.1fs", where, status, len(body), time.monotonic() - started
         )
-        content_type = response.headers.get("content-type", "")
         return FetchResult(RawFeed(source, body, content_type, new_etag, status), False, new_etag)
 
     def _read_capped(self, response: httpx.Response, url: str, where: str) -> bytes:
@@ -493,6 +500,12 @@ class Fetcher:
             )
         return self._intervals[host]
 
+    def _bucket(self, host: str) -> str:
+        """Whose turn a request takes: arXiv asks for one request every 3 s across all of
+        its services (RSS, API, OAI-PMH), so every arXiv-like host shares one turn."""
+        host = host.lower()
+        return ARXIV_BUCKET if self._interval(host) > 0 else host
+
     def _wait_turn(self, host: str, where: str) -> None:
         """Sleep until ``host`` may be asked again, then book the next slot.
 
@@ -501,8 +514,9 @@ class Fetcher:
         """
         with self._lock:
             interval = self._interval(host)
+            bucket = self._bucket(host)
             now = self._clock()
-            wait = self._next_allowed.get(host, now) - now
+            wait = self._next_allowed.get(bucket, now) - now
             if wait > self.config.max_backoff:
                 raise FeedError(
                     f"{host} asked us to wait {_seconds(wait)} more (Retry-After); "
@@ -514,15 +528,16 @@ class Fetcher:
                 self._sleep(wait)
                 now = self._clock()
             if interval > 0:
-                self._next_allowed[host] = now + interval
+                self._next_allowed[bucket] = now + interval
             elif wait > 0:
-                del self._next_allowed[host]
+                del self._next_allowed[bucket]
 
     def _defer(self, host: str, delay: float) -> None:
         """Push ``host``'s next allowed request at least ``delay`` seconds out (back-off)."""
         with self._lock:
+            bucket = self._bucket(host)
             until = self._clock() + delay
-            self._next_allowed[host] = max(self._next_allowed.get(host, until), until)
+            self._next_allowed[bucket] = max(self._next_allowed.get(bucket, until), until)
 
 
 def _host(url: str) -> str:

@@ -1,24 +1,69 @@
-"""Turn what a rule file names under ``feeds:`` into the source a fetcher can read.
+"""What a rule file names under ``feeds:``, turned into sources a fetcher can read (pure).
 
-Pure: an arXiv category or archive (``cs.LG``, ``cs``, ``cs.LG+stat.ML``) becomes the daily RSS
-URL under the configured base; an http(s) URL or a local path stays as written.
+- an arXiv category or archive (``cs.LG``, ``cs``, ``cs.LG+stat.ML``): the daily RSS feed
+  under the configured base URL. Only these take part in stale-day and catch-up handling;
+- ``query:<search query>`` (a rule's ``- query: ...``): the arXiv API, newest submissions
+  first, paged;
+- an http(s) URL or a local path: read as it is.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+from urllib.parse import urlencode
+
+from watcher.rules import QUERY_PREFIX
 
 CATEGORY = re.compile(r"^[a-z][a-z\-]*(?:\.[A-Za-z\-]+)?$")
+SourceKind = Literal["arxiv-rss", "arxiv-query", "feed"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSource:
+    """One thing to poll. ``url`` is the identity: two rule files naming the same feed share
+    one fetch per cycle."""
+
+    url: str
+    kind: SourceKind
+    categories: tuple[str, ...] = ()  # arxiv-rss: the categories the URL asks for
+    query: str = ""  # arxiv-query: the search query
 
 
 def is_category(name: str) -> bool:
     return all(CATEGORY.match(part) for part in name.split("+"))
 
 
-def resolve_source(name: str, rss_base: str) -> str:
-    """The fetchable source for one ``feeds:`` entry."""
-    if "://" in name or name.startswith(("/", ".")) or name.endswith(".xml"):
-        return name
+def resolve_source(name: str, rss_base: str, api_base: str, page_size: int = 100) -> FeedSource:
+    """The source for one ``feeds:`` entry (or one ``--feed`` argument)."""
+    if name.startswith(QUERY_PREFIX):
+        query = name[len(QUERY_PREFIX) :]
+        return FeedSource(api_url(api_base, query, 0, page_size), "arxiv-query", query=query)
+    if "://" in name or "/" in name or name.endswith(".xml"):
+        return FeedSource(name, "feed")
     if is_category(name):
-        return rss_base.rstrip("/") + "/" + name
-    return name
+        url = rss_base.rstrip("/") + "/" + name
+        return FeedSource(url, "arxiv-rss", categories=tuple(name.split("+")))
+    return FeedSource(name, "feed")
+
+
+def api_url(api_base: str, query: str, start: int, max_results: int) -> str:
+    """An arXiv API search, newest submissions first (so paging can stop at known papers)."""
+    params = {
+        "search_query": query,
+        "start": str(start),
+        "max_results": str(max_results),
+        "sortBy": "submittedDate",
+        "sortOrder": "descending",
+    }
+    return f"{api_base}?{urlencode(params)}"
+
+
+def submitted_between(categories: tuple[str, ...], first: date, last: date) -> str:
+    """An API query for papers in ``categories`` first submitted from ``first`` to ``last``
+    (whole days, GMT as the API counts them)."""
+    cats = " OR ".join(f"cat:{c}" for c in categories)
+    cats = f"({cats})" if len(categories) > 1 else cats
+    return f"{cats} AND submittedDate:[{first:%Y%m%d}0000 TO {last:%Y%m%d}2359]"

@@ -1,0 +1,248 @@
+"""Poll one source and say what the poll means: which papers it brings, for which day.
+
+arXiv's daily RSS only ever shows the latest announcement, and sometimes re-serves the
+previous one under a fresh date (a *stale* feed). So a poll is classified:
+
+- ``new``: a listing not seen before; its papers are dated by the feed's announcement date;
+- ``empty``: no announcement (weekend, holiday);
+- ``stale``: the previous listing again under a new date. Its papers are not the day's. If
+  it is still stale on a later poll of the same day, the day is filled from the API;
+- ``not-modified``: the same listing as the last poll (or HTTP 304);
+- ``failed``: with the reason; the feed is tried again next cycle.
+
+Days that were never seen (the watcher was down, a feed failed or was stale all day) are
+filled from the API on the next good poll: papers first submitted since shortly before the
+last day seen. Papers already seen are dropped later by the store, so overlap costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from watcher.errors import FeedError, WatcherError
+from watcher.fetch import FetchResult
+from watcher.models import Feed, FeedReport, FeedStatus, Paper
+from watcher.parse import parse_feed
+from watcher.sources import FeedSource, api_url, submitted_between
+
+# arXiv dates its feeds by the midnight US-Eastern after the announcement.
+ARXIV_TIMEZONE = ZoneInfo("America/New_York")
+# How far before the first missing day a fill looks: a day's listing holds papers submitted
+# up to a few days earlier (weekends, the submission cut-off the afternoon before).
+FILL_MARGIN = timedelta(days=4)
+
+
+class Fetches(Protocol):
+    def fetch(self, source: str, *, etag: str | None = None) -> FetchResult: ...
+
+
+@dataclass(frozen=True)
+class Poller:
+    """What polling needs besides the source: the fetch edge, how to reach the API, and a
+    way to ask whether a paper is already known (where paging may stop)."""
+
+    fetcher: Fetches
+    is_known: Callable[[str], bool]
+    api_url: str
+    api_page_size: int = 100
+    api_max_pages: int = 10
+    stale_fill_after: int = 2
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Papers from one read, and the announcement date they belong to (the digest period)."""
+
+    papers: tuple[Paper, ...]
+    period: date
+
+
+@dataclass(frozen=True)
+class Polled:
+    """The outcome of polling one source: report lines (the poll, and any API fill), the
+    papers each brought, and the feed state to remember (None: leave it as it was)."""
+
+    parts: tuple[tuple[FeedReport, Batch | None], ...]
+    state: dict[str, Any] | None
+
+    @property
+    def batches(self) -> list[Batch]:
+        return [batch for _, batch in self.parts if batch is not None]
+
+    def reports(self, new_ids: set[str]) -> list[FeedReport]:
+        """Report lines with how many of each part's papers turned out to be new."""
+        return [
+            replace(report, new=sum(1 for p in batch.papers if p.id in new_ids))
+            if batch is not None
+            else report
+            for report, batch in self.parts
+        ]
+
+
+def announcement_date(moment: datetime) -> date:
+    """The date of the arXiv feed current at ``moment`` (feeds turn over at midnight ET)."""
+    return moment.astimezone(ARXIV_TIMEZONE).date()
+
+
+def poll(poller: Poller, source: FeedSource, previous: dict[str, Any], today: date) -> Polled:
+    """Fetch, parse and classify one source; fill missed days from the API where needed."""
+    if source.kind == "arxiv-query":
+        return _poll_query(poller, source, today)
+    return _poll_feed(poller, source, previous, today)
+
+
+# --- RSS and other feeds -----------------------------------------------------------------
+
+
+def _poll_feed(poller: Poller, source: FeedSource, previous: dict[str, Any], today: date) -> Polled:
+    url = source.url
+    try:
+        fetched = poller.fetcher.fetch(url, etag=previous.get("etag"))
+        if fetched.not_modified or fetched.raw is None:
+            unchanged = {**previous, "last_status": "not-modified", "last_error": None}
+            return Polled(((FeedReport(url, "not-modified"), None),), unchanged)
+        feed = parse_feed(fetched.raw)
+    except WatcherError as exc:
+        return _failed(url, exc, previous)
+
+    announced = feed.announced or today
+    fingerprint = _fingerprint(feed.papers)
+    state: dict[str, Any] = {**previous, "etag": fetched.etag, "last_error": None}
+    status: FeedStatus
+    if not feed.papers:
+        status = "empty"
+    elif fingerprint != previous.get("fingerprint"):
+        status = "new"
+        state.update(fingerprint=fingerprint, announced=announced.isoformat())
+    elif announced.isoformat() != previous.get("announced"):
+        status = "stale"
+    else:
+        status = "not-modified"
+    state["last_status"] = status
+    report = FeedReport(url, status, papers=len(feed.papers), announced=feed.announced)
+    parts: list[tuple[FeedReport, Batch | None]] = [
+        (report, Batch(feed.papers, announced) if status == "new" else None)
+    ]
+    if source.kind == "arxiv-rss":
+        parts.extend(_fill_missed_days(poller, source, previous, state, status, announced))
+    return Polled(tuple(parts), state)
+
+
+def _fill_missed_days(
+    poller: Poller,
+    source: FeedSource,
+    previous: dict[str, Any],
+    state: dict[str, Any],
+    status: FeedStatus,
+    announced: date,
+) -> list[tuple[FeedReport, Batch | None]]:
+    """Fill days this feed never showed us from the API, updating ``state`` in place.
+
+    ``covered`` in the state is the last announcement date whose papers we have (or know
+    there were none); it only moves forward when a day is really covered.
+    """
+    covered = _date(previous.get("covered"))
+    first_missing: date | None = None
+    if status == "stale":
+        same_day = previous.get("stale_date") == announced.isoformat()
+        count = int(previous.get("stale_count", 0)) + 1 if same_day else 1
+        state.update(stale_date=announced.isoformat(), stale_count=count)
+        if count < poller.stale_fill_after or (covered and covered >= announced):
+            return []  # give arXiv until a later poll to publish the real listing
+        first_missing = announced
+    elif status in ("new", "empty", "not-modified"):
+        if covered is None or announced <= covered:
+            state["covered"] = max(filter(None, (covered, announced))).isoformat()
+            return []
+        missed = [d for d in _days_between(covered, announced) if d.weekday() < 5]
+        if not missed:
+            state["covered"] = announced.isoformat()
+            return []
+        first_missing = missed[0]
+    else:
+        return []
+
+    query = submitted_between(source.categories, first_missing - FILL_MARGIN, announced)
+    label = f"{source.url} (from the arXiv API: days since {first_missing.isoformat()})"
+    papers, error = read_api(poller, query, stop_at_known=False)
+    if error is not None:
+        return [(FeedReport(label, "failed", error=error), None)]
+    state["covered"] = announced.isoformat()
+    report = FeedReport(label, "new" if papers else "empty", papers=len(papers))
+    return [(report, Batch(papers, announced))]
+
+
+# --- arXiv API ---------------------------------------------------------------------------
+
+
+def _poll_query(poller: Poller, source: FeedSource, today: date) -> Polled:
+    papers, error = read_api(poller, source.query, stop_at_known=True)
+    if error is not None:
+        return Polled(((FeedReport(source.url, "failed", error=error), None),), None)
+    report = FeedReport(source.url, "new" if papers else "empty", papers=len(papers))
+    return Polled(((report, Batch(papers, today)),), None)
+
+
+def read_api(
+    poller: Poller, query: str, *, stop_at_known: bool
+) -> tuple[tuple[Paper, ...], str | None]:
+    """Page through an API search (newest submissions first), politely and boundedly.
+
+    With ``stop_at_known`` paging stops at the first page holding a paper seen before: the
+    rest is older. Returns the papers, or an error message if any page failed (then no
+    papers, so a half-read day is retried whole rather than half-delivered).
+    """
+    papers: list[Paper] = []
+    start, size = 0, poller.api_page_size
+    for _ in range(poller.api_max_pages):
+        url = api_url(poller.api_url, query, start, size)
+        try:
+            feed = _read_page(poller, url)
+            if not feed.papers and start < (feed.total_results or 0):
+                feed = _read_page(poller, url)  # arXiv sometimes serves an empty page: retry
+        except WatcherError as exc:
+            return (), str(exc)
+        papers.extend(feed.papers)
+        start += size
+        reached_known = stop_at_known and any(poller.is_known(p.id) for p in feed.papers)
+        if reached_known or not feed.papers or start >= (feed.total_results or 0):
+            break
+    return tuple(papers), None
+
+
+def _read_page(poller: Poller, url: str) -> Feed:
+    fetched = poller.fetcher.fetch(url)
+    if fetched.raw is None:  # we sent no validator, so a 304 is the server's confusion
+        raise FeedError("the API answered 304 Not Modified to a fresh query", where=url)
+    return parse_feed(fetched.raw)
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _failed(url: str, exc: WatcherError, previous: dict[str, Any]) -> Polled:
+    state = {**previous, "last_status": "failed", "last_error": exc.message}
+    return Polled(((FeedReport(url, "failed", error=exc.message), None),), state)
+
+
+def _fingerprint(papers: Sequence[Paper]) -> str:
+    """Identity of a listing by its unversioned ids (stale feeds may bump versions)."""
+    digest = hashlib.sha256("\n".join(sorted(p.id for p in papers)).encode())
+    return digest.hexdigest()
+
+
+def _days_between(first: date, last: date) -> Iterable[date]:
+    """The days strictly between ``first`` and ``last``."""
+    day = first + timedelta(days=1)
+    while day < last:
+        yield day
+        day += timedelta(days=1)
+
+
+def _date(value: object) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else None

@@ -9,8 +9,26 @@ import pytest
 
 from tests.conftest import RULES_DIR
 from watcher.errors import RuleError, WatcherError
-from watcher.models import LOCAL, Destination, Subscription, Term, Topic
-from watcher.rules import RuleSet, load_rule_file, load_rules, parse_term
+from watcher.models import (
+    LOCAL,
+    Destination,
+    Query,
+    QueryAnd,
+    QueryNode,
+    QueryNot,
+    QueryOr,
+    Subscription,
+    Term,
+    Topic,
+)
+from watcher.rules import (
+    QuerySyntaxError,
+    RuleSet,
+    load_rule_file,
+    load_rules,
+    parse_query,
+    parse_term,
+)
 
 DATA = Path(__file__).parent / "data" / "rules"
 
@@ -105,14 +123,15 @@ ERROR_CASES = [
         2,
         "topic",
         "unknown key 'topic' (did you mean 'topics'?); allowed: name, description, feeds, "
-        "topics, deliver, schedule, timezone, updates",
+        "topics, deliver, schedule, timezone, updates, order, max_papers",
     ),
     (
         "unknown-topic-key",
         "feeds: [cs.LG]\ntopics:\n  - name: T\n    any: [x]\n    filds: [title]\n",
         5,
         "topics[0].filds",
-        "unknown key 'filds' (did you mean 'fields'?); allowed: name, any, all, none, fields",
+        "unknown key 'filds' (did you mean 'fields'?); allowed: name, any, all, none, query, "
+        "authors, categories, fields",
     ),
     (
         "unknown-deliver-kind",
@@ -573,3 +592,173 @@ def test_shipped_rules_load_without_errors() -> None:
     names = [t.name for t in sub.topics]
     for expected in ("Sparsity", "Pruning", "Quantization", "Model compression", "Attention"):
         assert expected in names
+
+
+# --- the issue-6 keys: query, authors, categories, order, max_papers ---------------------
+
+NEW_KEYS = """\
+feeds: [cs.LG]
+order: score
+max_papers: 25
+topics:
+  - name: Quantization
+    query: '(quantiz* OR "low-bit") AND NOT quantum'
+    categories: [cs.LG, stat]
+  - name: Han lab
+    authors: ["Song Han", "  Ji   Lin "]
+"""
+
+
+def test_query_authors_categories_order_and_max_papers(tmp_path: Path) -> None:
+    sub = load_rule_file(write(tmp_path, NEW_KEYS))
+    assert (sub.order, sub.max_papers) == ("score", 25)
+    quantization, lab = sub.topics
+    assert quantization.query == Query(
+        '(quantiz* OR "low-bit") AND NOT quantum',
+        QueryAnd(
+            (
+                QueryOr((parse_term("quantiz*"), parse_term('"low-bit"'))),
+                QueryNot(parse_term("quantum")),
+            )
+        ),
+    )
+    assert quantization.categories == ("cs.LG", "stat")
+    assert (quantization.any, quantization.all) == ((), ())
+    assert lab.authors == ("Song Han", "Ji Lin")
+    assert lab.fields == ("title", "abstract")
+    default = load_rule_file(write(tmp_path, "feeds: [cs.LG]\n" + VALID_TOPICS, "d.yaml"))
+    assert (default.order, default.max_papers) == ("newest", None)
+
+
+@pytest.mark.parametrize(
+    ("text", "tree"),
+    [
+        ("prun*", parse_term("prun*")),
+        ("a OR b AND c", QueryOr((parse_term("a"), QueryAnd((parse_term("b"), parse_term("c")))))),
+        (
+            "(a OR b) AND c",
+            QueryAnd((QueryOr((parse_term("a"), parse_term("b"))), parse_term("c"))),
+        ),
+        ("a AND NOT b", QueryAnd((parse_term("a"), QueryNot(parse_term("b"))))),
+        ("NOT NOT a", QueryNot(QueryNot(parse_term("a")))),
+        ('"a AND b" OR c', QueryOr((parse_term('"a AND b"'), parse_term("c")))),
+        ("((x))", parse_term("x")),
+        ("low-bit OR stat.ML", QueryOr((parse_term("low-bit"), parse_term("stat.ML")))),
+    ],
+)
+def test_parse_query(text: str, tree: QueryNode) -> None:
+    assert parse_query(text) == tree
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "problem"),
+    [
+        ("", 1, "the query is empty"),
+        ("   ", 1, "the query is empty"),
+        ("low bit", 5, "expected AND or OR before 'bit'"),
+        ("prun* AND", 10, "expected a term or '(' after 'AND', found the end"),
+        ("prun* AND OR x", 11, "expected a term or '(' after 'AND', found 'OR'"),
+        ("OR x", 1, "expected a term or '(', found 'OR'"),
+        ("(a OR b", 1, "this '(' is never closed"),
+        ("a OR b)", 7, "')' without a matching '('"),
+        ("a AND ()", 8, "found ')'"),
+        ('a OR "low bit', 6, "this quote is never closed"),
+        ("a and b", 3, "write the operator AND in capitals"),
+        ("a OR *x", 6, "invalid term '*x'"),
+        ("NOT quantum", 1, "matches papers containing none of its terms"),
+        ("a OR NOT b", 1, "matches papers containing none of its terms"),
+    ],
+)
+def test_parse_query_errors(text: str, position: int, problem: str) -> None:
+    with pytest.raises(QuerySyntaxError) as info:
+        parse_query(text)
+    assert info.value.position == position
+    assert str(info.value).startswith(f"character {position}: ")
+    assert problem in str(info.value)
+
+
+NEW_KEY_ERRORS = [
+    (
+        "query-error-names-file-line-field-position",
+        "feeds: [cs.LG]\ntopics:\n  - name: T\n    query: 'a AND (b OR'\n",
+        4,
+        "topics[0].query",
+        "character 12: expected a term or '(' after 'OR', found the end in 'a AND (b OR'",
+    ),
+    (
+        "query-list",
+        "feeds: [cs.LG]\ntopics:\n  - name: T\n    query: [a]\n",
+        4,
+        "topics[0].query",
+        "expected text",
+    ),
+    (
+        "authors-empty",
+        "feeds: [cs.LG]\ntopics:\n  - name: T\n    authors: []\n",
+        4,
+        "topics[0].authors",
+        "the author list is empty",
+    ),
+    (
+        "authors-no-letters",
+        "feeds: [cs.LG]\ntopics:\n  - name: T\n    authors: ['--']\n",
+        4,
+        "topics[0].authors[0]",
+        "has no letters",
+    ),
+    (
+        "bad-category",
+        "feeds: [cs.LG]\ntopics:\n  - name: T\n    any: [x]\n    categories: [cs.LG, 'c s']\n",
+        5,
+        "topics[0].categories[1]",
+        "'c s' is not an arXiv category",
+    ),
+    (
+        "categories-only",
+        "feeds: [cs.LG]\ntopics:\n  - name: T\n    categories: [cs.LG]\n",
+        3,
+        "topics[0]",
+        "a topic needs 'any'",
+    ),
+    (
+        "unknown-field",
+        "feeds: [cs.LG]\ntopics:\n  - name: T\n    any: [x]\n    fields: [comments]\n",
+        5,
+        "topics[0].fields[0]",
+        "unknown field 'comments' (did you mean 'comment'?); allowed: title, abstract, "
+        "authors, categories, comment, journal_ref, announce_type",
+    ),
+    (
+        "order",
+        "feeds: [cs.LG]\norder: best\n" + VALID_TOPICS,
+        2,
+        "order",
+        "unknown order 'best'",
+    ),
+    (
+        "max-papers-zero",
+        "feeds: [cs.LG]\nmax_papers: 0\n" + VALID_TOPICS,
+        2,
+        "max_papers",
+        "at least 1",
+    ),
+    (
+        "max-papers-text",
+        "feeds: [cs.LG]\nmax_papers: many\n" + VALID_TOPICS,
+        2,
+        "max_papers",
+        "expected a whole number, got str 'many'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "message"),
+    [case[1:] for case in NEW_KEY_ERRORS],
+    ids=[case[0] for case in NEW_KEY_ERRORS],
+)
+def test_new_key_errors(tmp_path: Path, text: str, line: int, field: str, message: str) -> None:
+    path = write(tmp_path, text)
+    error = load_error(path)
+    assert (error.path, error.line, error.field) == (str(path), line, field)
+    assert message in error.message

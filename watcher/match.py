@@ -1,21 +1,40 @@
 """Match papers against subscriptions: pure, and compiled once per rule load.
 
 Every term of every subscription goes into one token index, so the cost of a paper is one
-pass over its tokens per field, however many rules there are (no regex per rule per paper).
+pass over its distinct words per field, however many rules there are (no regex per rule per
+paper). Topics are then decided all at once with bit sets (one bit per topic), and only the
+topics that survive those cheap tests are looked at one by one.
 
 Text and terms are split into words by the same ``tokenize``: NFKC, casefold, and any run of
 non-alphanumeric characters is a boundary. So "Low-Bit", "low bit" and "low-bit" are all the
 words ``low bit``; ``prun*`` matches the word "pruning" but never "sprung".
+
+Scoring (``Match.score``): every distinct term that made a subscription match counts once
+per field it was found in, with weight ``FIELD_WEIGHTS`` (title 3, any other field 1), and
+every watched author found counts ``AUTHOR_WEIGHT`` (5). A paper with "pruning" in its title
+and abstract scores 4; one with it only in the abstract scores 1.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
-from watcher.models import Match, Paper, Subscription, Term, Topic, TopicHit
+from watcher.models import (
+    Match,
+    Paper,
+    QueryAnd,
+    QueryNode,
+    QueryNot,
+    QueryOr,
+    Subscription,
+    Term,
+    Topic,
+    TopicHit,
+)
 
 # Runs of alphanumerics (Unicode-aware): ``\w`` minus the underscore.
 _WORD = re.compile(r"[^\W_]+")
@@ -23,9 +42,17 @@ _WORD = re.compile(r"[^\W_]+")
 # A term's identity in the index: its words and whether the last word is a prefix.
 TermKey = tuple[tuple[str, ...], bool]
 
+FIELD_WEIGHTS: Mapping[str, float] = {"title": 3.0}
+DEFAULT_WEIGHT = 1.0
+AUTHOR_WEIGHT = 5.0
+
+_CACHE_LIMIT = 200_000  # distinct words remembered per Matcher before starting over
+
 
 def normalize(text: str) -> str:
     """NFKC and casefold: the one normal form shared by rule terms and paper text."""
+    if text.isascii():
+        return text.lower()  # the same result, without the Unicode tables
     return unicodedata.normalize("NFKC", text).casefold()
 
 
@@ -35,7 +62,7 @@ def tokenize(text: str) -> list[str]:
 
 
 def field_text(paper: Paper, field: str) -> str:
-    """The searchable text of one of ``models.FIELDS``."""
+    """The searchable text of one of ``models.FIELDS`` ("" when the paper has none)."""
     if field == "title":
         return paper.title
     if field == "abstract":
@@ -44,6 +71,12 @@ def field_text(paper: Paper, field: str) -> str:
         return ", ".join(paper.authors)
     if field == "categories":
         return " ".join(paper.categories)
+    if field == "comment":
+        return paper.comment or ""
+    if field == "journal_ref":
+        return paper.journal_ref or ""
+    if field == "announce_type":
+        return paper.announce_type or ""
     raise ValueError(f"unknown field {field!r}")
 
 
@@ -51,112 +84,501 @@ def term_key(term: Term) -> TermKey:
     return (term.words, term.prefix)
 
 
+def field_weight(field: str) -> float:
+    return FIELD_WEIGHTS.get(field, DEFAULT_WEIGHT)
+
+
+# --- categories ----------------------------------------------------------------------------
+
+
+def category_allows(allowed: Iterable[str], categories: Iterable[str]) -> bool:
+    """True if one of ``categories`` is one of ``allowed``, or in an archive listed there
+    (``cs`` allows ``cs.LG``). Case does not matter."""
+    wanted = {a.casefold() for a in allowed}
+    for category in categories:
+        folded = category.casefold()
+        if folded in wanted or folded.partition(".")[0] in wanted:
+            return True
+    return False
+
+
+# --- author names --------------------------------------------------------------------------
+
+# TeX as arXiv RSS writes names: Bornd\"orfer, R\'emi, Kla\v{s}ka, Stanis{\l}aw, {\ss}.
+_TEX_LETTERS = {
+    "ss": "ss",
+    "aa": "a",
+    "AA": "A",
+    "ae": "ae",
+    "AE": "AE",
+    "oe": "oe",
+    "OE": "OE",
+    "o": "o",
+    "O": "O",
+    "l": "l",
+    "L": "L",
+    "i": "i",
+    "j": "j",
+    "dj": "d",
+    "DJ": "D",
+    "dh": "d",
+    "DH": "D",
+    "th": "th",
+    "TH": "Th",
+    "ng": "ng",
+    "NG": "NG",
+}
+_TEX_LETTER = re.compile(
+    r"\\(" + "|".join(sorted(_TEX_LETTERS, key=len, reverse=True)) + r")(?![A-Za-z])"
+)
+_TEX_SYMBOL_ACCENT = re.compile(r"\\[`'^\"~=.]\s*")  # \'e \"{o}: the accent goes, the letter stays
+_TEX_LETTER_ACCENT = re.compile(r"\\[uvHtcdbkr](?:\s*(?=\{)|\s+(?=[A-Za-z]))")  # \v{c} \c c
+_PARENS = re.compile(r"\([^()]*\)")
+# Letters NFKD does not take apart; casefold handles ß.
+_PLAIN = str.maketrans(
+    {"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D"}
+    | {"þ": "th", "Þ": "Th", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "\u0131": "i"}
+)
+
+
+def name_words(name: str) -> tuple[str, ...]:
+    """The words of a person's name with affiliations, accents, TeX and case removed.
+
+    ``"R\\'emi Gribonval (OCKHAM)"`` -> ``("remi", "gribonval")``; hyphens and other
+    punctuation separate words, like everywhere else.
+    """
+    text = name
+    while True:  # nested parentheses: (Dept. of X (Y), Z)
+        stripped = _PARENS.sub(" ", text)
+        if stripped == text:
+            break
+        text = stripped
+    if "\\" in text:
+        text = _TEX_LETTER.sub(lambda m: _TEX_LETTERS[m.group(1)], text)
+        text = _TEX_SYMBOL_ACCENT.sub("", text)
+        text = _TEX_LETTER_ACCENT.sub("", text)
+    text = text.replace("{", "").replace("}", "").replace("\\", " ").translate(_PLAIN)
+    if not text.isascii():
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return tuple(_WORD.findall(text.casefold()))
+
+
+def author_keys(name: str) -> frozenset[str]:
+    """Keys under which a name is found; two names are the same person if keys intersect.
+
+    A key is the first name, a space, and the rest of the name without spaces, so "Yann
+    LeCun" and "Yann Le Cun" share "yann lecun". Single-letter middle initials may be
+    left out on either side: "Samuel R. Bowman" also has the key "samuel bowman". A first
+    name is never expanded from an initial: "Y. LeCun" and "Yann LeCun" are different keys.
+    """
+    words = name_words(name)
+    if not words:
+        return frozenset()
+    if len(words) == 1:
+        return frozenset({words[0]})
+    first, rest = words[0], words[1:]
+    keys = {f"{first} {''.join(rest)}"}
+    for i in range(len(rest) - 1):
+        if len(rest[i]) != 1:
+            break
+        keys.add(f"{first} {''.join(rest[i + 1 :])}")
+    return frozenset(keys)
+
+
+def watched_authors(watch: Sequence[str], authors: Iterable[str]) -> tuple[str, ...]:
+    """The names of ``watch`` (as written) that are among ``authors``."""
+    found: set[str] = set()
+    for author in authors:
+        found |= author_keys(author)
+    return tuple(name for name in watch if author_keys(name) & found)
+
+
+# --- boolean queries ---------------------------------------------------------------------
+
+
+def query_terms(node: QueryNode, positive: bool = True) -> list[tuple[Term, bool]]:
+    """Every term of a query tree with its polarity (False under an odd number of NOTs)."""
+    if isinstance(node, Term):
+        return [(node, positive)]
+    if isinstance(node, QueryNot):
+        return query_terms(node.part, not positive)
+    return [pair for part in node.parts for pair in query_terms(part, positive)]
+
+
+def evaluate_query(node: QueryNode, hits: set[TermKey] | frozenset[TermKey]) -> bool:
+    """The query's truth for a paper whose found terms are ``hits``."""
+    if isinstance(node, Term):
+        return term_key(node) in hits
+    if isinstance(node, QueryNot):
+        return not evaluate_query(node.part, hits)
+    if isinstance(node, QueryAnd):
+        return all(evaluate_query(part, hits) for part in node.parts)
+    if isinstance(node, QueryOr):
+        return any(evaluate_query(part, hits) for part in node.parts)
+    raise TypeError(f"not a query node: {node!r}")
+
+
+# --- highlighting --------------------------------------------------------------------------
+
+
+def _normalized_with_offsets(text: str) -> tuple[str, list[int], list[int]]:
+    """``normalize(text)`` and, for each of its characters, the span of the original
+    characters it came from. A base character and its combining marks normalise together."""
+    if text.isascii():
+        n = len(text)
+        return text.lower(), list(range(n)), list(range(1, n + 1))
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        j = i + 1
+        while j < n and unicodedata.combining(text[j]):
+            j += 1
+        piece = unicodedata.normalize("NFKC", text[i:j]).casefold()
+        out.append(piece)
+        starts += [i] * len(piece)
+        ends += [j] * len(piece)
+        i = j
+    return "".join(out), starts, ends
+
+
+def highlight_spans(text: str, terms: Sequence[Term]) -> list[tuple[int, int]]:
+    """Character spans ``(start, end)`` of ``text`` where any of ``terms`` occurs.
+
+    Offsets index the original ``text`` (before normalisation), so ``text[start:end]`` is
+    what to mark. Occurrences follow the matcher's rules (whole words, case-insensitive,
+    hyphen and space variants of phrases, a prefix term marks the whole word). A phrase
+    spans from its first word to its last, separators included. Overlapping spans are
+    merged; the result is sorted.
+    """
+    keys = [term_key(t) for t in terms if t.words]
+    if not keys or not text:
+        return []
+    folded, starts, ends = _normalized_with_offsets(text)
+    tokens: list[str] = []
+    spans: list[tuple[int, int]] = []
+    for m in _WORD.finditer(folded):
+        tokens.append(m.group())
+        spans.append((starts[m.start()], ends[m.end() - 1]))
+    found: list[tuple[int, int]] = []
+    for i in range(len(tokens)):
+        for words, prefix in keys:
+            last = i + len(words) - 1
+            if last >= len(tokens):
+                continue
+            if len(words) > 1 and tokens[i:last] != list(words[:-1]):
+                continue
+            token = tokens[last]
+            if token == words[-1] or (prefix and token.startswith(words[-1])):
+                found.append((spans[i][0], spans[last][1]))
+    found.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in found:
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+# --- the compiled matcher ----------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class _CompiledTopic:
     topic: Topic
-    any: tuple[TermKey, ...]
-    all: tuple[TermKey, ...]
-    none: tuple[TermKey, ...]
+    subscription: int  # index into Matcher.subscriptions
+    fields: tuple[str, ...]
+    all: frozenset[TermKey]
+    positive: tuple[tuple[str, TermKey], ...]  # (written, key) of terms that make it match
+    query_keys: frozenset[TermKey]  # every key of the query, for its evaluation
+    positive_keys: frozenset[TermKey] = frozenset()  # the keys of ``positive``, for one `&`
+    text_of: Mapping[TermKey, str] = dataclass_field(default_factory=dict)  # key -> written
+    one_text_per_key: bool = True  # no two written terms share a key ("low-bit", "low bit")
 
-    def hit_terms(self, hits: set[TermKey]) -> tuple[str, ...] | None:
-        """The terms (as written) that made this topic match, or None if it does not."""
-        if self.any and not any(key in hits for key in self.any):
-            return None
-        if not all(key in hits for key in self.all):
-            return None
-        if any(key in hits for key in self.none):
-            return None
-        written = [t.text for t in (*self.topic.any, *self.topic.all) if term_key(t) in hits]
-        return tuple(dict.fromkeys(written))
+
+class _Found:
+    """What one subscription matched in one paper, gathered topic by topic."""
+
+    __slots__ = ("authors", "hits", "score", "scored")
+
+    def __init__(self) -> None:
+        self.hits: list[TopicHit] = []
+        self.scored: set[tuple[TermKey, str]] = set()  # (term, field) pairs counted once
+        self.authors: set[str] = set()
+        self.score = 0.0
 
 
 class _TokenIndex:
     """All terms, keyed by what their first word must be.
 
-    ``exact`` maps a word to the terms starting with it (phrases, or single exact words);
-    ``prefixes`` maps a prefix string to single-word prefix terms (``prun*`` under "prun"),
-    probed with each token's leading slices of the lengths that occur.
+    ``exact`` maps a word to the single-word terms equal to it; ``phrases`` maps a word to
+    the phrases starting with it; ``prefixes`` maps a prefix string to single-word prefix
+    terms (``prun*`` under "prun"). What a word finds is worked out once and cached.
     """
 
     def __init__(self, keys: Iterable[TermKey]) -> None:
         self.exact: dict[str, list[TermKey]] = {}
+        self.phrases: dict[str, list[TermKey]] = {}
         self.prefixes: dict[str, list[TermKey]] = {}
         for key in dict.fromkeys(keys):
             words, prefix = key
             if not words:  # only a hand-built Term can be empty; it matches nothing
                 continue
-            if prefix and len(words) == 1:
+            if len(words) > 1:
+                self.phrases.setdefault(words[0], []).append(key)
+            elif prefix:
                 self.prefixes.setdefault(words[0], []).append(key)
             else:
                 self.exact.setdefault(words[0], []).append(key)
         self.prefix_lengths = sorted({len(p) for p in self.prefixes})
+        self._cache: dict[str, tuple[frozenset[TermKey], tuple[tuple[TermKey, str], ...]]] = {}
+
+    def _probe(self, token: str) -> tuple[frozenset[TermKey], tuple[tuple[TermKey, str], ...]]:
+        singles = list(self.exact.get(token, ()))
+        for length in self.prefix_lengths:
+            if length > len(token):
+                break
+            singles += self.prefixes.get(token[:length], ())
+        phrases = tuple(
+            (key, " " + " ".join(key[0]) + ("" if key[1] else " "))
+            for key in self.phrases.get(token, ())
+        )
+        return frozenset(singles), phrases
 
     def find(self, tokens: Sequence[str]) -> set[TermKey]:
         """The terms that occur in ``tokens`` (whole words, phrases as consecutive words)."""
         found: set[TermKey] = set()
-        for i, token in enumerate(tokens):
-            for key in self.exact.get(token, ()):
-                if key not in found and _phrase_at(tokens, i, key):
-                    found.add(key)
-            for length in self.prefix_lengths:
-                if length > len(token):
-                    break
-                found.update(self.prefixes.get(token[:length], ()))
+        cache = self._cache
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        padded: str | None = None
+        for token in set(tokens):
+            entry = cache.get(token)
+            if entry is None:
+                entry = cache[token] = self._probe(token)
+            singles, phrases = entry
+            if singles:
+                found |= singles
+            if phrases:
+                if padded is None:
+                    padded = " " + " ".join(tokens) + " "
+                for key, needle in phrases:
+                    if needle in padded:
+                        found.add(key)
         return found
 
 
-def _phrase_at(tokens: Sequence[str], start: int, key: TermKey) -> bool:
-    words, prefix = key
-    if start + len(words) > len(tokens):
-        return False
-    # words[0] == tokens[start] is known; check the rest, the last one maybe as a prefix.
-    for offset in range(1, len(words) - 1):
-        if tokens[start + offset] != words[offset]:
-            return False
-    if len(words) == 1:
-        return True
-    last = tokens[start + len(words) - 1]
-    return last.startswith(words[-1]) if prefix else last == words[-1]
-
-
 class Matcher:
-    """Subscriptions compiled for matching; build with ``compile_matcher``."""
+    """Subscriptions compiled for matching; build with ``compile_matcher``.
+
+    Each topic has a bit. Per field, every term maps to four bit sets: the topics it is an
+    ``any`` term of, an ``all`` term of, a ``none`` term of, or a positive query term of.
+    A paper's found terms OR those together; a few ANDs then leave the topics that can
+    match, and only those with an ``all`` list or a query are checked one by one.
+    """
 
     def __init__(self, subscriptions: Sequence[Subscription]) -> None:
         self.subscriptions = tuple(subscriptions)
-        self._topics: list[tuple[str, list[_CompiledTopic]]] = []
-        fields: dict[str, None] = {}
+        self._names = tuple(sub.name for sub in self.subscriptions)
+        self._hit_cache: dict[tuple[int, tuple[str, ...]], TopicHit] = {}
+        self._topics: list[_CompiledTopic] = []
+        # field -> key -> [any, all, none, query] topic bits
+        self._tables: dict[str, dict[TermKey, list[int]]] = {}
+        self._category_bits: dict[str, int] = {}
+        self._author_bits: dict[str, int] = {}
+        self._author_names: list[tuple[tuple[str, frozenset[str]], ...]] = []
+        self._needs_check = 0
+        everyone = no_any = no_all = no_query = no_category = no_authors = 0
         keys: list[TermKey] = []
-        for sub in self.subscriptions:
-            compiled = []
+        for s, sub in enumerate(self.subscriptions):
             for topic in sub.topics:
-                ct = _CompiledTopic(
-                    topic,
-                    any=tuple(map(term_key, topic.any)),
-                    all=tuple(map(term_key, topic.all)),
-                    none=tuple(map(term_key, topic.none)),
+                bit = 1 << len(self._topics)
+                everyone |= bit
+                query = query_terms(topic.query.root) if topic.query else []
+                kinds: list[tuple[int, Iterable[Term]]] = [
+                    (0, topic.any),
+                    (1, topic.all),
+                    (2, topic.none),
+                    (3, (t for t, positive in query if positive)),
+                ]
+                for kind, terms in kinds:
+                    for term in terms:
+                        key = term_key(term)
+                        keys.append(key)
+                        for field in topic.fields:
+                            table = self._tables.setdefault(field, {})
+                            table.setdefault(key, [0, 0, 0, 0])[kind] |= bit
+                keys += [term_key(t) for t, _ in query]
+                if query or topic.none:  # terms that only exclude still need their fields read
+                    for field in topic.fields:
+                        self._tables.setdefault(field, {})
+                if not topic.any:
+                    no_any |= bit
+                if not topic.all:
+                    no_all |= bit
+                if topic.query is None or evaluate_query(topic.query.root, frozenset()):
+                    no_query |= bit  # (a hand-built query true without any term is no filter)
+                if topic.all or topic.query is not None:
+                    self._needs_check |= bit
+                if topic.categories:
+                    for category in topic.categories:
+                        folded = category.casefold()
+                        self._category_bits[folded] = self._category_bits.get(folded, 0) | bit
+                else:
+                    no_category |= bit
+                watch = tuple((name, author_keys(name)) for name in topic.authors)
+                if topic.authors:
+                    for _, name_keys in watch:
+                        for k in name_keys:
+                            self._author_bits[k] = self._author_bits.get(k, 0) | bit
+                else:
+                    no_authors |= bit
+                self._author_names.append(watch)
+                positive = [*topic.any, *topic.all, *(t for t, p in query if p)]
+                written = tuple(dict.fromkeys((t.text, term_key(t)) for t in positive))
+                self._topics.append(
+                    _CompiledTopic(
+                        topic=topic,
+                        subscription=s,
+                        fields=topic.fields,
+                        all=frozenset(map(term_key, topic.all)),
+                        positive=written,
+                        query_keys=frozenset(term_key(t) for t, _ in query),
+                        positive_keys=frozenset(term_key(t) for t in positive),
+                        text_of={key: text for text, key in reversed(written)},
+                        one_text_per_key=len({k for _, k in written}) == len(written),
+                    )
                 )
-                compiled.append(ct)
-                keys += [*ct.any, *ct.all, *ct.none]
-                fields.update(dict.fromkeys(topic.fields))
-            self._topics.append((sub.name, compiled))
-        self._fields = tuple(fields)
+        self._everyone = everyone
+        self._no_any, self._no_all, self._no_query = no_any, no_all, no_query
+        self._no_category, self._no_authors = no_category, no_authors
+        self._fields = tuple(self._tables)
         self._index = _TokenIndex(keys)
+        self._author_key_cache: dict[str, frozenset[str]] = {}
+
+    def field_hits(
+        self, paper: Paper, fields: Iterable[str] | None = None
+    ) -> dict[str, set[TermKey]]:
+        """The compiled terms found in each field of ``paper`` (for explanations and tests)."""
+        wanted = self._fields if fields is None else tuple(fields)
+        return {f: self._index.find(tokenize(field_text(paper, f))) for f in wanted}
+
+    def _paper_author_keys(self, paper: Paper) -> set[str]:
+        keys: set[str] = set()
+        cache = self._author_key_cache
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        for name in paper.authors:
+            found = cache.get(name)
+            if found is None:
+                found = cache[name] = author_keys(name)
+            keys |= found
+        return keys
 
     def match(self, paper: Paper) -> tuple[Match, ...]:
         """One Match per subscription with a matching topic, in subscription order."""
-        by_field = {f: self._index.find(tokenize(field_text(paper, f))) for f in self._fields}
-        matches = []
-        for name, topics in self._topics:
-            hits = []
-            for ct in topics:
-                found: set[TermKey] = set().union(*(by_field[f] for f in ct.topic.fields))
-                terms = ct.hit_terms(found)
-                if terms is not None:
-                    hits.append(TopicHit(ct.topic.name, terms))
-            if hits:
-                matches.append(Match(paper=paper, subscription=name, hits=tuple(hits)))
-        return tuple(matches)
+        if not self._topics:
+            return ()
+        by_field = self.field_hits(paper)
+        any_hit = all_hit = none_hit = query_hit = 0
+        for field, found in by_field.items():
+            table = self._tables[field]
+            for key in found:
+                bits = table.get(key)
+                if bits is not None:
+                    any_hit |= bits[0]
+                    all_hit |= bits[1]
+                    none_hit |= bits[2]
+                    query_hit |= bits[3]
+        candidates = self._everyone & ~none_hit
+        candidates &= self._no_any | any_hit
+        candidates &= self._no_all | all_hit
+        candidates &= self._no_query | query_hit
+        if candidates and self._no_category != self._everyone:
+            allowed = self._no_category
+            for category in paper.categories:
+                folded = category.casefold()
+                allowed |= self._category_bits.get(folded, 0)
+                allowed |= self._category_bits.get(folded.partition(".")[0], 0)
+            candidates &= allowed
+        author_keys_found: set[str] = set()
+        if candidates and self._no_authors != self._everyone:
+            author_keys_found = self._paper_author_keys(paper)
+            allowed = self._no_authors
+            for name_key in author_keys_found:
+                allowed |= self._author_bits.get(name_key, 0)
+            candidates &= allowed
+        if not candidates:
+            return ()
+
+        # Per subscription: its topic hits, the (term, field) pairs that score, watched names.
+        per_sub: dict[int, _Found] = {}
+        # Many topics search the same fields (title and abstract): one union per field set.
+        unions: dict[tuple[str, ...], set[TermKey] | frozenset[TermKey]] = {}
+        while candidates:
+            low = candidates & -candidates
+            candidates ^= low
+            index = low.bit_length() - 1
+            ct = self._topics[index]
+            hits = unions.get(ct.fields)
+            if hits is None:
+                hits = unions[ct.fields] = _union(by_field, ct.fields)
+            if low & self._needs_check:
+                if not ct.all <= hits:
+                    continue
+                query = ct.topic.query
+                if query is not None and not evaluate_query(query.root, hits):
+                    continue
+            entry = per_sub.get(ct.subscription)
+            if entry is None:
+                entry = per_sub[ct.subscription] = _Found()
+            matched = ct.positive_keys & hits
+            if len(matched) == 1 and ct.one_text_per_key:
+                written = [ct.text_of[next(iter(matched))]]
+            else:
+                written = [text for text, key in ct.positive if key in matched]
+            for key in matched:
+                for f in ct.fields:
+                    if key in by_field.get(f, _NONE) and (key, f) not in entry.scored:
+                        entry.scored.add((key, f))
+                        entry.score += FIELD_WEIGHTS.get(f, DEFAULT_WEIGHT)
+            if author_keys_found:
+                names = [n for n, keys in self._author_names[index] if keys & author_keys_found]
+                if names:
+                    written = list(dict.fromkeys([*written, *names]))
+                    entry.authors.update(names)
+            # The same topic finds the same few terms in paper after paper: share the value.
+            hit_key = (index, tuple(written))
+            hit = self._hit_cache.get(hit_key)
+            if hit is None:
+                if len(self._hit_cache) > _CACHE_LIMIT:
+                    self._hit_cache.clear()
+                hit = self._hit_cache[hit_key] = TopicHit(ct.topic.name, hit_key[1])
+            entry.hits.append(hit)
+
+        sub_names = self._names
+        return tuple(
+            Match(paper, sub_names[s], tuple(e.hits), e.score + AUTHOR_WEIGHT * len(e.authors))
+            for s, e in per_sub.items()
+        )
+
+
+_NONE: frozenset[TermKey] = frozenset()
+
+
+def _union(
+    by_field: Mapping[str, set[TermKey]], fields: Sequence[str]
+) -> set[TermKey] | frozenset[TermKey]:
+    if len(fields) == 1:
+        return by_field.get(fields[0], _NONE)
+    found: set[TermKey] = set()
+    for field in fields:
+        found |= by_field.get(field, _NONE)
+    return found
 
 
 def compile_matcher(subscriptions: Sequence[Subscription]) -> Matcher:

@@ -15,7 +15,11 @@ The rule language (see ``rules/efficient-ml.yaml`` for a commented example):
         any: [quantiz*, low-bit]        # at least one must occur (if given)
         all: [neural]                   # every one must occur
         none: [quantum]                 # none may occur
-        fields: [title, abstract]       # default; also authors, categories
+        query: '(quantiz* OR "low-bit") AND NOT quantum'   # a boolean form (if given)
+        authors: [Song Han]             # a watch list: one of them is an author (if given)
+        categories: [cs.LG, stat]       # the paper is in one of these (or their archive)
+        fields: [title, abstract]       # default; also authors, categories, comment,
+                                        # journal_ref, announce_type
     deliver:                            # default: [local]
       - slack: "#efficient-ml"          # or {channel: "#x", webhook_env: SLACK_WEBHOOK_X}
       - email: [team@example.org]
@@ -23,9 +27,19 @@ The rule language (see ``rules/efficient-ml.yaml`` for a commented example):
     schedule: daily                     # daily, weekly, or a 5-field cron line
     timezone: America/New_York          # default UTC
     updates: false                      # also announce replaced versions
+    order: newest                       # or score: best matches first
+    max_papers: 30                      # cap a digest; the rest is "+N more"
+    backfill: 7d                        # when new: also match the last 7 days (once)
+
+Every condition a topic gives must hold; it needs at least one of any, all, query, authors.
 
 Terms are case-insensitive words: ``prun*`` is a word prefix, several words are a phrase,
 and hyphens equal spaces (``low-bit`` matches "low bit"). Secrets never belong here.
+
+A query combines terms with AND, OR, NOT (in capitals) and parentheses; NOT binds tighter
+than AND, AND tighter than OR; two terms side by side without an operator are an error
+(quote a phrase instead). A query must need at least one term to occur: ``NOT quantum``
+alone is an error.
 """
 
 from __future__ import annotations
@@ -42,18 +56,45 @@ from apscheduler.triggers.cron import CronTrigger
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from watcher.errors import RuleError
-from watcher.match import tokenize
-from watcher.models import FIELDS, LOCAL, Destination, Subscription, Term, Topic
+from watcher.match import evaluate_query, name_words, tokenize
+from watcher.models import (
+    FIELDS,
+    LOCAL,
+    Destination,
+    DigestOrder,
+    Query,
+    QueryAnd,
+    QueryNode,
+    QueryNot,
+    QueryOr,
+    Subscription,
+    Term,
+    Topic,
+)
 
 # How an API query travels in Subscription.feeds (next to categories, URLs and paths).
 QUERY_PREFIX = "query:"
 
-TOP_KEYS = ("name", "description", "feeds", "topics", "deliver", "schedule", "timezone", "updates")
-TOPIC_KEYS = ("name", "any", "all", "none", "fields")
+TOP_KEYS = (
+    "name",
+    "description",
+    "feeds",
+    "topics",
+    "deliver",
+    "schedule",
+    "timezone",
+    "updates",
+    "order",
+    "max_papers",
+    "backfill",
+)
+TOPIC_KEYS = ("name", "any", "all", "none", "query", "authors", "categories", "fields")
+ORDERS: tuple[DigestOrder, ...] = ("newest", "score")
 DELIVER_KINDS = ("local", "slack", "email")
 SLACK_KEYS = ("channel", "webhook_env")
 SCHEDULES = ("daily", "weekly")
 DEFAULT_FIELDS: tuple[str, ...] = ("title", "abstract")
+MAX_BACKFILL_DAYS = 365
 RULE_SUFFIXES = (".yaml", ".yml")
 
 _SECRET_KEY = re.compile(r"token|passw|secret|api_?key|webhook_?url|^webhook$|credential", re.I)
@@ -95,6 +136,121 @@ def parse_term(text: str) -> Term:
     if prefix and len(words[-1]) < 2:
         raise ValueError(f"{written!r}: a one-character prefix would match almost anything")
     return Term(text=written, words=words, prefix=prefix)
+
+
+class QuerySyntaxError(ValueError):
+    """A query that does not parse; ``position`` counts characters of the query from 1."""
+
+    def __init__(self, message: str, position: int) -> None:
+        super().__init__(f"character {position}: {message}")
+        self.position = position
+
+
+_QUERY_TOKEN = re.compile(r'\s*(?:(?P<paren>[()])|(?P<quoted>"[^"]*"?)|(?P<word>[^\s()"]+))')
+_OPERATORS = ("AND", "OR", "NOT")
+
+
+def parse_query(text: str) -> QueryNode:
+    """Parse a boolean query into a tree of terms; raise QuerySyntaxError if invalid.
+
+    ``quantiz* OR "low-bit"``, ``(prun* OR sparsit*) AND NOT quantum``: AND, OR and NOT in
+    capitals, parentheses, and terms written as in term lists (words, ``prefix*``, "quoted
+    phrases"). NOT binds tighter than AND, AND tighter than OR. Terms side by side without
+    an operator are an error rather than an implicit AND, because ``low bit`` in a term list
+    is a phrase.
+    """
+    tokens: list[tuple[str, str, int]] = []  # (kind, text, 1-based position)
+    pos = 0
+    while pos < len(text):
+        m = _QUERY_TOKEN.match(text, pos)
+        if m is None or m.end() == pos:  # only trailing spaces are left
+            break
+        pos = m.end()
+        kind = m.lastgroup or ""
+        value = m.group(kind)
+        where = m.start(kind) + 1
+        if kind == "quoted" and (len(value) < 2 or not value.endswith('"')):
+            raise QuerySyntaxError("this quote is never closed", where)
+        if kind == "word" and value.upper() in _OPERATORS:
+            if value not in _OPERATORS:
+                raise QuerySyntaxError(
+                    f"write the operator {value.upper()} in capitals "
+                    f'(or quote "{value}" to search for the word)',
+                    where,
+                )
+            kind = "op"
+        tokens.append((kind, value, where))
+    if not tokens:
+        raise QuerySyntaxError("the query is empty", 1)
+    parser = _QueryParser(tokens, len(text) + 1)
+    root = parser.expression()
+    if parser.index < len(tokens):
+        kind, value, where = tokens[parser.index]
+        if value == ")":
+            raise QuerySyntaxError("')' without a matching '('", where)
+        raise QuerySyntaxError(
+            f"expected AND or OR before {value!r} (to search for a phrase, quote it)", where
+        )
+    if evaluate_query(root, frozenset()):
+        raise QuerySyntaxError(
+            "the query matches papers containing none of its terms; give at least one "
+            "term that must occur, as in 'prun* AND NOT quantum'",
+            1,
+        )
+    return root
+
+
+class _QueryParser:
+    def __init__(self, tokens: list[tuple[str, str, int]], end: int) -> None:
+        self.tokens = tokens
+        self.index = 0
+        self.end = end
+
+    def peek(self) -> tuple[str, str, int] | None:
+        return self.tokens[self.index] if self.index < len(self.tokens) else None
+
+    def expression(self) -> QueryNode:
+        parts = [self.conjunction()]
+        while (token := self.peek()) is not None and token[:2] == ("op", "OR"):
+            self.index += 1
+            parts.append(self.conjunction())
+        return parts[0] if len(parts) == 1 else QueryOr(tuple(parts))
+
+    def conjunction(self) -> QueryNode:
+        parts = [self.unary()]
+        while (token := self.peek()) is not None and token[:2] == ("op", "AND"):
+            self.index += 1
+            parts.append(self.unary())
+        return parts[0] if len(parts) == 1 else QueryAnd(tuple(parts))
+
+    def unary(self) -> QueryNode:
+        token = self.peek()
+        if token is not None and token[:2] == ("op", "NOT"):
+            self.index += 1
+            return QueryNot(self.unary())
+        return self.primary()
+
+    def primary(self) -> QueryNode:
+        token = self.peek()
+        after = self.tokens[self.index - 1][1] if self.index else ""
+        context = f" after {after!r}" if after else ""
+        if token is None:
+            raise QuerySyntaxError(f"expected a term or '('{context}, found the end", self.end)
+        kind, value, where = token
+        if kind == "op" or value == ")":
+            raise QuerySyntaxError(f"expected a term or '('{context}, found {value!r}", where)
+        self.index += 1
+        if value == "(":
+            inner = self.expression()
+            closing = self.peek()
+            if closing is None or closing[1] != ")":
+                raise QuerySyntaxError("this '(' is never closed", where)
+            self.index += 1
+            return inner
+        try:
+            return parse_term(value)
+        except ValueError as error:
+            raise QuerySyntaxError(f"invalid term {error}", where) from None
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -240,6 +396,9 @@ class _Reader:
         timezone = self.timezone(top["timezone"]) if "timezone" in top else "UTC"
         schedule = self.schedule(top["schedule"], timezone) if "schedule" in top else "daily"
         updates = self.boolean(top["updates"], "updates") if "updates" in top else False
+        order = self.order(top["order"]) if "order" in top else "newest"
+        max_papers = self.max_papers(top["max_papers"]) if "max_papers" in top else None
+        backfill = self.backfill(top["backfill"]) if "backfill" in top else None
         sub = Subscription(
             name=name,
             path=self.path,
@@ -249,8 +408,48 @@ class _Reader:
             schedule=schedule,
             timezone=timezone,
             updates=updates,
+            order=order,
+            max_papers=max_papers,
+            backfill_days=backfill,
         )
         return sub, name_line
+
+    def backfill(self, node: Node) -> int | None:
+        """``backfill: 7d``: days of archived papers a new subscription also matches."""
+        if isinstance(node, ScalarNode) and node.tag.endswith(":null"):
+            return None
+        value = str(node.value).strip() if isinstance(node, ScalarNode) else ""
+        found = re.fullmatch(r"(\d+)\s*d", value)
+        if found is None:
+            raise self.error(
+                f"expected a number of days like 7d, got {_kind(node)}", node, "backfill"
+            )
+        days = int(found.group(1))
+        if not 1 <= days <= MAX_BACKFILL_DAYS:
+            raise self.error(
+                f"must be between 1d and {MAX_BACKFILL_DAYS}d (the archive keeps "
+                "WATCHER_ARCHIVE_DAYS days, 90 by default)",
+                node,
+                "backfill",
+            )
+        return days
+
+    def order(self, node: Node) -> DigestOrder:
+        value = self.string(node, "order")
+        for order in ORDERS:
+            if value == order:
+                return order
+        raise self.error(_unknown("order", value, ORDERS), node, "order")
+
+    def max_papers(self, node: Node) -> int | None:
+        if isinstance(node, ScalarNode) and node.tag.endswith(":null"):
+            return None
+        if not (isinstance(node, ScalarNode) and node.tag.endswith(":int")):
+            raise self.error(f"expected a whole number, got {_kind(node)}", node, "max_papers")
+        value = int(str(node.value).replace("_", ""), 0)
+        if value < 1:
+            raise self.error("must be at least 1 (leave it out for no limit)", node, "max_papers")
+        return value
 
     def name(self, node: Node, field: str) -> str:
         value = self.string(node, field)
@@ -308,9 +507,10 @@ class _Reader:
     def topic(self, node: Node, field: str) -> Topic:
         values = self.mapping(node, field, TOPIC_KEYS)
         name = self.name(self.required(values, "name", node, field), f"{field}.name")
-        if "any" not in values and "all" not in values:
+        if not any(key in values for key in ("any", "all", "query", "authors")):
             raise self.error(
-                "a topic needs 'any' (one of these terms) or 'all' (every one of them)",
+                "a topic needs 'any' (one of these terms), 'all' (every one of them), "
+                "a 'query', or 'authors' (a watch list)",
                 node,
                 field,
             )
@@ -319,13 +519,57 @@ class _Reader:
             for key in ("any", "all", "none")
         }
         fields = self.fields(values["fields"], f"{field}.fields") if "fields" in values else None
+        query = self.query(values["query"], f"{field}.query") if "query" in values else None
+        authors = self.authors(values["authors"], f"{field}.authors") if "authors" in values else ()
+        categories = (
+            self.categories(values["categories"], f"{field}.categories")
+            if "categories" in values
+            else ()
+        )
         return Topic(
             name=name,
             any=terms["any"],
             all=terms["all"],
             none=terms["none"],
             fields=fields or DEFAULT_FIELDS,
+            categories=categories,
+            authors=authors,
+            query=query,
         )
+
+    def query(self, node: Node, field: str) -> Query:
+        text = self.string(node, field)
+        try:
+            root = parse_query(text)
+        except QuerySyntaxError as error:
+            raise self.error(f"{error} in {text!r}", node, field) from None
+        return Query(text=text, root=root)
+
+    def authors(self, node: Node, field: str) -> tuple[str, ...]:
+        names: dict[str, None] = {}
+        for item, inner in self.items(node, field):
+            name = " ".join(self.string(item, inner).split())
+            if not name_words(name):
+                raise self.error(f"{name!r} has no letters to match", item, inner)
+            names[name] = None
+        if not names:
+            raise self.error("the author list is empty", node, field)
+        return tuple(names)
+
+    def categories(self, node: Node, field: str) -> tuple[str, ...]:
+        categories: dict[str, None] = {}
+        for item, inner in self.items(node, field):
+            value = self.string(item, inner)
+            if not _CATEGORY.match(value):
+                raise self.error(
+                    f"{value!r} is not an arXiv category or archive, like cs.LG or cs",
+                    item,
+                    inner,
+                )
+            categories[value] = None
+        if not categories:
+            raise self.error("the category list is empty", node, field)
+        return tuple(categories)
 
     def terms(self, node: Node, field: str) -> tuple[Term, ...]:
         terms = []

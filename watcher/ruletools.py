@@ -1,0 +1,403 @@
+"""Tools for the person editing rules: ``watcher rules test`` and ``watcher rules explain``.
+
+``rules test`` runs one rule file over a pool of papers (the archive's recent history, or
+given feeds) and reports per topic how much it matches, with a sample and warnings.
+``rules explain`` says, for one archived paper, which terms of which topics matched where,
+and why every other topic did not. The work is done by pure functions over values
+(``backtest``, ``format_backtest``, ``explain``); the ``cmd_*`` functions are the edges.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from watcher import app
+from watcher.errors import WatcherError
+from watcher.match import (
+    AUTHOR_WEIGHT,
+    TermKey,
+    category_allows,
+    compile_matcher,
+    evaluate_query,
+    field_weight,
+    query_terms,
+    term_key,
+    watched_authors,
+)
+from watcher.models import FIELDS, Paper, Subscription, Term, Topic, TopicHit
+from watcher.parse import parse_feed
+from watcher.rules import iter_rule_files, load_rule_file, load_rules
+from watcher.settings import Settings, load_settings, read_environment
+from watcher.store import Store
+
+DEFAULT_DAYS = 90  # the archive's default retention (WATCHER_ARCHIVE_DAYS)
+BROAD_SHARE = 0.10  # a topic matching more of the pool than this is "too broad"
+SAMPLE_SIZE = 5
+_VERSION = re.compile(r"v\d+$")
+
+
+# --- progress ------------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress bar on a terminal, shown only once a run has taken a second.
+
+    Writes ``\\r``-updated lines to ``out`` when it is a TTY; otherwise prints nothing.
+    """
+
+    def __init__(
+        self,
+        out: TextIO,
+        label: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        delay: float = 1.0,
+        every: float = 0.1,
+    ) -> None:
+        self.out = out
+        self.label = label
+        self.clock = clock
+        self.start = clock()
+        self.delay = delay
+        self.every = every
+        self.shown = False
+        self._last = 0.0
+        self.enabled = bool(getattr(out, "isatty", lambda: False)())
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = self.clock()
+        if now - self.start < self.delay or (self.shown and now - self._last < self.every):
+            return
+        self._last = now
+        self.shown = True
+        width = 30
+        filled = width * done // total if total else width
+        bar = "#" * filled + "." * (width - filled)
+        self.out.write(f"\r{self.label} [{bar}] {done:,}/{total:,}")
+        self.out.flush()
+
+    def finish(self) -> None:
+        if self.shown:
+            self.out.write("\r" + " " * (len(self.label) + 50) + "\r")
+            self.out.flush()
+
+
+# --- rules test ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TopicResult:
+    name: str
+    matches: tuple[tuple[Paper, TopicHit], ...]
+    share: float
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Backtest:
+    subscription: Subscription
+    pool: int  # papers looked at
+    matched: int  # papers matched by any topic
+    topics: tuple[TopicResult, ...]
+    source: str  # "the last 90 days" or "3 feed file(s)"
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def in_subscription_feeds(sub: Subscription, paper: Paper) -> bool:
+    """Could the subscription have seen this paper? Decidable only when every feed is an
+    arXiv category (``cs.LG``, ``cs``, ``cs.LG+stat.ML``); otherwise every paper counts."""
+    categories = [part for feed in sub.feeds for part in feed.split("+")]
+    if any("/" in c or ":" in c for c in categories):
+        return True
+    return category_allows(categories, paper.categories)
+
+
+def backtest(
+    sub: Subscription,
+    papers: Sequence[Paper],
+    source: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> Backtest:
+    """Match ``papers`` against one subscription and sum up each topic."""
+    matcher = compile_matcher([sub])
+    per_topic: dict[str, list[tuple[Paper, TopicHit]]] = {t.name: [] for t in sub.topics}
+    matched = 0
+    scores: dict[str, float] = {}
+    for done, paper in enumerate(papers, 1):
+        for match in matcher.match(paper):
+            matched += 1
+            scores[paper.id] = match.score
+            for hit in match.hits:
+                per_topic[hit.topic].append((paper, hit))
+        if progress is not None and (done % 200 == 0 or done == len(papers)):
+            progress(done, len(papers))
+    pool = len(papers)
+    results = []
+    for topic in sub.topics:
+        found = per_topic[topic.name]
+        share = len(found) / pool if pool else 0.0
+        warnings = []
+        if pool and share > BROAD_SHARE:
+            warnings.append(
+                f"too broad: matches {share:.1%} of the pool (more than {BROAD_SHARE:.0%})"
+            )
+        if pool and not found:
+            warnings.append(f"dead: nothing matched in {source}")
+        # The sample: best scores first, then newest ids, so it shows the typical hit.
+        found.sort(key=lambda ph: (-scores.get(ph[0].id, 0.0), ph[0].id), reverse=False)
+        results.append(TopicResult(topic.name, tuple(found), share, tuple(warnings)))
+    return Backtest(sub, pool, matched, tuple(results), source, scores)
+
+
+def format_backtest(result: Backtest, sample: int = SAMPLE_SIZE) -> str:
+    sub = result.subscription
+    lines = [
+        f"{sub.name} ({sub.path}): {result.pool:,} papers in {result.source}; "
+        f"{result.matched:,} matched ({_share(result.matched, result.pool)})"
+    ]
+    if not result.pool:
+        lines.append("  nothing to test against: the pool is empty")
+        return "\n".join(lines) + "\n"
+    for topic in result.topics:
+        lines.append("")
+        count = len(topic.matches)
+        noun = "match" if count == 1 else "matches"
+        lines.append(f'Topic "{topic.name}": {count:,} {noun} ({_share(count, result.pool)})')
+        lines += [f"  WARNING: {w}" for w in topic.warnings]
+        for paper, hit in topic.matches[:sample]:
+            title = " ".join(paper.title.split())
+            if len(title) > 72:
+                title = title[:71] + "…"
+            terms = ", ".join(hit.terms)
+            score = result.scores.get(paper.id, 0.0)
+            lines.append(f"  {paper.versioned_id:<18} {title}  [{terms}] score {score:g}")
+        if count > sample:
+            lines.append(f"  ... and {count - sample:,} more")
+    return "\n".join(lines) + "\n"
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else "-"
+
+
+def papers_from_store(data_dir: Path, since: datetime) -> list[Paper]:
+    with Store.open(data_dir, read_only=True) as store:
+        return list(store.recent_papers(since))
+
+
+def papers_from_feeds(settings: Settings, feeds: Sequence[str]) -> list[Paper]:
+    """Every paper of the given feed files (or URLs), one copy per id, newest version."""
+    papers: dict[str, Paper] = {}
+    with app.build_fetcher(settings) as fetcher:
+        for source in feeds:
+            result = fetcher.fetch(source)
+            if result.raw is None:
+                continue
+            for paper in parse_feed(result.raw).papers:
+                kept = papers.get(paper.id)
+                if kept is None or (paper.version or 0) > (kept.version or 0):
+                    papers[paper.id] = paper
+    return list(papers.values())
+
+
+# --- rules explain -------------------------------------------------------------------------
+
+
+def _found_in(key: TermKey, hits: dict[str, set[TermKey]], fields: Iterable[str]) -> list[str]:
+    return [f for f in fields if key in hits.get(f, set())]
+
+
+def _terms_where(terms: Iterable[Term], hits: dict[str, set[TermKey]], topic: Topic) -> str:
+    parts = []
+    for term in terms:
+        where = _found_in(term_key(term), hits, topic.fields)
+        if where:
+            parts.append(f"{term.text} in {', '.join(where)}")
+    return "; ".join(parts)
+
+
+def explain_topic(topic: Topic, paper: Paper, hits: dict[str, set[TermKey]]) -> tuple[bool, str]:
+    """Whether ``topic`` matches ``paper`` (whose found terms per field are ``hits``), and
+    in words why or why not. Every failed condition is named, not just the first."""
+    fields = ", ".join(topic.fields)
+    reasons: list[str] = []
+    if topic.categories and not category_allows(topic.categories, paper.categories):
+        cats = ", ".join(paper.categories) or "none"
+        reasons.append(
+            f"category filter: the paper's categories ({cats}) are not in "
+            f"{', '.join(topic.categories)}"
+        )
+
+    def found(term: Term) -> bool:
+        return bool(_found_in(term_key(term), hits, topic.fields))
+
+    if topic.any and not any(map(found, topic.any)):
+        reasons.append(f"no 'any' term found in {fields}")
+    for term in topic.all:
+        if not found(term):
+            reasons.append(f"'all' term {term.text} missing from {fields}")
+    for term in topic.none:
+        where = _found_in(term_key(term), hits, topic.fields)
+        if where:
+            reasons.append(f"excluded by 'none' term {term.text} (in {', '.join(where)})")
+    query_found: list[Term] = []
+    if topic.query is not None:
+        union = set().union(*(hits.get(f, set()) for f in topic.fields))
+        if not evaluate_query(topic.query.root, union):
+            present = [t.text for t, _ in query_terms(topic.query.root) if found(t)]
+            seen = ", ".join(dict.fromkeys(present)) or "none of its terms"
+            reasons.append(f"query {topic.query.text!r} is false (found: {seen})")
+        query_found = [t for t, positive in query_terms(topic.query.root) if positive]
+    watched: tuple[str, ...] = ()
+    if topic.authors:
+        watched = watched_authors(topic.authors, paper.authors)
+        if not watched:
+            reasons.append("no watched author among the paper's authors")
+    if reasons:
+        return False, "; ".join(reasons)
+    why = _terms_where([*topic.any, *topic.all, *query_found], hits, topic)
+    if watched:
+        why = "; ".join(filter(None, [why, "by " + ", ".join(watched)]))
+    return True, why
+
+
+def explain(subs: Sequence[Subscription], paper: Paper) -> str:
+    """The text of ``watcher rules explain`` for one paper and some subscriptions."""
+    authors = ", ".join(paper.authors)
+    lines = [
+        f"{paper.versioned_id}: {' '.join(paper.title.split())}",
+        f"  authors: {authors or '-'}",
+        f"  categories: {', '.join(paper.categories) or '-'}",
+    ]
+    for sub in subs:
+        matcher = compile_matcher([sub])
+        hits = matcher.field_hits(paper, FIELDS)
+        matches = matcher.match(paper)
+        lines.append("")
+        if not matches:
+            lines.append(f"{sub.name} ({sub.path}): not matched")
+        else:
+            lines.append(f"{sub.name} ({sub.path}): matched, score {matches[0].score:g}")
+        for topic in sub.topics:
+            ok, why = explain_topic(topic, paper, hits)
+            lines.append(f"  {'+' if ok else '-'} {topic.name}: {why}")
+    lines += [
+        "",
+        f"Score: each matched term counts once per field it is in "
+        f"(title {field_weight('title'):g}, other fields {field_weight('abstract'):g}); "
+        f"each watched author {AUTHOR_WEIGHT:g}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --- the commands --------------------------------------------------------------------------
+
+
+def add_commands(rules_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``rules test`` and ``rules explain`` to the ``watcher rules`` sub-commands."""
+    test = rules_sub.add_parser(
+        "test",
+        help="run one rule file against recent history or given feeds",
+        description="Run one rule file against the papers first seen in the last N days "
+        "(the archive in the data directory) or against the given feed files, and print per "
+        "topic the number of matches, the share of the pool, a sample with the matched terms, "
+        "and warnings for topics that match too much (over 10%%) or nothing. "
+        "Exit code 1 if the rule file is invalid.",
+    )
+    test.add_argument("file", type=Path, help="the rule file")
+    pool = test.add_mutually_exclusive_group()
+    pool.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"papers first seen in the last N days (default {DEFAULT_DAYS})",
+    )
+    pool.add_argument(
+        "--feed",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="test against this feed file or URL instead of the history (repeatable)",
+    )
+    test.add_argument("--data", type=Path, help="data directory (default: ./data)")
+    test.set_defaults(handler=cmd_rules_test)
+
+    why = rules_sub.add_parser(
+        "explain",
+        help="say why a stored paper matched, or did not",
+        description="For one paper in the archive: which terms of which topics matched in "
+        "which field (and the score), and why the other topics did not.",
+    )
+    why.add_argument("id", help="an arXiv id, such as 2409.12121 (a version is ignored)")
+    why.add_argument("file", nargs="?", type=Path, help="a rule file (default: every rule file)")
+    why.add_argument("--rules", type=Path, help="rules directory (default: ./rules)")
+    why.add_argument("--data", type=Path, help="data directory (default: ./data)")
+    why.set_defaults(handler=cmd_rules_explain)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(read_environment())
+    if getattr(args, "data", None):
+        settings = replace(settings, data_dir=args.data)
+    if getattr(args, "rules", None):
+        settings = replace(settings, rules_dir=args.rules)
+    return settings
+
+
+def cmd_rules_test(args: argparse.Namespace, now: datetime | None = None) -> int:
+    sub = load_rule_file(args.file)  # a RuleError ends the command with file:line: field
+    settings = _settings(args)
+    if args.feed:
+        papers = papers_from_feeds(settings, args.feed)
+        source = f"{len(args.feed)} feed file(s)"
+    else:
+        days = DEFAULT_DAYS if args.days is None else args.days
+        if days < 1:
+            raise WatcherError("--days must be at least 1")
+        since = (now or datetime.now(UTC)) - timedelta(days=days)
+        pool = papers_from_store(settings.data_dir, since)
+        papers = [p for p in pool if in_subscription_feeds(sub, p)]
+        source = f"the last {days} days of {settings.data_dir}"
+    papers.sort(key=lambda p: p.id, reverse=True)
+    bar = Progress(sys.stderr, "matching")
+    try:
+        result = backtest(sub, papers, source, bar.update)
+    finally:
+        bar.finish()
+    sys.stdout.write(format_backtest(result))
+    return 0
+
+
+def cmd_rules_explain(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.file is not None:
+        subs: list[Subscription] = [load_rule_file(args.file)]
+    else:
+        ruleset = load_rules(settings.rules_dir)
+        for error in ruleset.errors:
+            print(f"rule error (file skipped): {error}", file=sys.stderr)
+        subs = list(ruleset.subscriptions)
+        if not subs:
+            files = list(iter_rule_files(settings.rules_dir))
+            raise WatcherError(f"no usable rule files in {settings.rules_dir} ({len(files)} found)")
+    paper_id = _VERSION.sub("", args.id.strip())
+    with Store.open(settings.data_dir, read_only=True) as store:
+        paper = store.paper(paper_id)
+    if paper is None:
+        raise WatcherError(
+            f"paper {paper_id} is not in the archive of {settings.data_dir} "
+            "(never seen, or older than the archive keeps)"
+        )
+    sys.stdout.write(explain(subs, paper))
+    return 0

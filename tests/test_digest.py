@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from watcher.digest import merge_digests, order_matches, plan_digests
+from watcher.codec import digest_from_dict, digest_to_dict
+from watcher.digest import make_digest, merge_digests, order_matches, order_updates, plan_digests
 from watcher.models import LOCAL, Destination, Digest, Match, Paper, Subscription, TopicHit
 
 T0 = datetime(2024, 9, 18, 12, 0, tzinfo=UTC)
 
 
 def paper(
-    id: str, version: int | None = 1, published: datetime | None = T0, title: str = ""
+    id: str,
+    version: int | None = 1,
+    published: datetime | None = T0,
+    title: str = "",
+    updated: datetime | None = None,
 ) -> Paper:
     return Paper(
         id,
@@ -25,16 +31,24 @@ def paper(
         "An abstract.",
         ("cs.LG",),
         published=published,
+        updated=updated,
     )
 
 
-def match(p: Paper, subscription: str = "efficient-ml", topic: str = "Quantization") -> Match:
-    return Match(p, subscription, (TopicHit(topic, ("quantiz*",)),))
+def match(
+    p: Paper, subscription: str = "efficient-ml", topic: str = "Quantization", score: float = 0.0
+) -> Match:
+    return Match(p, subscription, (TopicHit(topic, ("quantiz*",)),), score=score)
 
 
-def subscription(name: str, *deliver: Destination) -> Subscription:
+def subscription(name: str, *deliver: Destination, **options: Any) -> Subscription:
     return Subscription(
-        name=name, path=f"rules/{name}.yaml", feeds=("cs.LG",), topics=(), deliver=deliver
+        name=name,
+        path=f"rules/{name}.yaml",
+        feeds=("cs.LG",),
+        topics=(),
+        deliver=deliver,
+        **options,
     )
 
 
@@ -189,3 +203,177 @@ def test_merge_refuses_different_subscriptions_or_periods() -> None:
         merge_digests(a, Digest("t", "2024-09-18", ()))
     with pytest.raises(ValueError, match="cannot merge"):
         merge_digests(a, Digest("s", "2024-09-19", ()))
+
+
+# --- order: score, and max_papers -----------------------------------------------------------
+
+
+def test_order_by_score_then_newest_then_id() -> None:
+    ms = [
+        match(paper("2409.00001", published=T0), score=1.0),
+        match(paper("2409.00002", published=T0 - timedelta(days=3)), score=3.0),
+        match(paper("2409.00003", published=T0 + timedelta(hours=1)), score=1.0),
+        match(paper("2409.00004", published=T0), score=1.0),
+        match(paper("2409.00005", published=None), score=3.0),
+        match(paper("2409.00006", published=T0 + timedelta(days=9)), score=0.5),
+    ]
+    assert ids(order_matches(ms, "score")) == [
+        "2409.00002",  # 3.0, with a publication time
+        "2409.00005",  # 3.0, without one: last among equals
+        "2409.00003",  # 1.0, newest
+        "2409.00004",  # 1.0, same time as ...01: id descending
+        "2409.00001",
+        "2409.00006",  # lowest score, however new
+    ]
+    assert ids(order_matches(ms)) == ids(order_matches(ms, "newest"))
+    assert ids(order_matches(ms))[0] == "2409.00006"
+
+
+def test_score_order_keeps_the_highest_version_not_the_highest_score() -> None:
+    ms = [match(paper("2409.00001", 1), score=9.0), match(paper("2409.00001", 2), score=1.0)]
+    (kept,) = order_matches(ms, "score")
+    assert kept.paper.version == 2 and kept.score == 1.0
+
+
+def test_unknown_order_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown digest order 'oldest'"):
+        order_matches([], "oldest")
+
+
+def test_max_papers_keeps_the_first_n_in_order_and_counts_the_rest() -> None:
+    ms = [
+        match(paper(f"2409.0000{i}", published=T0 + timedelta(hours=i)), score=float(i % 3))
+        for i in range(7)
+    ]  # scores 0 1 2 0 1 2 0
+    newest = subscription("s", max_papers=3)
+    digest = make_digest(newest, "2024-09-18", ms)
+    assert ids(digest.matches) == ["2409.00006", "2409.00005", "2409.00004"]
+    assert digest.omitted == 4
+    best = subscription("s", order="score", max_papers=3)
+    digest = make_digest(best, "2024-09-18", ms)
+    assert ids(digest.matches) == ["2409.00005", "2409.00002", "2409.00004"]
+    assert digest.omitted == 4
+
+
+def test_max_papers_counts_papers_not_duplicate_matches() -> None:
+    ms = [match(paper("2409.00001", v)) for v in (1, 2, 3)] + [match(paper("2409.00002"))]
+    digest = make_digest(subscription("s", max_papers=1), "p", ms)
+    assert len(digest.matches) == 1 and digest.omitted == 1
+
+
+@pytest.mark.parametrize("cap", [None, 2, 5])
+def test_no_cap_or_a_cap_not_reached_omits_nothing(cap: int | None) -> None:
+    ms = [match(paper("2409.00001")), match(paper("2409.00002"))]
+    digest = make_digest(subscription("s", max_papers=cap), "p", ms)
+    assert len(digest.matches) == 2 and digest.omitted == 0
+
+
+def test_plan_honours_order_and_cap_per_subscription() -> None:
+    ms = [
+        match(paper("2409.00001", published=T0), "a", score=5.0),
+        match(paper("2409.00002", published=T0 + timedelta(1)), "a", score=1.0),
+        match(paper("2409.00003", published=T0 + timedelta(2)), "a", score=1.0),
+        match(paper("2409.00001", published=T0), "b"),
+        match(paper("2409.00002", published=T0 + timedelta(1)), "b"),
+    ]
+    subs = [subscription("a", order="score", max_papers=2), subscription("b")]
+    (_, a), (_, b) = plan_digests(ms, subs, "2024-09-18")
+    assert ids(a.matches) == ["2409.00001", "2409.00003"] and a.omitted == 1
+    assert ids(b.matches) == ["2409.00002", "2409.00001"] and b.omitted == 0
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 9), st.integers(0, 3), st.one_of(st.none(), st.integers(0, 5))),
+        max_size=20,
+    ),
+    st.one_of(st.none(), st.integers(1, 6)),
+    st.sampled_from(["newest", "score"]),
+)
+def test_cap_is_a_prefix_of_the_uncapped_order(
+    entries: list[tuple[int, int, int | None]], cap: int | None, order: str
+) -> None:
+    ms = [
+        match(
+            paper(f"2409.0000{i}", published=None if h is None else T0 + timedelta(hours=h)),
+            score=float(score),
+        )
+        for i, score, h in entries
+    ]
+    full = order_matches(ms, order)
+    digest = make_digest(subscription("s", order=order, max_papers=cap), "p", ms)
+    assert digest.matches == full[: len(digest.matches)]
+    assert len(digest.matches) + digest.omitted == len(full)
+    assert len(digest.matches) == (len(full) if cap is None else min(cap, len(full)))
+    if order == "score":
+        scores = [m.score for m in digest.matches]
+        assert scores == sorted(scores, reverse=True)
+
+
+# --- updates ---------------------------------------------------------------------------------
+
+
+def test_updates_newest_version_first() -> None:
+    ups = [
+        match(paper("2401.00001", 3, published=T0 - timedelta(days=90), updated=T0)),
+        match(paper("2402.00002", 2, published=T0 - timedelta(days=60), updated=T0 + timedelta(1))),
+        match(paper("2403.00003", 4, published=T0 - timedelta(days=1))),  # no updated: published
+        match(paper("2401.00001", 2, published=T0 - timedelta(days=90), updated=T0)),
+    ]
+    ordered = order_updates(ups)
+    assert ids(ordered) == ["2402.00002", "2401.00001", "2403.00003"]
+    assert ordered[1].paper.version == 3
+    assert ids(order_updates(ups, exclude=["2402.00002"])) == ["2401.00001", "2403.00003"]
+
+
+def test_plan_adds_updates_only_where_asked_and_never_twice() -> None:
+    new = [match(paper("2409.00001"), "on"), match(paper("2409.00001"), "off")]
+    ups = [
+        match(paper("2401.00001", 3, updated=T0), "on"),
+        match(paper("2409.00001", 2), "on"),  # new in this digest: not an update too
+        match(paper("2401.00001", 3, updated=T0), "off"),
+        match(paper("2402.00002", 2, updated=T0), "only-updates"),
+        match(paper("2402.00002", 2, updated=T0), "quiet"),
+    ]
+    subs = [
+        subscription("on", updates=True),
+        subscription("off"),
+        subscription("only-updates", updates=True),
+        subscription("quiet"),  # updates off and nothing new: no digest
+    ]
+    planned = plan_digests(new, subs, "2024-09-18", updates=ups)
+    by_name = {d.subscription: d for _, d in planned}
+    assert list(by_name) == ["on", "off", "only-updates"]
+    assert ids(by_name["on"].matches) == ["2409.00001"]
+    assert ids(by_name["on"].updated) == ["2401.00001"]
+    assert by_name["off"].updated == ()
+    assert by_name["only-updates"].matches == ()
+    assert ids(by_name["only-updates"].updated) == ["2402.00002"]
+
+
+def test_updates_are_not_capped() -> None:
+    ups = [match(paper(f"2401.0000{i}", 2, updated=T0)) for i in range(5)]
+    digest = make_digest(subscription("s", updates=True, max_papers=1), "p", [], ups)
+    assert len(digest.updated) == 5 and digest.omitted == 0
+
+
+def test_merge_keeps_updates_and_adds_omitted() -> None:
+    up = match(paper("2401.00001", 2, updated=T0))
+    up_later = match(paper("2401.00001", 3, updated=T0 + timedelta(1)))
+    a = Digest("s", "p", (match(paper("2409.00001")),), (up,), omitted=2)
+    b = Digest("s", "p", (match(paper("2409.00002")),), (up_later,), omitted=1)
+    merged = merge_digests(a, b)
+    assert merged.omitted == 3
+    assert [m.paper.versioned_id for m in merged.updated] == ["2401.00001v3"]
+    c = Digest("s", "p", (match(paper("2401.00001", 4)),))
+    assert merge_digests(a, c).updated == ()  # new in the merged digest: not an update
+    scored = Digest("s", "p", (match(paper("2409.00003"), score=9.0),))
+    assert ids(merge_digests(a, scored, order="score").matches)[0] == "2409.00003"
+
+
+def test_codec_keeps_omitted_and_defaults_it() -> None:
+    digest = Digest("s", "p", (match(paper("2409.00001")),), omitted=7)
+    data = digest_to_dict(digest)
+    assert digest_from_dict(data) == digest
+    del data["omitted"]
+    assert digest_from_dict(data).omitted == 0

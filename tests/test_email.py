@@ -55,13 +55,24 @@ def paper(n: int, title: str | None = None, **fields: object) -> Paper:
     return Paper(**values)  # type: ignore[arg-type]
 
 
-def digest(*papers: Paper, subscription: str = "efficient-ml") -> Digest:
+def digest(
+    *papers: Paper,
+    subscription: str = "efficient-ml",
+    updated: tuple[Paper, ...] = (),
+    omitted: int = 0,
+) -> Digest:
     hits = (TopicHit("Quantization", ("quantiz*", "low-bit")),)
     return Digest(
         subscription=subscription,
         period="2024-09-20",
         matches=tuple(Match(p, subscription, hits) for p in papers),
+        updated=tuple(Match(p, subscription, hits) for p in updated),
+        omitted=omitted,
     )
+
+
+def replaced(n: int, title: str | None = None) -> Paper:
+    return paper(n, title or f"Revised: pruning at scale, number {n:03d}", version=2 + n % 3)
 
 
 def to(*addrs: str) -> Destination:
@@ -209,7 +220,9 @@ def test_300_papers_stay_under_the_budget_and_list_the_rest(smtp_server: SmtpSer
     assert f"http://arxiv.org/abs/{last.versioned_id}" in text
     assert f'href="http://arxiv.org/abs/{last.versioned_id}"' in page
     assert text.count(ABSTRACT_OPENING) == 300 - more >= 1
-    assert page.count(ABSTRACT_OPENING) == 300 - more
+    # In the HTML the matched term is marked: "quantization" is inside a <mark>.
+    assert page.count(ABSTRACT_OPENING.split("quantization")[0]) == 300 - more
+    assert page.count(">quantization</mark> of large language models.") == 300 - more
 
 
 def test_budget_is_a_parameter_and_titles_are_capped_when_even_they_do_not_fit() -> None:
@@ -383,3 +396,75 @@ def test_list_id_is_a_clean_label() -> None:
     assert list_id("Efficient ML / 2024") == "<efficient-ml-2024.arxiv-watcher>"
     assert list_id("\r\n<>") == "<digest.arxiv-watcher>"
     assert len(list_id("x" * 500)) <= len("<.arxiv-watcher>") + 63
+
+
+# --- updates and "+N more" -------------------------------------------------------------------
+
+
+def test_updates_and_more_arrive_in_both_parts(smtp_server: SmtpServer) -> None:
+    d = digest(paper(1), paper(2), updated=(replaced(7), replaced(8)), omitted=4)
+    notifier(plain_config(smtp_server)).send(to("team@example.org"), d)
+
+    (mail,) = smtp_server.messages
+    assert mail.message["Subject"] == "arXiv digest: efficient-ml, 2024-09-20 (2 papers, 2 updated)"
+    text, page = text_part(smtp_server).replace("\r\n", "\n"), html_part(smtp_server)
+    assert "\nUpdated\n-------\n" in text and ">Updated</h2>" in page
+    for p in (replaced(7), replaced(8)):
+        assert text.count(p.title) == 1 and page.count(p.title) == 1
+        assert text.count(p.abs_url) == 1 and page.count(f'href="{p.abs_url}"') == 1
+    assert text.index("Updated") > text.index("part 2")
+    assert "Matched: Quantization (quantiz*, low-bit)" in text
+    line = "+4 more papers matched but are not shown (max_papers)."
+    assert text.rstrip().endswith(line) and line in page
+
+
+def test_only_updates_say_so_in_the_subject(smtp_server: SmtpServer) -> None:
+    d = digest(updated=(replaced(1), replaced(2), replaced(3)))
+    notifier(plain_config(smtp_server)).send(to("team@example.org"), d)
+    (mail,) = smtp_server.messages
+    assert mail.message["Subject"] == "arXiv digest: efficient-ml, 2024-09-20 (3 updated)"
+    assert "(0 papers" not in text_part(smtp_server)
+
+
+def compose(d: Digest, max_bytes: int) -> tuple[int, str, str]:
+    composed = build_message(
+        d, mail_from=FROM, to=["team@example.org"], now=NOW, message_id="<1@x>", max_bytes=max_bytes
+    )
+    assert len(composed.data) <= max_bytes
+    text = composed.message.get_body(("plain",))
+    page = composed.message.get_body(("html",))
+    assert text is not None and page is not None
+    return composed.shown, str(text.get_content()), str(page.get_content())
+
+
+def test_budget_counts_the_updates_and_keeps_every_paper_once() -> None:
+    papers = [
+        paper(n, title=f"Quantized attention at scale, study number {n:03d}") for n in range(80)
+    ]
+    ups = tuple(replaced(n) for n in range(100, 160))
+    d = digest(*papers, updated=ups)
+    shown, text, page = compose(d, 60_000)
+    assert 0 < shown < 80
+    # Shown with the updates in the budget: fewer papers in full than without them.
+    shown_without, _, _ = compose(digest(*papers), 60_000)
+    assert shown < shown_without
+    for p in papers:
+        assert text.count(p.title) == 1, p.title
+    for p in ups:
+        assert text.count(p.title) == 1 and text.count(p.abs_url) == 1, p.title
+        assert page.count(f'href="{p.abs_url}"') == 1, p.title
+    assert "(80 papers, 60 updated)" in text and "(80 papers, 60 updated)" in page
+    assert text.count(ABSTRACT_OPENING) == shown
+
+
+def test_updates_are_cut_last_and_said_to_be() -> None:
+    ups = tuple(replaced(n) for n in range(300))
+    shown, text, page = compose(digest(paper(1), updated=ups), 20_000)
+    assert shown == 0
+    kept = [p for p in ups if p.title in text]
+    assert 0 < len(kept) < 300
+    assert kept == list(ups[: len(kept)])  # the first ones, in digest order
+    assert f"{300 - len(kept)} more updated papers, not listed" in text
+    assert f"{300 - len(kept)} more updated papers, not listed" in page
+    assert "1 more paper (titles and links only" in text  # the new paper is still listed
+    assert paper(1).title in text

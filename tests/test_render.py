@@ -7,9 +7,12 @@ the diff.
 from __future__ import annotations
 
 import difflib
+import html as html_module
 import os
 import re
+import string
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import pairwise
 from pathlib import Path
 
 import jinja2
@@ -19,9 +22,18 @@ from hypothesis import strategies as st
 
 from watcher import render as render_module
 from watcher.models import Digest, Match, Paper, TopicHit
-from watcher.render import environment, render, render_format, safe_href, subject
+from watcher.render import (
+    block,
+    environment,
+    highlight_pieces,
+    render,
+    render_format,
+    safe_href,
+    subject,
+)
 
 GOLDEN_DIR = Path(__file__).parent / "data" / "render"
+MARK = '<mark style="background:#fff1a8;color:inherit;padding:0;">'
 REGEN = os.environ.get("WATCHER_REGEN_GOLDEN") == "1"
 T0 = datetime(2024, 9, 18, 17, 30, tzinfo=UTC)
 
@@ -250,7 +262,8 @@ def test_html_escapes_feed_strings() -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;quoted&#34; &#39;single&#39;" in html
     assert "&lt;b&gt;Bold&lt;/b&gt;" in html
     assert "Eve&#34; onmouseover=&#34;x" in html
-    assert "a &lt; b &amp;&amp; c &gt; d &lt;img src=x onerror=alert(1)&gt;" in html
+    # The phrase "a&b" (a b) matches "a < b": marked, and escaped inside the mark too.
+    assert f"{MARK}a &lt; b</mark> &amp;&amp; c &gt; d &lt;img src=x onerror=alert(1)&gt;" in html
     assert "&lt;Topic&gt;: &#34;term&#34;, a&amp;b" in html
     assert "cs.LG&lt;i&gt;" in html
     assert "&lt;sub&gt;" in html
@@ -310,7 +323,7 @@ def test_html_never_contains_raw_markup_from_the_feed(
     body = html.split("<body", 1)[1]
     # Only the template's own tags appear; feed text cannot open or close one.
     tags = set(re.findall(r"</?([a-zA-Z0-9]+)", body))
-    assert tags <= {"body", "div", "h1", "h2", "p", "a", "span", "html"}
+    assert tags <= {"body", "div", "h1", "h2", "p", "a", "span", "html", "mark"}
     assert "javascript:" not in html.lower() or "javascript:" in (title + author + abstract).lower()
 
 
@@ -372,20 +385,277 @@ def test_one_environment_strict_and_autoescaping_only_html() -> None:
     assert env is environment()
     assert env.undefined is jinja2.StrictUndefined
     assert env.keep_trailing_newline
+    empty = {"papers": [], "updated": [], "more": ""}
     assert (
         env.get_template("digest.html.j2")
-        .render(subject="<s>", papers=[], subscription="", period="")
+        .render(subject="<s>", subscription="", period="", **empty)
         .count("&lt;s&gt;")
         == 2
     )
-    assert "<s>" in env.get_template("digest.txt.j2").render(subject="<s>", papers=[])
-    with pytest.raises(jinja2.UndefinedError):
-        env.get_template("digest.md.j2").render()
+    assert "<s>" in env.get_template("digest.txt.j2").render(subject="<s>", **empty)
+    for name in ("digest.md.j2", render_module.ANNOTATED_MARKDOWN):
+        assert env.get_template(name).render(**empty) == ""
+        with pytest.raises(jinja2.UndefinedError):
+            env.get_template(name).render()
 
 
 def test_templates_are_package_data() -> None:
     templates = Path(render_module.__file__).parent / "templates"
-    for name in render_module.TEMPLATES.values():
+    names = [*render_module.TEMPLATES.values(), render_module.ANNOTATED_MARKDOWN]
+    for name in [*names, "_macros.md.j2", "_updated.md.j2"]:
         assert (templates / name).is_file()
     pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8")
     assert '"templates/*"' in pyproject
+
+
+# --- updates, "+N more", annotated Markdown: goldens ---------------------------------------
+
+
+def updates_digest() -> Digest:
+    """small_digest plus two updated papers and three left out by max_papers."""
+    base = small_digest()
+    replaced = Match(
+        paper(
+            id="2407.01234",
+            version=3,
+            title="Sparse <Attention> & friends",
+            abstract="Not shown for an update.",
+            announce_type="replace",
+            published=datetime(2024, 7, 1, 12, 0, tzinfo=UTC),
+            updated=datetime(2024, 9, 17, 12, 0, tzinfo=UTC),
+        ),
+        "efficient-ml",
+        (TopicHit("Sparsity", ("sparse*",)), TopicHit("Attention", ("attention",))),
+    )
+    untopical = Match(
+        paper(id="2406.00002", version=2, title="Replaced without hits"), "efficient-ml", ()
+    )
+    return Digest(base.subscription, base.period, base.matches, (replaced, untopical), omitted=3)
+
+
+def test_golden_annotated_markdown() -> None:
+    check_golden("small-annotated.md", render_format(small_digest(), "markdown", highlight=True))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "highlight", "name"),
+    [
+        ("markdown", False, "updates.md"),
+        ("markdown", True, "updates-annotated.md"),
+        ("text", False, "updates.txt"),
+        ("html", False, "updates.html"),
+    ],
+)
+def test_golden_with_updates_and_more(fmt: str, highlight: bool, name: str) -> None:
+    check_golden(name, render_format(updates_digest(), fmt, highlight=highlight))
+
+
+def test_highlight_changes_only_markdown() -> None:
+    digest = updates_digest()
+    plain, annotated = render(digest), render(digest, highlight=True)
+    assert annotated.markdown == render_format(digest, "markdown", highlight=True)
+    assert annotated.markdown != plain.markdown
+    assert (annotated.subject, annotated.text, annotated.html) == (
+        plain.subject,
+        plain.text,
+        plain.html,
+    )
+    assert render_format(digest, "text", highlight=True) == plain.text
+    assert render_format(digest, "html", highlight=True) == plain.html
+
+
+def test_seed_layout_is_unchanged_without_updates_or_cap() -> None:
+    seed = render_format(small_digest(), "markdown")
+    assert "Updated" not in seed and "more" not in seed and "**" not in seed
+    assert seed.endswith("keeps its own link.\n\n\n")
+
+
+def test_updated_section_in_every_format() -> None:
+    message = render(updates_digest())
+    link = "http://arxiv.org/abs/2407.01234v3"
+    md = message.markdown
+    assert md.count("## Updated") == 1
+    assert md.index("## Updated") > md.index("keeps its own link.")
+    assert f"### Sparse <Attention> & friends\n\n> {link}\n\n" in md
+    assert ">Matched: Sparsity (`sparse*`); Attention (`attention`)\n" in md
+    assert "### Replaced without hits\n\n> http://arxiv.org/abs/2406.00002v2\n\n\n" in md
+    assert "Not shown for an update." not in md
+    text = message.text
+    assert "\n\nUpdated\n-------\n\n1. Sparse <Attention> & friends\n" in text
+    assert f"   URL:     {link}\n   Matched: Sparsity (sparse*); Attention (attention)\n" in text
+    assert "2. Replaced without hits\n" in text
+    page = message.html
+    assert ">Updated</h2>" in page
+    assert f'<a href="{link}"' in page and "Sparse &lt;Attention&gt; &amp; friends" in page
+    assert "Matched: Sparsity: sparse*; Attention: attention" in page
+    for body in (md, text, page):
+        assert body.count(link) == 1
+        assert "Not shown for an update." not in body
+
+
+def test_more_line_ends_every_format() -> None:
+    message = render(updates_digest(), highlight=True)
+    line = "+3 more papers matched but are not shown (max_papers)."
+    assert message.markdown.endswith(f"\n{line}\n")
+    assert render(updates_digest()).markdown.endswith(f"\n{line}\n")
+    assert message.text.endswith(f"\n\n{line}\n")
+    assert f">{line}</p>\n</div>\n</body>" in message.html
+    one = Digest("s", "2024-09-18", small_digest().matches[:1], omitted=1)
+    assert render(one).text.endswith("\n+1 more paper matched but is not shown (max_papers).\n")
+
+
+def test_subject_counts_updates() -> None:
+    digest = updates_digest()
+    assert subject(digest) == "arXiv digest: efficient-ml, 2024-09-18 (4 papers, 2 updated)"
+    only = Digest("efficient-ml", "2024-09-18", (), digest.updated)
+    assert subject(only) == "arXiv digest: efficient-ml, 2024-09-18 (2 updated)"
+    assert subject(Digest("s", "p", (), digest.updated[:1])) == "arXiv digest: s, p (1 updated)"
+
+
+def test_only_updates_render_without_papers() -> None:
+    only = Digest("efficient-ml", "2024-09-18", (), updates_digest().updated)
+    message = render(only, highlight=True)
+    assert message.markdown.startswith("## Updated\n\n### Sparse <Attention> & friends\n")
+    assert "\n1. Sparse <Attention> & friends\n" in message.text
+    assert "(2 updated)</h1>" in message.html
+
+
+# --- highlighting: what is marked, and escaping stays intact -------------------------------
+
+HOSTILE_ABSTRACT = (
+    "Quantization<script>alert(1)</script> of low&bit models &quantized& weights;\n"
+    "a <b>large language model</b> with low-bit\n"
+    "attention, and x\\pruning and A*pruned, then `prune` and prun*ed: pruning"
+)
+HOSTILE_TERMS = ("quantiz*", "low-bit", "large language model", "language model*", "prun*")
+
+
+def hostile_digest(abstract: str = HOSTILE_ABSTRACT) -> Digest:
+    hits = (TopicHit("Topic <b>", HOSTILE_TERMS),)
+    return Digest("s", "2024-09-18", (Match(paper(abstract=abstract), "s", hits),))
+
+
+def html_abstract(page: str) -> str:
+    return re.findall(r'<p style="margin:0;">(.*?)</p>', page, flags=re.DOTALL)[-1]
+
+
+def html_visible(fragment: str) -> str:
+    """The text of an abstract paragraph; fails on any tag but <mark> or a bare & < >."""
+    without_marks = re.sub(re.escape(MARK) + "|</mark>", "", fragment)
+    assert "<" not in without_marks and ">" not in without_marks, fragment
+    assert not re.search(r"&(?!amp;|lt;|gt;|#34;|#39;)", without_marks), fragment
+    return html_module.unescape(without_marks)
+
+
+def md_visible(markdown: str) -> str:
+    """What CommonMark shows for our subset: ``**`` markers dropped, backslash escapes
+    of ASCII punctuation resolved."""
+    out, i = [], 0
+    while i < len(markdown):
+        pair = markdown[i : i + 2]
+        if pair[:1] == "\\" and len(pair) == 2 and pair[1] in string.punctuation:
+            out.append(pair[1])
+            i += 2
+        elif pair == "**":
+            i += 2
+        else:
+            out.append(markdown[i])
+            i += 1
+    return "".join(out)
+
+
+def md_bold_runs(markdown: str) -> list[str]:
+    unescaped_markers = re.sub(r"\\.", "__", markdown)  # hide escaped characters
+    positions = [m.start() for m in re.finditer(r"\*\*", unescaped_markers)]
+    assert len(positions) % 2 == 0, markdown
+    return [markdown[a + 2 : b] for a, b in zip(positions[::2], positions[1::2], strict=True)]
+
+
+def md_abstract(markdown: str) -> str:
+    return markdown.split(">Matched: ", 1)[1].split("\n\n", 1)[1].removesuffix("\n\n\n")
+
+
+def test_html_marks_terms_and_escapes_inside_and_outside() -> None:
+    page = render_format(hostile_digest(), "html")
+    fragment = html_abstract(page)
+    assert html_visible(fragment) == HOSTILE_ABSTRACT
+    assert "<script" not in page and "<b>" not in page
+    assert fragment.startswith(f"{MARK}Quantization</mark>&lt;script&gt;alert(1)")
+    assert f"{MARK}low&amp;bit</mark>" in fragment  # & inside a marked phrase
+    assert f"&amp;{MARK}quantized</mark>&amp;" in fragment  # & next to a term
+    # Overlapping terms (the phrase and "language model*") are one mark.
+    assert f"&lt;b&gt;{MARK}large language model</mark>&lt;/b&gt;" in fragment
+    assert f"{MARK}low-bit\nattention</mark>" not in fragment  # terms end where words do
+    assert fragment.endswith(f"{MARK}pruning</mark>")  # a term at the very end
+
+
+def test_annotated_markdown_bolds_terms_and_keeps_the_text() -> None:
+    md = render_format(hostile_digest(), "markdown", highlight=True)
+    assert ">Matched: Topic <b> (`quantiz*`, `low-bit`, `large language model`, " in md
+    abstract = md_abstract(md)
+    assert md_visible(abstract) == HOSTILE_ABSTRACT
+    runs = md_bold_runs(abstract)
+    assert runs[0] == "Quantization" and abstract.startswith("**Quantization**<script>")
+    assert "low&bit" in runs and "quantized" in runs and "large language model" in runs
+    assert abstract.endswith("**pruning**")
+    for run in runs:
+        assert run[0].isalnum() and run[-1].isalnum(), run
+    # A backslash before a term stays a backslash; source asterisks and backquotes are
+    # escaped so they never pair with a marker.
+    assert "x\\\\**pruning**" in abstract
+    assert "A\\***pruned**" in abstract
+    assert "\\`**prune**\\`" in abstract
+    assert "**prun**\\*ed" in abstract
+
+
+def test_annotated_markdown_bolds_a_phrase_across_a_line_break_line_by_line() -> None:
+    md = render_format(hostile_digest("the large\nlanguage model here"), "markdown", highlight=True)
+    assert md_abstract(md) == "the **large**\n**language model** here"
+
+
+def test_seed_markdown_never_highlights() -> None:
+    md = render_format(hostile_digest(), "markdown")
+    assert md.endswith(HOSTILE_ABSTRACT + "\n\n\n")
+    assert "Matched" not in md
+
+
+def test_no_terms_no_marks() -> None:
+    digest = Digest("s", "p", (Match(paper(abstract="quantization"), "s", ()),))
+    assert MARK not in render_format(digest, "html")
+    assert "**" not in render_format(digest, "markdown", highlight=True)
+
+
+def test_unparsable_hit_terms_highlight_nothing() -> None:
+    hits = (TopicHit("T", ("*", "", "quantiz*")),)
+    digest = Digest("s", "p", (Match(paper(abstract="a quantized b"), "s", hits),))
+    assert f"a {MARK}quantized</mark> b" in render_format(digest, "html")
+
+
+def test_highlight_pieces_join_to_the_text() -> None:
+    from watcher.rules import parse_term
+
+    terms = [parse_term(t) for t in HOSTILE_TERMS]
+    pieces = highlight_pieces(HOSTILE_ABSTRACT, terms)
+    assert "".join(text for text, _ in pieces) == HOSTILE_ABSTRACT
+    assert all(a[1] != b[1] for a, b in pairwise(pieces))  # alternating
+    assert highlight_pieces("", terms) == ()
+    assert highlight_pieces("abc", []) == (("abc", False),)
+
+
+_WORDS = st.sampled_from(["quantized", "low", "bit", "prune", "large", "language", "model"])
+_JUNK = st.text(alphabet="<>&*`\\_ -\n\"'()ab", max_size=4)
+
+
+@settings(deadline=None, max_examples=150)
+@given(st.lists(st.one_of(_WORDS, _JUNK), max_size=16))
+def test_highlighting_never_changes_the_visible_text(parts: list[str]) -> None:
+    abstract = block("".join(parts))
+    digest = hostile_digest(abstract)
+    page = render_format(digest, "html")
+    assert html_visible(html_abstract(page)) == abstract
+    md = render_format(digest, "markdown", highlight=True)
+    shown = md.split(">Matched: ", 1)[1].split("\n\n", 1)[1]
+    assert shown.endswith("\n\n\n")
+    assert md_visible(shown[:-3]) == abstract
+    for run in md_bold_runs(shown[:-3]):
+        assert run[0].isalnum() and run[-1].isalnum() and "\n" not in run

@@ -15,12 +15,15 @@ import pytest
 
 from tests.slackserver import OK, Call, Reply, SlackServer
 from watcher.errors import DeliveryError, DeliveryUnknown
-from watcher.models import Destination, Digest, Match, Paper, TopicHit
+from watcher.models import Destination, Digest, Match, Paper, Term, TopicHit
 from watcher.notify.slack import SlackConfig, SlackNotifier
+from watcher.rules import parse_term
 from watcher.slack_blocks import (
     build_messages,
     clip,
+    highlight_mrkdwn,
     message_chars,
+    paper_text,
     shorten_authors,
     slack_escape,
 )
@@ -222,6 +225,141 @@ def test_hostile_strings_are_text_and_no_javascript_link() -> None:
 def test_empty_digest_still_says_something() -> None:
     [msg] = build_messages(digest(0))
     assert msg.text and msg.blocks[0]["type"] == "header"
+
+
+# --- pure: highlighting, updates, "+N more" ---------------------------------------------------
+
+
+def terms(*written: str) -> list[Term]:
+    return [parse_term(t) for t in written]
+
+
+def slack_visible(mrkdwn: str) -> str:
+    """What Slack shows: bold markers dropped, the three entities resolved."""
+    return mrkdwn.replace("*", "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def test_terms_bold_only_where_slack_parses_bold() -> None:
+    text = (
+        "Quantization, (pruning) and low-bit; but requantization, &quantized& and "
+        "pre-pruning, x_quantized, stay plain: pruning"
+    )
+    out = highlight_mrkdwn(text, terms("quantiz*", "prun*", "low-bit"), 3000)
+    assert out == (
+        "*Quantization*, (*pruning*) and *low-bit*; but requantization, &amp;quantized&amp; and "
+        "pre-pruning, x_quantized, stay plain: *pruning*"
+    )
+    assert slack_visible(out) == text
+
+
+def test_highlight_escapes_each_piece_and_never_opens_a_link() -> None:
+    text = "<script>quantized</script> <!channel> quantized <https://evil|quantized> a&b"
+    out = highlight_mrkdwn(text, terms("quantiz*", "channel", "a&b", "script"), 3000)
+    assert "<" not in out and ">" not in out
+    assert slack_visible(out) == text
+    assert "*quantized*" in out  # the one between spaces
+    assert "&lt;script&gt;quantized&lt;/script&gt;" in out  # inside markup: plain
+    assert "*a&amp;b*" in out  # escaped inside the bold run
+
+
+def test_highlight_fits_the_limit_with_the_markers() -> None:
+    text = " ".join(["quantization"] * 100)
+    out = highlight_mrkdwn(text, terms("quantiz*"), 300)
+    assert len(out) <= 300 and out.endswith("…")
+    assert out.count("*") % 2 == 0 and "*quantization*" in out
+    assert slack_visible(out).rstrip("…").strip() in text
+    tiny = highlight_mrkdwn("&&&& quantization", terms("quantiz*"), 5)
+    assert len(tiny) <= 5
+
+
+def test_paper_section_bolds_the_matched_terms_in_the_abstract() -> None:
+    p = paper(1, abstract="We quantize <b>weights</b> & prune; requantize.")
+    m = Match(p, "efficient-ml", (TopicHit("Q", ("quantiz*",)), TopicHit("P", ("prun*",))))
+    text = paper_text(m)
+    assert ">We *quantize* &lt;b&gt;weights&lt;/b&gt; &amp; *prune*; requantize.\n" in text
+    assert "_Matched:_ Q: `quantiz*` · P: `prun*`" in text
+
+
+def updated_match(i: int) -> Match:
+    return match(paper(500 + i, title=f"Revised paper {i}", version=2 + i % 3), "Pruning")
+
+
+def test_updates_listed_last_once_each_in_one_message() -> None:
+    d = Digest(
+        "efficient-ml", "2024-09-16", digest(4).matches, (updated_match(1), updated_match(2))
+    )
+    [msg] = build_messages(d)
+    texts = section_texts(list(msg.blocks))
+    blob = json.dumps(msg.blocks)
+    for m in (*d.matches, *d.updated):
+        assert blob.count(f"<{m.paper.abs_url}|") == 1
+    heading = texts.index("*Updated* · 2 papers")
+    assert heading == len(texts) - 3  # after every topic, before the two updates
+    assert texts[-1].startswith(f"*<{d.updated[1].paper.abs_url}|Revised paper 2>* · v4")
+    assert "We study" not in texts[-1]  # an update is title, version and terms
+    assert "_Matched:_ `quantiz*`, `low-bit`" in texts[-1]
+    context = msg.blocks[1]["elements"][0]["text"]
+    assert context.startswith("*4 papers* in ") and "*2 updated*" in context
+    assert msg.text.startswith("efficient-ml · 2024-09-16: 4 papers, 2 updated")
+    assert "• updated: Revised paper 1" in msg.text
+
+
+def test_only_updates_is_not_an_empty_digest() -> None:
+    d = Digest("efficient-ml", "2024-09-16", (), (updated_match(1),))
+    [msg] = build_messages(d)
+    blob = json.dumps(msg.blocks)
+    assert "No new papers" not in blob and d.updated[0].paper.abs_url in blob
+    assert msg.blocks[1]["elements"][0]["text"].startswith("*1 updated* · arXiv announcement")
+    assert msg.text.startswith("efficient-ml · 2024-09-16: 1 updated")
+
+
+@pytest.mark.parametrize(
+    ("n", "updates", "limits"),
+    [
+        (120, 40, {}),
+        (30, 25, {"max_blocks": 7}),
+        (10, 60, {"max_message_chars": 2500, "max_section_chars": 1200}),
+        (0, 90, {}),
+    ],
+)
+def test_split_with_updates_keeps_every_link_once(
+    n: int, updates: int, limits: dict[str, int]
+) -> None:
+    d = Digest(
+        "efficient-ml",
+        "2024-09-16",
+        digest(n).matches,
+        tuple(updated_match(i) for i in range(updates)),
+    )
+    msgs = build_messages(d, **limits)
+    assert len(msgs) > 1
+    blob = "\n".join(json.dumps(m.blocks) for m in msgs)
+    for m in (*d.matches, *d.updated):
+        assert blob.count(f"<{m.paper.abs_url}|") == 1, m.paper.id
+    # Updates come after every new paper.
+    last_new = max((blob.index(m.paper.abs_url) for m in d.matches), default=-1)
+    assert all(blob.index(m.paper.abs_url) > last_new for m in d.updated)
+    summary = msgs[0]
+    assert "abs/" not in json.dumps(summary.blocks)
+    assert f"• *Updated*: {updates}" in "\n".join(section_texts(list(summary.blocks)))
+    for msg in msgs:
+        assert len(msg.blocks) <= limits.get("max_blocks", 50)
+        assert msg.chars <= limits.get("max_message_chars", 12000)
+    assert f"of {n + updates}" in msgs[-1].text
+
+
+def test_more_line_ends_a_single_message_and_is_in_the_summary() -> None:
+    d = Digest("efficient-ml", "2024-09-16", digest(3).matches, omitted=7)
+    [msg] = build_messages(d)
+    line = "+7 more papers matched but are not shown (max_papers)."
+    assert msg.blocks[-1] == {"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}
+    assert line in msg.blocks[1]["elements"][0]["text"]
+    assert "(+7 more not shown)" in msg.text
+    big = Digest("efficient-ml", "2024-09-16", digest(200).matches, omitted=12)
+    summary, *replies = build_messages(big)
+    assert replies
+    assert "+12 more papers matched" in summary.blocks[1]["elements"][0]["text"]
+    assert "+12 more not shown" in summary.text
 
 
 # --- the edge: bot token --------------------------------------------------------------------
@@ -489,3 +627,18 @@ def test_injected_builder_limits_are_used(slack: SlackServer, clock: FakeClock) 
     n.send(CHANNEL, digest(12))
     assert len(slack.calls) > 2
     assert all(len(c.body["blocks"]) <= 6 for c in slack.calls)
+
+
+def test_a_digest_with_updates_arrives_complete(slack: SlackServer, clock: FakeClock) -> None:
+    d = Digest(
+        "efficient-ml",
+        "2024-09-16",
+        digest(150).matches,
+        tuple(updated_match(i) for i in range(30)),
+    )
+    receipt = notifier(slack, clock).send(CHANNEL, d)
+    assert len(slack.calls) > 2
+    assert all(c.body.get("thread_ts") == receipt.reference for c in slack.calls[1:])
+    blob = all_text(slack.calls)
+    for m in (*d.matches, *d.updated):
+        assert blob.count(f"{m.paper.abs_url}|") == 1, m.paper.id

@@ -1,17 +1,34 @@
 """Group matches into digests: one per subscription, destination and period (pure).
 
-Display order is newest publication first, ties broken by arXiv id descending, papers
-without a publication time last. A paper appears once per digest, in its newest version.
+Display order is the subscription's ``order``: ``newest`` (the default) puts the newest
+publication first, ties broken by arXiv id descending, papers without a publication time
+last; ``score`` puts the highest ``Match.score`` first, then the same newest-first order. A
+subscription's ``max_papers`` keeps the first N in that order and records how many were left
+out in ``Digest.omitted`` (the renderers say "+N more"). A paper appears once per digest, in
+its newest version.
+
+Updates (replacements of papers a subscription was sent before, for ``updates: true``) are
+listed apart in ``Digest.updated``, newest version first; they are never capped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import get_args
 
-from watcher.models import LOCAL, Destination, Digest, Match, Subscription
+from watcher.models import LOCAL, Destination, Digest, DigestOrder, Match, Subscription
 
-__all__ = ["merge_digests", "order_matches", "plan_digests"]
+__all__ = [
+    "ORDERS",
+    "make_digest",
+    "merge_digests",
+    "order_matches",
+    "order_updates",
+    "plan_digests",
+]
+
+ORDERS: tuple[DigestOrder, ...] = get_args(DigestOrder)
 
 
 def _timestamp(moment: datetime) -> float:
@@ -21,11 +38,24 @@ def _timestamp(moment: datetime) -> float:
     return moment.timestamp()
 
 
+def _newest_key(moment: datetime | None, paper_id: str) -> tuple[bool, float, str]:
+    if moment is None:
+        return (False, 0.0, paper_id)
+    return (True, _timestamp(moment), paper_id)
+
+
 def _sort_key(match: Match) -> tuple[bool, float, str]:
-    published = match.paper.published
-    if published is None:
-        return (False, 0.0, match.paper.id)
-    return (True, _timestamp(published), match.paper.id)
+    return _newest_key(match.paper.published, match.paper.id)
+
+
+def _score_key(match: Match) -> tuple[float, bool, float, str]:
+    return (match.score, *_sort_key(match))
+
+
+def _update_key(match: Match) -> tuple[bool, float, str]:
+    # An update is about the new version: its own time first, v1's when a feed lacks it.
+    paper = match.paper
+    return _newest_key(paper.updated or paper.published, paper.id)
 
 
 def _dedupe(matches: Iterable[Match]) -> list[Match]:
@@ -38,13 +68,30 @@ def _dedupe(matches: Iterable[Match]) -> list[Match]:
     return list(best.values())
 
 
-def order_matches(matches: Iterable[Match]) -> tuple[Match, ...]:
+def order_matches(
+    matches: Iterable[Match], order: DigestOrder | str = "newest"
+) -> tuple[Match, ...]:
     """Deduplicate by paper id (keeping the highest version) and sort for display.
 
-    Newest ``published`` first; equal times by id descending; papers without ``published``
-    last (also by id descending).
+    ``newest``: newest ``published`` first; equal times by id descending; papers without
+    ``published`` last (also by id descending). ``score``: highest ``score`` first, equal
+    scores in the ``newest`` order.
     """
-    return tuple(sorted(_dedupe(matches), key=_sort_key, reverse=True))
+    if order not in ORDERS:
+        raise ValueError(f"unknown digest order {order!r}; expected one of {ORDERS}")
+    unique = _dedupe(matches)
+    if order == "score":
+        return tuple(sorted(unique, key=_score_key, reverse=True))
+    return tuple(sorted(unique, key=_sort_key, reverse=True))
+
+
+def order_updates(updates: Iterable[Match], exclude: Iterable[str] = ()) -> tuple[Match, ...]:
+    """Updates for display: one per paper id (highest version), newest version time first
+    (``updated``, else ``published``), ties by id descending; ids in ``exclude`` (papers the
+    same digest lists as new) left out."""
+    skip = set(exclude)
+    unique = [m for m in _dedupe(updates) if m.paper.id not in skip]
+    return tuple(sorted(unique, key=_update_key, reverse=True))
 
 
 def _subscription_list(
@@ -55,40 +102,69 @@ def _subscription_list(
     return list(subscriptions)
 
 
+def _group(matches: Iterable[Match]) -> dict[str, list[Match]]:
+    grouped: dict[str, list[Match]] = {}
+    for match in matches:
+        grouped.setdefault(match.subscription, []).append(match)
+    return grouped
+
+
+def make_digest(
+    subscription: Subscription,
+    period: str,
+    matches: Iterable[Match],
+    updates: Iterable[Match] = (),
+) -> Digest:
+    """The digest of one subscription: its order, its ``max_papers`` cap, its updates."""
+    ordered = order_matches(matches, subscription.order)
+    cap = subscription.max_papers
+    kept = ordered if cap is None else ordered[: max(cap, 0)]
+    updated = order_updates(updates, (m.paper.id for m in ordered)) if subscription.updates else ()
+    return Digest(subscription.name, period, kept, updated, omitted=len(ordered) - len(kept))
+
+
 def plan_digests(
     matches: Iterable[Match],
     subscriptions: Mapping[str, Subscription] | Sequence[Subscription],
     period: str,
+    *,
+    updates: Iterable[Match] = (),
 ) -> list[tuple[Destination, Digest]]:
-    """One digest per subscription that has matches, paired with each of its destinations.
+    """One digest per subscription that has matches or updates, paired with each destination.
 
-    Subscriptions keep their given order, destinations the order of ``deliver`` (``LOCAL``
-    when it is empty). Matches for subscriptions not in ``subscriptions`` (a rule file that
-    was removed) are dropped.
+    ``updates`` are matches of replaced papers the subscription was sent before; they reach
+    only subscriptions with ``updates: true``, and a paper new in the same digest is not
+    listed again as updated. Subscriptions keep their given order, destinations the order of
+    ``deliver`` (``LOCAL`` when it is empty). Matches for subscriptions not in
+    ``subscriptions`` (a rule file that was removed) are dropped.
     """
-    by_subscription: dict[str, list[Match]] = {}
-    for match in matches:
-        by_subscription.setdefault(match.subscription, []).append(match)
+    by_subscription = _group(matches)
+    updates_by_subscription = _group(updates)
 
     planned: list[tuple[Destination, Digest]] = []
     for subscription in _subscription_list(subscriptions):
-        found = by_subscription.pop(subscription.name, None)
-        if not found:
+        found = by_subscription.pop(subscription.name, [])
+        changed = updates_by_subscription.pop(subscription.name, [])
+        digest = make_digest(subscription, period, found, changed)
+        if not digest.matches and not digest.updated:
             continue
-        digest = Digest(subscription.name, period, order_matches(found))
         for destination in subscription.deliver or (LOCAL,):
             planned.append((destination, digest))
     return planned
 
 
-def merge_digests(a: Digest, b: Digest) -> Digest:
+def merge_digests(a: Digest, b: Digest, order: DigestOrder | str = "newest") -> Digest:
     """Union of two digests of the same subscription and period, by paper id, re-ordered.
 
     For a paper in both, the higher version wins; on equal versions ``b`` (the newer) wins.
+    Updates are merged the same way (a paper listed as new is not also an update), and the
+    omitted counts add up.
     """
     if (a.subscription, a.period) != (b.subscription, b.period):
         raise ValueError(
             f"cannot merge digests of {a.subscription!r}/{a.period} "
             f"and {b.subscription!r}/{b.period}"
         )
-    return Digest(a.subscription, a.period, order_matches((*a.matches, *b.matches)))
+    matches = order_matches((*a.matches, *b.matches), order)
+    updated = order_updates((*a.updated, *b.updated), (m.paper.id for m in matches))
+    return Digest(a.subscription, a.period, matches, updated, omitted=a.omitted + b.omitted)

@@ -1,15 +1,22 @@
 """Turn a Digest into a Message: subject, Markdown, plain text and HTML (pure).
 
-The Markdown template reproduces the seed digest layout byte for byte. Every string from a
-feed is untrusted: control characters are dropped everywhere (a terminal or mail client
-must not see escape sequences), the subject is one line, and the HTML template autoescapes
-and only links http(s) URLs.
+The Markdown template reproduces the seed digest layout byte for byte; the annotated
+Markdown template (``highlight=True``) is the same layout plus each paper's matched terms
+and those terms in bold in the abstract. Text and HTML always show the matched terms; HTML
+marks them in the abstract with ``<mark>``.
+
+Every string from a feed is untrusted: control characters are dropped everywhere (a
+terminal or mail client must not see escape sequences), the subject is one line, and the
+HTML template autoescapes and only links http(s) URLs. Highlighting never weakens this: the
+spans are found on the raw (cleaned, unescaped) text, and each piece is then escaped on its
+own, inside and outside the highlight.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -18,16 +25,23 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-from watcher.models import Digest, Match, Message, Paper
+from watcher.match import highlight_spans
+from watcher.models import Digest, Match, Message, Paper, Term
 
 __all__ = [
+    "ANNOTATED_MARKDOWN",
     "FORMATS",
     "TEMPLATES",
     "Format",
     "PaperView",
+    "Piece",
     "TopicView",
     "block",
     "environment",
+    "highlight_pieces",
+    "markdown_highlight",
+    "match_terms",
+    "more_line",
     "one_line",
     "paper_date",
     "render",
@@ -45,6 +59,9 @@ TEMPLATES: dict[Format, str] = {
     "html": "digest.html.j2",
 }
 
+# The seed layout plus matched terms and bold terms in the abstract (``highlight=True``).
+ANNOTATED_MARKDOWN = "digest-annotated.md.j2"
+
 _TEMPLATE_BY_NAME: dict[str, str] = {fmt: name for fmt, name in TEMPLATES.items()}
 
 SUBJECT_NAME_MAX = 120
@@ -55,7 +72,7 @@ _SPACE = re.compile(r"\s+")
 @cache
 def environment() -> jinja2.Environment:
     """The one template environment: strict, autoescaping only the HTML template."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("watcher", "templates"),
         # select_autoescape matches name endings, so "digest.html.j2" needs "html.j2".
         autoescape=jinja2.select_autoescape(
@@ -70,6 +87,9 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
+    env.filters["md_highlight"] = markdown_highlight
+    env.filters["md_code"] = _markdown_code
+    return env
 
 
 # --- cleaning untrusted strings ----------------------------------------------------------
@@ -120,6 +140,112 @@ def safe_href(url: str) -> str | None:
     return url
 
 
+# --- highlighting matched terms ------------------------------------------------------------
+
+# A piece of text and whether it is a matched term occurrence; the pieces of a text joined
+# are the text itself, so every format shows exactly the original words.
+Piece = tuple[str, bool]
+
+
+@cache
+def _parse_term(text: str) -> Term | None:
+    # Imported here: watcher.rules pulls in YAML and the scheduler, which rendering does not
+    # otherwise need. A term that no longer parses highlights nothing rather than failing.
+    from watcher.rules import parse_term
+
+    try:
+        return parse_term(text)
+    except ValueError:
+        return None
+
+
+def match_terms(match: Match) -> tuple[Term, ...]:
+    """The terms that made ``match`` (every hit topic's terms, as written), parsed back."""
+    terms: dict[Term, None] = {}
+    for hit in match.hits:
+        for text in hit.terms:
+            term = _parse_term(text)
+            if term is not None:
+                terms[term] = None
+    return tuple(terms)
+
+
+def highlight_pieces(text: str, terms: Sequence[Term]) -> tuple[Piece, ...]:
+    """``text`` cut into pieces at the occurrences of ``terms`` (``watcher.match``'s
+    ``highlight_spans``), each piece flagged whether it is one; overlapping or touching
+    occurrences are one piece. ``"".join`` of the piece texts is ``text``."""
+    if not text:
+        return ()
+    if not terms:
+        return ((text, False),)
+    merged: list[list[int]] = []
+    for start, end in sorted(highlight_spans(text, terms)):
+        start, end = max(start, 0), min(end, len(text))
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    pieces: list[Piece] = []
+    at = 0
+    for start, end in merged:
+        if start > at:
+            pieces.append((text[at:start], False))
+        pieces.append((text[start:end], True))
+        at = end
+    if at < len(text):
+        pieces.append((text[at:], False))
+    return tuple(pieces)
+
+
+# In the annotated Markdown, ``*`` and backquotes from the feed are backslash-escaped so they
+# never pair with a bold marker, and every backslash that would escape what follows it (ASCII
+# punctuation: another backslash, our markers) is doubled so it stays a backslash.
+_MD_MARKUP = re.compile(r"[*`]")
+_LINE_BREAK = re.compile(r"(\s*\n\s*)")
+
+
+def _markdown_text(text: str) -> str:
+    # Every backslash doubled (Markdown shows a pair as one), so no backslash from the
+    # abstract can escape the character after it or one of our markers.
+    return _MD_MARKUP.sub(lambda m: "\\" + m.group(), text.replace("\\", "\\\\"))
+
+
+def _boldable(piece: Piece) -> bool:
+    # Letters or digits on both ends: the markers then always open and close (CommonMark's
+    # flanking rules, inside words too).
+    text, hit = piece
+    return hit and text[:1].isalnum() and text[-1:].isalnum()
+
+
+def markdown_highlight(pieces: Sequence[Piece]) -> str:
+    """Markdown with the term pieces in ``**bold**`` and the text between escaped.
+
+    A term across a line break is bolded line by line; a piece that does not begin and end
+    with a letter or digit stays plain. ``*`` and backquotes are escaped, and backslashes
+    doubled, so nothing in the abstract pairs with or escapes a marker:
+    rendered, the text is the original text.
+    """
+    flat: list[Piece] = []
+    for text, hit in pieces:
+        if hit and "\n" in text:
+            parts = _LINE_BREAK.split(text)  # words, breaks, words, ...
+            flat.extend((part, hit and i % 2 == 0) for i, part in enumerate(parts) if part)
+        else:
+            flat.append((text, hit))
+    out: list[str] = []
+    for piece in flat:
+        text = _markdown_text(piece[0])
+        out.append(f"**{text}**" if _boldable(piece) else text)
+    return "".join(out)
+
+
+def _markdown_code(value: str) -> str:
+    """``value`` as an inline code span (backquotes dropped: they cannot be escaped in one)."""
+    return "`" + value.replace("`", "") + "`"
+
+
 # --- the values templates see ------------------------------------------------------------
 
 
@@ -143,6 +269,7 @@ class PaperView:
     categories: tuple[str, ...]
     updated: bool
     topics: tuple[TopicView, ...]
+    abstract_parts: tuple[Piece, ...]  # ``abstract`` cut at the matched terms
 
 
 def _utc_date(moment: datetime) -> str:
@@ -162,6 +289,7 @@ def paper_date(paper: Paper, period: str) -> str:
 
 def _view(match: Match, period: str) -> PaperView:
     paper = match.paper
+    abstract = block(paper.abstract)
     return PaperView(
         title=one_line(paper.title),
         authors=tuple(one_line(a) for a in paper.authors),
@@ -169,25 +297,48 @@ def _view(match: Match, period: str) -> PaperView:
         url=safe_href(paper.abs_url) or "",
         id=paper.versioned_id if paper.is_arxiv else "",
         version=paper.version,
-        abstract=block(paper.abstract),
+        abstract=abstract,
         categories=tuple(one_line(c) for c in paper.categories),
         updated=paper.announce_type in ("replace", "replace-cross"),
         topics=tuple(
             TopicView(one_line(hit.topic), tuple(one_line(t) for t in hit.terms))
             for hit in match.hits
         ),
+        abstract_parts=highlight_pieces(abstract, match_terms(match)),
     )
 
 
+def _papers(count: int) -> str:
+    return f"{count} paper" if count == 1 else f"{count} papers"
+
+
 def subject(digest: Digest) -> str:
-    """One line for a mail Subject or a Slack header: no CR/LF or other control characters."""
+    """One line for a mail Subject or a Slack header: no CR/LF or other control characters.
+
+    Counts the papers shown, and the updated ones: ``(3 papers, 2 updated)``, or only
+    ``(2 updated)`` when there is nothing new.
+    """
     name = _header_safe(digest.subscription) or "digest"
     if len(name) > SUBJECT_NAME_MAX:
         name = name[: SUBJECT_NAME_MAX - 1].rstrip() + "\u2026"
     period = _header_safe(digest.period)
-    count = len(digest.matches)
-    noun = "paper" if count == 1 else "papers"
-    return f"arXiv digest: {name}, {period} ({count} {noun})"
+    count, updates = len(digest.matches), len(digest.updated)
+    if updates and not count:
+        tally = f"{updates} updated"
+    elif updates:
+        tally = f"{_papers(count)}, {updates} updated"
+    else:
+        tally = _papers(count)
+    return f"arXiv digest: {name}, {period} ({tally})"
+
+
+def more_line(omitted: int) -> str:
+    """The closing line of a capped digest ("+N more"), or "" when nothing was left out."""
+    if omitted <= 0:
+        return ""
+    if omitted == 1:
+        return "+1 more paper matched but is not shown (max_papers)."
+    return f"+{omitted} more papers matched but are not shown (max_papers)."
 
 
 def _context(digest: Digest) -> dict[str, object]:
@@ -196,22 +347,33 @@ def _context(digest: Digest) -> dict[str, object]:
         "subscription": one_line(digest.subscription),
         "period": one_line(digest.period),
         "papers": [_view(m, digest.period) for m in digest.matches],
+        "updated": [_view(m, digest.period) for m in digest.updated],
+        "more": more_line(digest.omitted),
     }
 
 
-def render_format(digest: Digest, fmt: Format | str) -> str:
-    """Render one format of ``digest``: ``markdown``, ``text`` or ``html``."""
+def _template(fmt: Format | str, highlight: bool) -> str:
     name = _TEMPLATE_BY_NAME.get(fmt)
     if name is None:
         raise ValueError(f"unknown digest format {fmt!r}; expected one of {FORMATS}")
+    return ANNOTATED_MARKDOWN if highlight and fmt == "markdown" else name
+
+
+def render_format(digest: Digest, fmt: Format | str, *, highlight: bool = False) -> str:
+    """Render one format of ``digest``: ``markdown``, ``text`` or ``html``.
+
+    ``highlight`` only changes Markdown: the seed layout (default) or the annotated one,
+    with the matched terms of each paper and those terms in bold in its abstract.
+    """
+    name = _template(fmt, highlight)
     return environment().get_template(name).render(_context(digest))
 
 
-def render(digest: Digest) -> Message:
-    """Render every format of ``digest`` into a Message."""
+def render(digest: Digest, *, highlight: bool = False) -> Message:
+    """Render every format of ``digest`` into a Message (``highlight``: see render_format)."""
     context = _context(digest)
     env = environment()
-    bodies = {fmt: env.get_template(TEMPLATES[fmt]).render(context) for fmt in FORMATS}
+    bodies = {fmt: env.get_template(_template(fmt, highlight)).render(context) for fmt in FORMATS}
     return Message(
         subject=str(context["subject"]),
         markdown=bodies["markdown"],

@@ -7,16 +7,24 @@ only from ``Paper.abs_url`` and only when it is a plain http(s) URL.
 A digest that fits Slack's limits (50 blocks, 3,000 characters per section text, about
 12,000 characters per message) becomes one message. A longer one becomes a summary message
 (header and counts per topic) followed by messages meant as replies in its thread; every
-paper appears in exactly one of them.
+paper appears in exactly one of them, the updated papers of ``Digest.updated`` (listed last,
+under "Updated") included. A capped digest (``Digest.omitted``) says "+N more".
+
+Matched terms are shown under each paper and in *bold* in its abstract, but only where
+Slack's mrkdwn reliably parses the bold (the term stands between spaces or plain
+punctuation): a term inside a word or next to ``&`` stays plain rather than show stray
+asterisks. The text around and inside a bold run is escaped piece by piece.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from watcher.models import Digest, Match, Paper
+from watcher.models import Digest, Match, Paper, Term
+from watcher.render import Piece, highlight_pieces, match_terms, more_line
 
 Block = dict[str, Any]
 
@@ -32,6 +40,7 @@ FALLBACK_TITLE_MAX = 150
 # text): it is for notifications and block-less clients, so a few thousand characters do.
 FALLBACK_MAX = 4000
 OTHER_TOPIC = "Other"
+UPDATED_TOPIC = "Updated"
 
 _SAFE_URL = re.compile(r"^https?://[^\s<>|\"'`\x00-\x1f\x7f]+$", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
@@ -83,6 +92,49 @@ def clip_escaped(text: str, limit: int) -> str:
         raw_limit -= max(len(out) - limit, 1)
 
 
+# Where a ``*bold*`` run may begin and end so that Slack parses it: at the text's ends,
+# next to whitespace, or next to this plain punctuation. Elsewhere the term stays plain.
+_BOLD_BEFORE = frozenset("([")
+_BOLD_AFTER = frozenset(".,;:!?)]")
+_MRKDWN_MARKS = frozenset("*_~`")
+
+
+def _bold_safe(text: str, before: str, after: str) -> bool:
+    return (
+        text[:1].isalnum()
+        and text[-1:].isalnum()
+        and not any(c in _MRKDWN_MARKS or (c.isspace() and c != " ") for c in text)
+        and (not before or before.isspace() or before in _BOLD_BEFORE)
+        and (not after or after.isspace() or after in _BOLD_AFTER)
+    )
+
+
+def bold_pieces(pieces: Sequence[Piece]) -> str:
+    """mrkdwn of ``pieces``: every piece escaped, term pieces in ``*bold*`` where safe."""
+    out = []
+    for i, (text, hit) in enumerate(pieces):
+        before = pieces[i - 1][0][-1:] if i > 0 else ""
+        after = pieces[i + 1][0][:1] if i + 1 < len(pieces) else ""
+        escaped = slack_escape(text)
+        out.append(f"*{escaped}*" if hit and _bold_safe(text, before, after) else escaped)
+    return "".join(out)
+
+
+def highlight_mrkdwn(text: str, terms: Sequence[Term], limit: int) -> str:
+    """``text`` clipped like :func:`clip_escaped`, with ``terms`` in bold, within ``limit``.
+
+    The occurrences are found on the clipped raw text, then each piece is escaped.
+    """
+    raw_limit = limit
+    while True:
+        out = bold_pieces(highlight_pieces(clip(text, raw_limit), terms))
+        if len(out) <= limit:
+            return out
+        if raw_limit <= 1:
+            return clip_escaped(text, limit)
+        raw_limit -= max(len(out) - limit, 1)
+
+
 def shorten_authors(authors: tuple[str, ...], shown: int = AUTHORS_SHOWN) -> str:
     """``A, B, C +12 more`` when long; every name clipped. Unescaped."""
     names = [clip(a, AUTHOR_MAX) for a in authors if a.strip()]
@@ -102,6 +154,31 @@ def group_by_topic(matches: tuple[Match, ...]) -> list[tuple[str, list[Match]]]:
     for m in matches:
         groups.setdefault(topic_of(m), []).append(m)
     return list(groups.items())
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """A heading and its papers; ``updated`` marks the section of replaced papers."""
+
+    name: str
+    matches: list[Match]
+    updated: bool = False
+
+
+def _groups(digest: Digest) -> list[_Group]:
+    groups = [_Group(name, ms) for name, ms in group_by_topic(digest.matches)]
+    if digest.updated:
+        groups.append(_Group(UPDATED_TOPIC, list(digest.updated), updated=True))
+    return groups
+
+
+def _tally(digest: Digest) -> str:
+    """``5 papers``, ``5 papers, 2 updated`` or ``2 updated``."""
+    papers, updates = len(digest.matches), len(digest.updated)
+    if updates and not papers:
+        return f"{updates} updated"
+    tally = _plural(papers, "paper")
+    return f"{tally}, {updates} updated" if updates else tally
 
 
 def _text_chars(value: Any) -> int:
@@ -140,13 +217,22 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _context(digest: Digest, groups: list[tuple[str, list[Match]]], threaded: bool) -> Block:
-    text = (
-        f"*{_plural(len(digest.matches), 'paper')}* in {_plural(len(groups), 'topic')}"
-        f" · arXiv announcement of {slack_escape(digest.period)}"
-    )
+def _context(digest: Digest, groups: list[_Group], threaded: bool) -> Block:
+    topics = sum(not g.updated for g in groups)
+    parts = []
+    if digest.matches:
+        parts.append(f"*{_plural(len(digest.matches), 'paper')}* in {_plural(topics, 'topic')}")
+    if digest.updated:
+        parts.append(f"*{len(digest.updated)} updated*")
+    parts.append(f"arXiv announcement of {slack_escape(digest.period)}")
+    if digest.omitted:
+        parts.append(slack_escape(more_line(digest.omitted)))
     if threaded:
-        text += " · papers in the thread"
+        parts.append("papers in the thread")
+    return _context_block(" · ".join(parts))
+
+
+def _context_block(text: str) -> Block:
     return {"type": "context", "elements": [_mrkdwn(text)]}
 
 
@@ -176,7 +262,7 @@ def paper_text(match: Match, max_chars: int = 3000) -> str:
     lines = [_title(paper)]
     if authors := shorten_authors(paper.authors):
         lines.append(clip_escaped(authors, TITLE_MAX))
-    abstract = clip_escaped(paper.abstract, ABSTRACT_MAX)
+    abstract = highlight_mrkdwn(paper.abstract, match_terms(match), ABSTRACT_MAX)
     terms = _terms(match)
     tail = [f"_Matched:_ {clip_escaped(terms, TERMS_MAX)}"] if terms else []
     text = "\n".join([*lines, *([f">{abstract}"] if abstract else []), *tail])
@@ -187,14 +273,37 @@ def paper_text(match: Match, max_chars: int = 3000) -> str:
     return text
 
 
-def _fallback(matches: list[Match], head: str, limit: int) -> str:
+def update_text(match: Match, max_chars: int = 3000) -> str:
+    """The mrkdwn of one updated paper: linked title (the link is the new version), terms."""
+    paper = match.paper
+    title = _title(paper)
+    if paper.version:
+        title += f" · v{paper.version}"
+    terms = _terms(match)
+    text = "\n".join([title, *([f"_Matched:_ {clip_escaped(terms, TERMS_MAX)}"] if terms else [])])
+    if len(text) > max_chars:
+        text = text[: max_chars - 1] + "…"
+    return text
+
+
+# One shown paper: the match and whether it is listed as updated.
+Entry = tuple[Match, bool]
+
+
+def _entry_text(entry: Entry, max_chars: int) -> str:
+    match, updated = entry
+    return update_text(match, max_chars) if updated else paper_text(match, max_chars)
+
+
+def _fallback(entries: list[Entry], head: str, limit: int) -> str:
     """Plain text (escaped, no links) for notifications and clients without blocks."""
     lines = [slack_escape(clip(head, 300))]
     used = len(lines[0])
-    for i, m in enumerate(matches):
-        line = "• " + clip_escaped(m.paper.title, FALLBACK_TITLE_MAX)
+    for i, (m, updated) in enumerate(entries):
+        label = "• updated: " if updated else "• "
+        line = label + clip_escaped(m.paper.title, FALLBACK_TITLE_MAX)
         if used + len(line) + 40 > limit:
-            lines.append(f"… and {len(matches) - i} more")
+            lines.append(f"… and {len(entries) - i} more")
             break
         lines.append(line)
         used += len(line) + 1
@@ -213,26 +322,36 @@ def build_messages(
 ) -> list[SlackMessage]:
     """Turn ``digest`` into Slack messages: one if it fits, else a summary then thread replies.
 
-    Papers are grouped by their first matching topic. Every paper appears exactly once across
-    the returned messages, and every message stays within the given limits.
+    Papers are grouped by their first matching topic, updated papers last under "Updated".
+    Every paper appears exactly once across the returned messages, and every message stays
+    within the given limits.
     """
-    groups = group_by_topic(digest.matches)
+    groups = _groups(digest)
     # A paper must fit a reply next to its topic heading, whatever limits the caller chose.
     max_section_chars = max(min(max_section_chars, max_message_chars - TOPIC_MAX - 50), 100)
-    head = f"{digest.subscription} · {digest.period}: {_plural(len(digest.matches), 'paper')}"
+    head = f"{digest.subscription} · {digest.period}: {_tally(digest)}"
+    if digest.omitted:
+        head += f" (+{digest.omitted} more not shown)"
     header = _header(digest)
+    more = slack_escape(more_line(digest.omitted))
 
-    if not digest.matches:
-        blocks = (header, _section("No new papers matched."))
+    if not groups:
+        empty = "No new papers matched." + (f" {more}" if more else "")
+        blocks = (header, _section(empty))
         return [SlackMessage(text=slack_escape(head), blocks=blocks)]
 
     single: list[Block] = [header, _context(digest, groups, threaded=False)]
-    for name, matches in groups:
+    for group in groups:
         single.append({"type": "divider"})
-        single.append(_topic_block(name, len(matches)))
-        single.extend(_section(paper_text(m, max_section_chars)) for m in matches)
+        single.append(_topic_block(group.name, len(group.matches)))
+        single.extend(
+            _section(_entry_text((m, group.updated), max_section_chars)) for m in group.matches
+        )
+    if more:
+        single.append(_context_block(more))
     if len(single) <= max_blocks and message_chars(single) <= max_message_chars:
-        fallback = _fallback(list(digest.matches), head, min(max_message_chars, FALLBACK_MAX))
+        entries = [(m, g.updated) for g in groups for m in g.matches]
+        fallback = _fallback(entries, head, min(max_message_chars, FALLBACK_MAX))
         return [SlackMessage(text=fallback, blocks=tuple(single))]
 
     summary = _summary(digest, groups, header, head, max_blocks, max_section_chars)
@@ -241,18 +360,18 @@ def build_messages(
 
 def _summary(
     digest: Digest,
-    groups: list[tuple[str, list[Match]]],
+    groups: list[_Group],
     header: Block,
     head: str,
     max_blocks: int,
     max_section_chars: int,
 ) -> SlackMessage:
     blocks: list[Block] = [header, _context(digest, groups, threaded=True)]
-    lines = [f"• *{clip_escaped(name, TOPIC_MAX)}*: {len(ms)}" for name, ms in groups]
+    lines = [f"• *{clip_escaped(g.name, TOPIC_MAX)}*: {len(g.matches)}" for g in groups]
     chunk: list[str] = []
     for i, line in enumerate(lines):
         if len(blocks) == max_blocks - 1:  # keep room for the last section
-            rest = sum(len(ms) for _, ms in groups[i:])
+            rest = sum(len(g.matches) for g in groups[i:])
             chunk.append(f"… and {_plural(len(lines) - i, 'more topic')} ({rest} papers)")
             break
         if chunk and len("\n".join([*chunk, line])) > max_section_chars:
@@ -261,36 +380,37 @@ def _summary(
         chunk.append(line)
     if chunk:
         blocks.append(_section("\n".join(chunk)))
-    counts = ", ".join(f"{name} {len(ms)}" for name, ms in groups)
+    counts = ", ".join(f"{g.name} {len(g.matches)}" for g in groups)
     text = slack_escape(clip(f"{head} ({counts}), listed in the thread", 1000))
     return SlackMessage(text=text, blocks=tuple(blocks))
 
 
 def _replies(
     digest: Digest,
-    groups: list[tuple[str, list[Match]]],
+    groups: list[_Group],
     max_blocks: int,
     max_section_chars: int,
     max_message_chars: int,
 ) -> list[SlackMessage]:
     """Greedy packing of topic headings and paper sections into thread replies."""
-    total = len(digest.matches)
-    pages: list[tuple[list[Block], list[Match]]] = []
+    total = len(digest.matches) + len(digest.updated)
+    pages: list[tuple[list[Block], list[Entry]]] = []
     blocks: list[Block] = []
-    papers: list[Match] = []
+    entries: list[Entry] = []
     chars = 0
 
     def flush() -> None:
-        nonlocal blocks, papers, chars
-        if papers:
-            pages.append((blocks, papers))
-        blocks, papers, chars = [], [], 0
+        nonlocal blocks, entries, chars
+        if entries:
+            pages.append((blocks, entries))
+        blocks, entries, chars = [], [], 0
 
-    for name, matches in groups:
-        for i, m in enumerate(matches):
-            section = _section(paper_text(m, max_section_chars))
+    for group in groups:
+        for i, m in enumerate(group.matches):
+            entry = (m, group.updated)
+            section = _section(_entry_text(entry, max_section_chars))
             size = message_chars([section])
-            topic = _topic_block(name, len(matches), continued=i > 0)
+            topic = _topic_block(group.name, len(group.matches), continued=i > 0)
             needs_topic = i == 0 or not blocks
             extra = [topic, section] if needs_topic else [section]
             extra_chars = size + (message_chars([topic]) if needs_topic else 0)
@@ -298,19 +418,19 @@ def _replies(
                 len(blocks) + len(extra) > max_blocks or chars + extra_chars > max_message_chars
             ):
                 flush()
-                topic = _topic_block(name, len(matches), continued=i > 0)
+                topic = _topic_block(group.name, len(group.matches), continued=i > 0)
                 extra, extra_chars = [topic, section], size + message_chars([topic])
             blocks.extend(extra)
-            papers.append(m)
+            entries.append(entry)
             chars += extra_chars
     flush()
 
     out = []
     first = 1
-    for page_blocks, page_papers in pages:
-        last = first + len(page_papers) - 1
+    for page_blocks, page_entries in pages:
+        last = first + len(page_entries) - 1
         head = f"{digest.subscription} · {digest.period}: papers {first}-{last} of {total}"
-        text = _fallback(page_papers, head, min(max_message_chars, FALLBACK_MAX))
+        text = _fallback(page_entries, head, min(max_message_chars, FALLBACK_MAX))
         out.append(SlackMessage(text=text, blocks=tuple(page_blocks)))
         first = last + 1
     return out

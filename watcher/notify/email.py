@@ -7,7 +7,9 @@ List-Id are cleaned of CR/LF and control characters before they reach a header, 
 comes from the autoescaping renderer (the overflow list here is escaped with html.escape).
 
 A digest too big for one readable mail (Gmail clips bodies past ~102 KB) keeps as many full
-papers as fit under the size budget and lists the rest by title and link only.
+papers as fit under the size budget and lists the rest by title and link only. The "Updated"
+section (replaced papers, a few lines each) counts against the same budget: it stays whole
+while any paper is shown in full, and is cut before the titles of new papers are.
 
 Failures are mapped for the outbox: DeliveryError(permanent=True) when only the user can fix
 it (wrong password, unknown recipient, no STARTTLS), DeliveryError(permanent=False) when the
@@ -203,6 +205,21 @@ def _overflow_html(rest: Sequence[Match], listed: int) -> str:
     )
 
 
+def _updates(count: int) -> str:
+    return f"{count} more updated paper" if count == 1 else f"{count} more updated papers"
+
+
+def _dropped_updates_text(count: int) -> str:
+    return f"\n\n{_updates(count)}, not listed to keep this mail short (see the archive).\n"
+
+
+def _dropped_updates_html(count: int) -> str:
+    return (
+        '<p style="margin:16px 0 0 0;font-family:Arial,Helvetica,sans-serif;font-size:14px;'
+        f'color:#555">{_updates(count)}, not listed to keep this mail short.</p>\n'
+    )
+
+
 def _insert_html(document: str, fragment: str) -> str:
     """``fragment`` just before ``</body>`` (or at the end of a bare fragment)."""
     at = document.lower().rfind("</body>")
@@ -220,12 +237,20 @@ class Composed:
 
 
 def _assemble(
-    body: Message, subject: str, headers: dict[str, str], rest: Sequence[Match], listed: int
+    body: Message,
+    subject: str,
+    headers: dict[str, str],
+    rest: Sequence[Match],
+    listed: int,
+    dropped_updates: int = 0,
 ) -> EmailMessage:
     text, page = body.text, body.html
     if rest:
         text = text.rstrip("\n") + "\n" + _overflow_text(rest, listed)
         page = _insert_html(page, _overflow_html(rest, listed))
+    if dropped_updates:
+        text = text.rstrip("\n") + _dropped_updates_text(dropped_updates)
+        page = _insert_html(page, _dropped_updates_html(dropped_updates))
     msg = EmailMessage(policy=SMTP_POLICY)
     msg["Subject"] = subject
     for name, value in headers.items():
@@ -248,7 +273,8 @@ def build_message(
     """Compose the mail for ``digest`` within ``max_bytes`` (the whole message, headers too).
 
     When the full digest does not fit, the first papers (digest order) are shown in full and
-    the rest listed by title and link; if even the titles do not all fit, as many as fit.
+    the rest listed by title and link; if that does not fit even with no paper in full, as
+    many updated papers as fit beside every title; failing that, as many titles as fit.
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
@@ -263,12 +289,14 @@ def build_message(
         # RFC 3834: no vacation auto-replies to a machine-sent digest.
         "Auto-Submitted": "auto-generated",
     }
-    matches = digest.matches
+    matches, updated = digest.matches, digest.updated
 
-    def compose(shown: int, listed: int) -> Composed:
+    def compose(shown: int, listed: int, updates: int = len(updated)) -> Composed:
         body = full
-        if shown < len(matches):
-            part = renderer(dataclasses.replace(digest, matches=matches[:shown]))
+        if shown < len(matches) or updates < len(updated):
+            part = renderer(
+                dataclasses.replace(digest, matches=matches[:shown], updated=updated[:updates])
+            )
             # The renderer titles the body with the subset's subject ("(10 papers)"); the
             # reader should see the whole digest's count there, as in the Subject.
             body = dataclasses.replace(
@@ -276,46 +304,40 @@ def build_message(
                 text=part.text.replace(part.subject, full.subject),
                 html=part.html.replace(html.escape(part.subject), html.escape(full.subject)),
             )
-        msg = _assemble(body, subject, headers, matches[shown:], listed)
+        msg = _assemble(body, subject, headers, matches[shown:], listed, len(updated) - updates)
         return Composed(msg, msg.as_bytes(), message_id, shown)
 
     best = compose(len(matches), 0)
     if len(best.data) <= max_bytes:
         return best
-    rest_all = len(matches)
+    papers, updates = len(matches), len(updated)
 
-    # Largest number of full papers that fits with every other paper listed by title. A full
-    # paper costs more than its title line, so the size grows with ``shown``.
-    def fits(shown: int, listed: int) -> Composed | None:
-        composed = compose(shown, listed)
-        return composed if len(composed.data) <= max_bytes else None
-
-    low, high, found = 0, rest_all - 1, None
-    while low <= high:
-        mid = (low + high) // 2
-        attempt = fits(mid, rest_all - mid)
-        if attempt is not None:
-            found, low = attempt, mid + 1
-        else:
-            high = mid - 1
-    if found is not None:
+    def largest(count: int, attempt: Callable[[int], Composed]) -> Composed | None:
+        """``attempt(n)`` for the largest n < count that fits (sizes grow with n)."""
+        low, high, found = 0, count - 1, None
+        while low <= high:
+            mid = (low + high) // 2
+            composed = attempt(mid)
+            if len(composed.data) <= max_bytes:
+                found, low = composed, mid + 1
+            else:
+                high = mid - 1
         return found
 
-    # Not even every title fits: no paper in full, as many titles as fit.
-    low, high, found = 0, rest_all - 1, None
-    while low <= high:
-        mid = (low + high) // 2
-        attempt = fits(0, mid)
-        if attempt is not None:
-            found, low = attempt, mid + 1
-        else:
-            high = mid - 1
+    # In turn, until one fits: the first papers in full and every other paper listed by
+    # title (a full paper costs more than its title line); no paper in full, every title and
+    # as many updated papers as fit; as many titles as fit, without updated papers.
+    found = (
+        largest(papers, lambda n: compose(n, papers - n))
+        or largest(updates, lambda n: compose(0, papers, n))
+        or largest(papers, lambda n: compose(0, n, 0))
+    )
     if found is not None:
         return found
     log.warning(
         "digest %s does not fit in %d bytes even without papers", digest.subscription, max_bytes
     )
-    return compose(0, 0)
+    return compose(0, 0, 0)
 
 
 # --- sending (edge) ----------------------------------------------------------------------

@@ -29,7 +29,8 @@ class LocalNotifier:
         self.clock = clock
 
     def send(self, destination: Destination, digest: Digest) -> Receipt:
-        message = render(digest)
+        # The annotated layout: the seed's, plus why each paper is there (matched terms).
+        message = render(digest, highlight=True)
         path = self._free_path(digest)
         try:
             self.digests_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,476 @@
+"""What ``watcher status`` reports: the outbox per destination and the health of each feed.
+
+Pure: it takes the store's outbox entries and feed states (``Store.entries()``,
+``Store.feed_states()``) and returns a :class:`Status` value and the lines to print. Nothing
+here opens files or reads the clock.
+
+"Needs attention" means a person has to act or at least look: a failed delivery (with the
+error saying what to fix), a delivery whose fate is unknown (sent, but the answer was lost or
+the watcher stopped mid-send: check the destination, then ``watcher retry`` or
+``watcher confirm``), a feed whose last poll failed, a rule file that does not load, or a
+daemon (``watcher run``) that died without stopping cleanly, is not running when it is
+required (``--require-daemon``), or has a job long overdue. Pending deliveries are not: the
+next cycle sends them.
+
+The daemon's part comes from its heartbeat (``data/daemon.json``, see watcher.heartbeat),
+read by the caller and handed in as values with :func:`daemon_health`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from watcher.models import OutboxEntry, Receipt
+
+PERMANENT_PREFIX = "permanent: "  # how Store.mark_failed marks a failure only a person can fix
+
+FEED_WORDS = {
+    "new": "new announcement",
+    "empty": "empty (no announcement: weekend or holiday)",
+    "stale": "stale listing re-served, ignored",
+    "not-modified": "unchanged since the poll before",
+    "failed": "FAILED",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationStatus:
+    """The outbox of one destination (``slack:#papers``, ``email:a@x,b@y``)."""
+
+    destination: str
+    pending: tuple[OutboxEntry, ...] = ()
+    failed: tuple[OutboxEntry, ...] = ()
+    unknown: tuple[OutboxEntry, ...] = ()
+    delivered: int = 0
+    last_receipt: Receipt | None = None
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.failed or self.unknown)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """The last poll of one feed, as the store remembers it."""
+
+    source: str
+    last_status: str | None
+    last_error: str | None = None
+    announced: str | None = None  # the last announcement date seen, YYYY-MM-DD
+
+    @property
+    def failed(self) -> bool:
+        return self.last_status == "failed"
+
+
+# A job whose next run lies this far in the past, while the daemon is not busy, is stuck.
+OVERDUE_AFTER = timedelta(minutes=30)
+
+
+@dataclass(frozen=True, slots=True)
+class NextRun:
+    name: str  # poll, recheck, deliver <subscription>
+    at: datetime | None
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonHealth:
+    """The daemon as its lock and heartbeat show it, at ``checked``."""
+
+    checked: datetime
+    pid: int | None = None  # the daemon holding the data directory; None: none does
+    heartbeat: bool = False  # a daemon ever wrote daemon.json here
+    required: bool = False  # watcher status --require-daemon
+    last_pid: int | None = None
+    started: datetime | None = None
+    stopped: datetime | None = None  # recorded by a clean stop
+    updated: datetime | None = None
+    running: str | None = None  # "poll since <time>"
+    last_cycle: str | None = None  # "poll at <time>: ok (...)"
+    last_cycle_error: bool = False
+    next_runs: tuple[NextRun, ...] = ()
+    rule_errors: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()  # rule files running their last good version
+    rules_dir_error: str | None = None
+
+    @property
+    def overdue(self) -> tuple[NextRun, ...]:
+        if self.pid is None or self.running is not None:
+            return ()
+        late = self.checked - OVERDUE_AFTER
+        return tuple(r for r in self.next_runs if r.at is not None and r.at < late)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        found: list[str] = []
+        if self.pid is None:
+            if self.heartbeat and self.stopped is None:
+                found.append("the daemon is not running and did not stop cleanly")
+            elif self.required:
+                found.append("no daemon running")
+            return tuple(found)
+        found += [f"the {r.name} job is overdue" for r in self.overdue]
+        if self.last_cycle_error:
+            found.append("the last cycle failed")
+        if self.rules_dir_error:
+            found.append("the daemon cannot read its rules directory")
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class RulesHealth:
+    """The rules directory, validated now."""
+
+    directory: str
+    files: int = 0
+    subscriptions: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()  # file:line: field: message
+    missing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    destinations: tuple[DestinationStatus, ...] = ()
+    feeds: tuple[FeedHealth, ...] = ()
+    daemon: DaemonHealth | None = None
+    rules: RulesHealth | None = None
+
+    @property
+    def failed(self) -> int:
+        return sum(len(d.failed) for d in self.destinations)
+
+    @property
+    def unknown(self) -> int:
+        return sum(len(d.unknown) for d in self.destinations)
+
+    @property
+    def failed_feeds(self) -> int:
+        return sum(1 for f in self.feeds if f.failed)
+
+    @property
+    def rule_errors(self) -> tuple[str, ...]:
+        """Rule files that do not load: as validated now, else as the daemon last saw them."""
+        if self.rules is not None and not self.rules.missing:
+            return self.rules.errors
+        return self.daemon.rule_errors if self.daemon is not None else ()
+
+    @property
+    def daemon_problems(self) -> tuple[str, ...]:
+        return self.daemon.problems if self.daemon is not None else ()
+
+    @property
+    def needs_attention(self) -> bool:
+        """True when a delivery failed or has an unknown fate, a feed's last poll failed, a
+        rule file does not load, or the daemon has a problem."""
+        return bool(
+            self.failed
+            or self.unknown
+            or self.failed_feeds
+            or self.rule_errors
+            or self.daemon_problems
+        )
+
+
+def is_permanent(entry: OutboxEntry) -> bool:
+    return entry.status == "failed" and (entry.last_error or "").startswith(PERMANENT_PREFIX)
+
+
+def daemon_health(
+    pid: int | None,
+    heartbeat: Mapping[str, Any] | None,
+    checked: datetime,
+    *,
+    required: bool = False,
+) -> DaemonHealth:
+    """Read a heartbeat (``daemon.json``, or None) beside the pid holding the daemon lock."""
+    if heartbeat is None:
+        return DaemonHealth(checked, pid=pid, required=required)
+    runs = []
+    for job in _list(heartbeat.get("jobs")):
+        if isinstance(job, Mapping):
+            runs.append(
+                NextRun(
+                    str(job.get("name") or job.get("id") or "?"),
+                    _time(job.get("next_run")),
+                    str(job.get("timezone") or "UTC"),
+                )
+            )
+    last = heartbeat.get("last_cycle")
+    last_text, last_error = None, False
+    if isinstance(last, Mapping):
+        when = _time(last.get("finished")) or _time(last.get("started"))
+        at = f" at {_when(when)}" if when else ""
+        summary = f" ({last['summary']})" if last.get("summary") else ""
+        last_text = f"{last.get('job', '?')}{at}: {last.get('outcome', '?')}{summary}"
+        last_error = last.get("outcome") == "error"
+    running = heartbeat.get("running")
+    running_text = None
+    if isinstance(running, Mapping):
+        since = _time(running.get("since"))
+        running_text = f"{running.get('job', '?')} since {_when(since) if since else '?'}"
+    errors = [e for e in _list(heartbeat.get("rule_errors")) if isinstance(e, Mapping)]
+    last_pid = heartbeat.get("pid")
+    return DaemonHealth(
+        checked,
+        pid=pid,
+        heartbeat=True,
+        required=required,
+        last_pid=last_pid if isinstance(last_pid, int) else None,
+        started=_time(heartbeat.get("started")),
+        stopped=_time(heartbeat.get("stopped")),
+        updated=_time(heartbeat.get("updated")),
+        running=running_text,
+        last_cycle=last_text,
+        last_cycle_error=last_error,
+        next_runs=tuple(runs),
+        rule_errors=tuple(str(e.get("error")) for e in errors),
+        kept=tuple(str(e.get("path")) for e in errors if e.get("kept")),
+        rules_dir_error=_text(heartbeat.get("rules_dir_error")),
+    )
+
+
+def summarize(
+    entries: Iterable[OutboxEntry],
+    feed_states: Mapping[str, Mapping[str, Any]],
+    *,
+    daemon: DaemonHealth | None = None,
+    rules: RulesHealth | None = None,
+) -> Status:
+    """Group outbox entries by destination (in first-queued order) and read each feed state."""
+    grouped: dict[str, list[OutboxEntry]] = {}
+    for entry in entries:
+        grouped.setdefault(entry.destination.key, []).append(entry)
+    destinations = []
+    for key, group in grouped.items():
+        receipts = [e.receipt for e in group if e.status == "delivered" and e.receipt]
+        last = max(receipts, key=lambda r: _utc(r.delivered_at), default=None)
+        destinations.append(
+            DestinationStatus(
+                destination=key,
+                pending=tuple(e for e in group if e.status == "pending"),
+                failed=tuple(e for e in group if e.status == "failed"),
+                unknown=tuple(e for e in group if e.status == "unknown"),
+                delivered=sum(1 for e in group if e.status == "delivered"),
+                last_receipt=last,
+            )
+        )
+    feeds = tuple(
+        FeedHealth(
+            source=source,
+            last_status=_text(state.get("last_status")),
+            last_error=_text(state.get("last_error")),
+            announced=_text(state.get("announced")),
+        )
+        for source, state in sorted(feed_states.items())
+    )
+    return Status(tuple(destinations), feeds, daemon, rules)
+
+
+def render_status(
+    status: Status, *, program: str = "watcher", options: Sequence[str] = ()
+) -> list[str]:
+    """The lines ``watcher status`` prints. The hints suggest ``<program> retry <options>
+    KEY``: ``options`` is what the user gave status (``--data DIR``), to repeat there."""
+    extra = "".join(f" {shlex.quote(option)}" for option in options)
+    lines: list[str] = []
+    if status.daemon is not None:
+        lines += _daemon_lines(status.daemon)
+    if status.rules is not None:
+        lines += _rules_lines(status.rules, status.daemon)
+    if not status.destinations:
+        lines.append("Deliveries: none yet.")
+    else:
+        lines.append("Deliveries:")
+    for dest in status.destinations:
+        lines.append(f"  {dest.destination}")
+        if dest.delivered:
+            lines.append(f"    delivered: {dest.delivered}{_receipt(dest.last_receipt)}")
+        for entry in dest.pending:
+            lines.append(f"    pending: {_what(entry)}: sent by the next cycle")
+        for entry in dest.failed:
+            kind = "FAILED (permanent)" if is_permanent(entry) else "FAILED (temporary)"
+            error = (entry.last_error or "no error recorded").removeprefix(PERMANENT_PREFIX)
+            lines.append(f"    {kind}: {_what(entry)}, {_attempts(entry)}")
+            lines.append(f"      error: {error}")
+            if is_permanent(entry):
+                lines.append("      fix what the error names; every cycle retries it until then")
+            else:
+                lines.append("      the next cycle retries it")
+        for entry in dest.unknown:
+            key = shlex.quote(entry.key)
+            lines.append(f"    UNKNOWN: {_what(entry)}, {_attempts(entry)}")
+            lines.append(f"      why: {entry.last_error or 'no detail recorded'}")
+            lines.append(f"      not resent on its own: look in {_where(entry)}, then")
+            lines.append(f"        not there: {program} retry{extra} {key}   (resent next cycle)")
+            lines.append(f"        it is there: {program} confirm{extra} {key}")
+    lines.append("Feeds:" if status.feeds else "Feeds: none polled yet.")
+    for feed in status.feeds:
+        word = FEED_WORDS.get(feed.last_status or "", feed.last_status or "never polled")
+        day = f", last announcement {feed.announced}" if feed.announced else ""
+        lines.append(f"  {feed.source}: {word}{day}")
+        if feed.failed:
+            lines.append(f"    error: {feed.last_error or 'no error recorded'}")
+    lines.append(_verdict(status))
+    return lines
+
+
+def _verdict(status: Status) -> str:
+    if not status.needs_attention:
+        return "All good: nothing needs attention."
+    parts = []
+    if status.failed:
+        parts.append(f"{status.failed} failed {_deliveries(status.failed)}")
+    if status.unknown:
+        parts.append(f"{status.unknown} {_deliveries(status.unknown)} of unknown fate")
+    if status.failed_feeds:
+        parts.append(f"{status.failed_feeds} failing feed{'s' if status.failed_feeds > 1 else ''}")
+    if status.rule_errors:
+        count = len(status.rule_errors)
+        parts.append(f"{count} rule file{'s' if count > 1 else ''} with errors")
+    parts += status.daemon_problems
+    return "Needs attention: " + ", ".join(parts) + "."
+
+
+def _daemon_lines(daemon: DaemonHealth) -> list[str]:
+    if daemon.pid is None:
+        if not daemon.heartbeat:
+            return ["Daemon: no daemon running (`watcher run` has not used this data directory)."]
+        if daemon.stopped is not None:
+            return [f"Daemon: no daemon running; the last one stopped at {_when(daemon.stopped)}."]
+        pid = f", pid {daemon.last_pid}" if daemon.last_pid else ""
+        seen = _when(daemon.updated) if daemon.updated else "never"
+        return [
+            "Daemon: NOT RUNNING, and it did not stop cleanly (killed, crashed, or the "
+            f"machine went down); last heartbeat {seen}{pid}. Start it again: the catch-up "
+            "cycle sends whatever is due."
+        ]
+    pid = f"pid {daemon.pid}" if daemon.pid > 0 else "pid unknown"
+    since = f" since {_when(daemon.started)}" if daemon.started else ""
+    lines = [f"Daemon: running ({pid}){since}"]
+    if daemon.running:
+        lines.append(f"  working: {daemon.running}")
+    lines.append(f"  last cycle: {daemon.last_cycle or 'none yet'}")
+    if daemon.rules_dir_error:
+        lines.append(f"  RULES DIRECTORY: {daemon.rules_dir_error} (keeping the rules in use)")
+    if daemon.next_runs:
+        lines.append("  next runs:")
+        overdue = set(daemon.overdue)
+        width = max(len(r.name) for r in daemon.next_runs)
+        for run in daemon.next_runs:
+            lines.append(f"    {run.name:<{width}}  {_next(run, daemon.checked, run in overdue)}")
+    return lines
+
+
+def _rules_lines(rules: RulesHealth, daemon: DaemonHealth | None) -> list[str]:
+    if rules.missing:
+        lines = [
+            f"Rule files: no rules directory at {rules.directory} (WATCHER_RULES_DIR, --rules)"
+        ]
+        if daemon is not None and daemon.rule_errors:
+            lines += [f"  ERROR {error}" for error in daemon.rule_errors]
+        return lines
+    subs = ", ".join(rules.subscriptions) or "none"
+    files = f"{rules.files} file{'' if rules.files == 1 else 's'}"
+    lines = [f"Rule files: {rules.directory}: {files}, subscriptions: {subs}"]
+    kept = set(daemon.kept) if daemon is not None and daemon.pid is not None else set()
+    for error in rules.errors:
+        lines.append(f"  ERROR {error}")
+        if any(error.startswith(f"{path}:") or error == path for path in kept):
+            lines.append("    the daemon keeps running the last good version of this file")
+        else:
+            lines.append("    this file is not in use until it is fixed")
+    return lines
+
+
+def _next(run: NextRun, now: datetime, overdue: bool) -> str:
+    if run.at is None:
+        return "not scheduled"
+    try:
+        zone = ZoneInfo(run.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = run.at.astimezone(zone)
+    delta = run.at - now
+    if overdue:
+        relative = f"OVERDUE by {_span(-delta)}"
+    elif delta.total_seconds() >= 0:
+        relative = f"in {_span(delta)}"
+    else:
+        relative = "due now"
+    return f"{local:%Y-%m-%d %H:%M} {run.timezone} ({relative})"
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m"
+    return f"{seconds}s"
+
+
+def _when(moment: datetime) -> str:
+    return _utc(moment).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return _utc(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _deliveries(count: int) -> str:
+    return "delivery" if count == 1 else "deliveries"
+
+
+def _what(entry: OutboxEntry) -> str:
+    digest = entry.digest
+    papers = len(digest.matches) + len(digest.updated)
+    noun = "paper" if papers == 1 else "papers"
+    return f"{digest.subscription} {digest.period} ({papers} {noun}) [key {entry.key}]"
+
+
+def _attempts(entry: OutboxEntry) -> str:
+    return f"{entry.attempts} attempt{'' if entry.attempts == 1 else 's'}"
+
+
+def _where(entry: OutboxEntry) -> str:
+    kind, targets = entry.destination.kind, ", ".join(entry.destination.target)
+    if kind == "slack":
+        return f"the Slack channel {targets}" if targets else "the Slack channel"
+    if kind == "email":
+        return f"the mailbox of {targets}" if targets else "the mailboxes"
+    return f"the {kind} destination"
+
+
+def _receipt(receipt: Receipt | None) -> str:
+    if receipt is None:
+        return ""
+    when = _utc(receipt.delivered_at).strftime("%Y-%m-%d %H:%M UTC")
+    return f" (last {when}, receipt {receipt.reference})"
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,160 @@
+"""What the daemon leaves in the data directory for others to read.
+
+    daemon.lock        flock held by the running daemon for its whole life; its pid inside
+    daemon.json        the heartbeat: pid, start time, the last job and how it went, the next
+                       run of every job, rule files with load errors (``watcher status``)
+    daemon-state.json  what must survive restarts: the subscriptions already backfilled
+
+One daemon per data directory: the lock is an flock, so it dies with the process (no stale
+lock files after a crash or SIGKILL), and ``daemon_pid`` asks the kernel, not the pid file,
+whether a daemon holds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from watcher.errors import RuleError, StoreError
+from watcher.rules import iter_rule_files, load_rules
+from watcher.status import DaemonHealth, RulesHealth, daemon_health
+
+LOCK_FILE = "daemon.lock"
+HEARTBEAT_FILE = "daemon.json"
+STATE_FILE = "daemon-state.json"
+
+
+class DaemonLock:
+    """An exclusive flock on ``data/daemon.lock`` with our pid in the file."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self, patience: float = 0.5) -> None:
+        """Take the lock or raise StoreError naming the pid that holds it.
+
+        ``patience`` covers a ``watcher status`` that is probing the lock at this very moment
+        (it holds a shared lock for a few microseconds); a real daemon holds it for good.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                holder = _read_pid(fd)
+                os.close(fd)
+                who = f"pid {holder}" if holder else "another process"
+                raise StoreError(
+                    f"a watcher daemon is already running on this data directory ({who}); "
+                    "stop it first, or give this one another WATCHER_DATA_DIR",
+                    where=str(self.path.parent),
+                ) from None
+            except OSError as error:
+                os.close(fd)
+                raise StoreError(
+                    f"cannot lock: {error.strerror or error}", where=str(self.path)
+                ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+
+def daemon_pid(data_dir: Path) -> int | None:
+    """The pid of the daemon holding ``data_dir``, or None if no daemon holds it.
+
+    Read-only: a shared flock that fails means a daemon holds the exclusive one."""
+    try:
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_pid(fd) or -1  # held, by a pid we cannot read
+        except OSError:
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read_pid(fd: int) -> int | None:
+    raw = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write through a temp file, fsync and rename: readers see the old or the new file."""
+    payload = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from ``path``; None when missing or unreadable (a heartbeat is advice)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_heartbeat(data_dir: Path) -> dict[str, Any] | None:
+    return read_json(data_dir / HEARTBEAT_FILE)
+
+
+def read_health(
+    data_dir: Path, rules_dir: Path, now: datetime, *, require_daemon: bool = False
+) -> tuple[DaemonHealth, RulesHealth]:
+    """For ``watcher status``: the daemon (lock and heartbeat) and the rules directory,
+    validated now. Read-only."""
+    health = daemon_health(
+        daemon_pid(data_dir), read_heartbeat(data_dir), now, required=require_daemon
+    )
+    try:
+        ruleset = load_rules(rules_dir)
+        files = sum(1 for _ in iter_rule_files(rules_dir))
+    except (RuleError, OSError):
+        return health, RulesHealth(str(rules_dir), missing=True)
+    rules = RulesHealth(
+        str(rules_dir),
+        files=files,
+        subscriptions=tuple(s.name for s in ruleset.subscriptions),
+        errors=tuple(str(e) for e in ruleset.errors),
+    )
+    return health, rules

@@ -1,0 +1,101 @@
+"""Log lines for the daemon: readable text by default, or one JSON object per line.
+
+Secrets stay out in two ways: nothing logs a settings value of a token, password or webhook
+URL, and a filter on the handler replaces any of those values that still turns up in a
+message (an exception text quoting a URL, say) with ``***``. httpx, which logs every request
+URL at INFO, is held at WARNING.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+REDACTED = "***"
+# Attributes every LogRecord has; anything else on a record came in through ``extra=``.
+_STANDARD = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, the fields
+    given with ``extra=`` (``event``, ``feed``, ``status``...), and the traceback if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                data[key] = (
+                    value if isinstance(value, str | int | float | bool | None) else str(value)
+                )
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # already rendered (and redacted) by RedactSecrets
+            data["exception"] = record.exc_text
+        return json.dumps(data, ensure_ascii=False)
+
+
+class RedactSecrets(logging.Filter):
+    """Replace every known secret value in a record's final text with ``***``."""
+
+    def __init__(self, secrets: Iterable[str | None]) -> None:
+        super().__init__()
+        # Longest first, so a webhook URL is hidden whole even if a token is part of it.
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        text = self._redact(message)
+        if record.exc_info and record.exc_info[1] is not None:
+            # The formatter prints the traceback from exc_info: render and redact it now.
+            record.exc_text = self._redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        if text != message:
+            record.msg, record.args = text, None
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD and isinstance(value, str):
+                setattr(record, key, self._redact(value))
+        return True
+
+    def _redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+
+def configure(
+    fmt: str = "text",
+    *,
+    secrets: Iterable[str | None] = (),
+    stream: TextIO | None = None,
+    level: int = logging.INFO,
+) -> logging.Handler:
+    """Send every log record to ``stream`` (stderr) as text or JSON lines; return the handler.
+
+    Replaces the root logger's handlers. APScheduler logs each job start and end at INFO, and
+    httpx each request URL: both are held at WARNING, so the log says what the watcher did.
+    """
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(RedactSecrets(secrets))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "apscheduler", "slack_sdk"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return handler

@@ -18,9 +18,10 @@ from watcher.fetch import Fetcher
 from watcher.match import compile_matcher
 from watcher.models import CycleReport, Destination, Digest, Receipt, Subscription
 from watcher.notify import Registry
-from watcher.pipeline import run_cycle
+from watcher.pipeline import Cycle, run_cycle
 from watcher.rules import load_rules
 from watcher.settings import Settings
+from watcher.sources import FeedSource
 from watcher.store import Store
 
 NOW = datetime(2026, 11, 10, 6, 0, tzinfo=UTC)
@@ -86,18 +87,22 @@ def cycle(
     notifiers: Registry,
     *,
     per_subscription: dict[str, list[str]] | None = None,
+    now: datetime = NOW,
 ) -> CycleReport:
     ruleset = load_rules(rules)
     subs: tuple[Subscription, ...] = ruleset.subscriptions
+    sources: dict[FeedSource, list[str]]
     if per_subscription is None:
         sources = source_map(subs, Settings(), feeds)
     else:
         sources = {}
         for sub, names in per_subscription.items():
             for name in names:
-                sources.setdefault(name, []).append(sub)
+                sources.setdefault(FeedSource(name, "feed"), []).append(sub)
     with Store.open(data) as store, Fetcher() as fetcher:
-        return run_cycle(fetcher, store, compile_matcher(subs), subs, sources, notifiers, NOW)
+        return run_cycle(
+            Cycle(fetcher, store, compile_matcher(subs), subs, sources), notifiers, now
+        )
 
 
 def test_a_second_run_over_the_same_feed_finds_nothing_new(tmp_path: Path, rules_dir: Path) -> None:
@@ -255,9 +260,8 @@ CRASHING_CYCLE = """
 import os, signal, sys
 from datetime import UTC, datetime
 from pathlib import Path
-from watcher.app import source_map
+from watcher.app import build_cycle
 from watcher.fetch import Fetcher
-from watcher.match import compile_matcher
 from watcher.pipeline import run_cycle
 from watcher.rules import load_rules
 from watcher.settings import Settings
@@ -270,8 +274,7 @@ class Killed:
 data, rules, feed = map(Path, sys.argv[1:4])
 subs = load_rules(rules).subscriptions
 with Store.open(data) as store, Fetcher() as fetcher:
-    run_cycle(fetcher, store, compile_matcher(subs), subs,
-              source_map(subs, Settings(), [str(feed)]), {"local": Killed()},
+    run_cycle(build_cycle(Settings(), store, fetcher, subs, [str(feed)]), {"local": Killed()},
               datetime(2026, 11, 10, 6, tzinfo=UTC))
 """
 
@@ -296,3 +299,80 @@ def test_a_cycle_killed_between_recording_and_delivering_delivers_exactly_once_o
     again = cycle(data, rules_dir, [feed], {"local": local})
     assert again.deliveries == ()
     assert len(local.sent) == 1
+
+
+def test_updates_true_announces_new_versions_of_papers_sent_before(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    for name, updates in (("follows", "true"), ("ignores", "false")):
+        write_rule(
+            rules,
+            name,
+            f"""\
+            name: {name}
+            feeds: [cs.LG]
+            topics:
+              - name: Q
+                any: ["quantiz*"]
+            updates: {updates}
+            """,
+        )
+    local = Recorder()
+    data = tmp_path / "data"
+    cycle(data, rules, [feed_file(tmp_path, "d1", DAY, [QUANT])], {"local": local})
+    assert sorted(d.subscription for _, d in local.sent) == ["follows", "ignores"]
+
+    v2 = Item(QUANT.id, QUANT.title, version=2, announce="replace")
+    later = date(2026, 11, 11)
+    cycle(data, rules, [feed_file(tmp_path, "d2", later, [v2, OTHER])], {"local": local})
+    [(_, update)] = local.sent[2:]
+    assert update.subscription == "follows" and update.period == "2026-11-11"
+    assert update.matches == ()
+    assert [(m.paper.id, m.paper.version) for m in update.updated] == [(QUANT.id, 2)]
+
+    # The same version again (a stale re-serve, another feed) is not a second update...
+    cycle(data, rules, [feed_file(tmp_path, "d3", date(2026, 11, 12), [v2])], {"local": local})
+    assert len(local.sent) == 3
+    # ...but a paper the subscription never matched is never an update.
+    other_v2 = Item(OTHER.id, OTHER.title, version=2, announce="replace")
+    cycle(
+        data, rules, [feed_file(tmp_path, "d4", date(2026, 11, 13), [other_v2])], {"local": local}
+    )
+    assert len(local.sent) == 3
+
+
+def test_a_weekly_subscription_gathers_the_week_and_sends_it_at_its_slot(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    write_rule(
+        rules,
+        "weekly",
+        """\
+        name: weekly
+        feeds: [cs.LG]
+        topics:
+          - name: Q
+            any: ["quantiz*", "prun*"]
+        schedule: weekly
+        timezone: Europe/Berlin
+        """,
+    )
+    local = Recorder()
+    data = tmp_path / "data"
+    tuesday, wednesday = date(2026, 11, 10), date(2026, 11, 11)
+    cycle(data, rules, [feed_file(tmp_path, "tue", tuesday, [QUANT])], {"local": local},
+          now=datetime(2026, 11, 10, 6, tzinfo=UTC))  # fmt: skip
+    cycle(data, rules, [feed_file(tmp_path, "wed", wednesday, [PRUNE])], {"local": local},
+          now=datetime(2026, 11, 11, 6, tzinfo=UTC))  # fmt: skip
+    assert local.sent == []  # the week is still being gathered
+
+    # Monday 16 November, 08:00 in Berlin is 07:00 UTC: one digest with the whole week.
+    sunday_night = datetime(2026, 11, 16, 6, 59, tzinfo=UTC)
+    cycle(data, rules, [feed_file(tmp_path, "wed", wednesday, [PRUNE])], {"local": local},
+          now=sunday_night)  # fmt: skip
+    assert local.sent == []
+    monday = datetime(2026, 11, 16, 7, 0, tzinfo=UTC)
+    cycle(
+        data, rules, [feed_file(tmp_path, "wed", wednesday, [PRUNE])], {"local": local}, now=monday
+    )
+    [(_, digest)] = local.sent
+    assert digest.period == "2026-11-16 08:00"
+    assert sorted(m.paper.id for m in digest.matches) == [QUANT.id, PRUNE.id]

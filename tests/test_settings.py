@@ -27,6 +27,10 @@ def test_defaults_need_nothing_configured() -> None:
         ("SMTP_SECURITY", "tls"),
         ("WATCHER_ARXIV_MIN_INTERVAL", "-1"),
         ("WATCHER_ARXIV_MIN_INTERVAL", "fast"),
+        ("WATCHER_POLL_CRON", "at midnight"),
+        ("WATCHER_POLL_TIMEZONE", "Mars/Olympus"),
+        ("WATCHER_LOG_FORMAT", "xml"),
+        ("WATCHER_ARCHIVE_DAYS", "1.5"),
     ],
 )
 def test_a_malformed_value_names_the_variable(name: str, value: str) -> None:

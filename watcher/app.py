@@ -10,20 +10,58 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from watcher.fetch import FetchConfig, Fetcher
+from watcher.match import compile_matcher
 from watcher.models import Subscription
 from watcher.notify import Registry
 from watcher.notify.email import EmailNotifier, SmtpConfig
 from watcher.notify.local import LocalNotifier
 from watcher.notify.slack import SlackConfig, SlackNotifier
+from watcher.pipeline import Cycle
 from watcher.settings import Settings
-from watcher.sources import resolve_source
+from watcher.sources import FeedSource, resolve_source
+from watcher.store import Store
 
 
 def build_fetcher(settings: Settings) -> Fetcher:
-    config = FetchConfig(user_agent=settings.user_agent, min_interval=settings.arxiv_min_interval)
+    """The one fetcher of a process. The configured arXiv endpoints count as arXiv hosts,
+    so a mirror (or a test server) gets the same spacing as arxiv.org."""
+    polite = tuple(
+        host
+        for host in (
+            urlsplit(settings.arxiv_rss_url).hostname,
+            urlsplit(settings.arxiv_api_url).hostname,
+        )
+        if host
+    )
+    config = FetchConfig(
+        user_agent=settings.user_agent,
+        min_interval=settings.arxiv_min_interval,
+        extra_polite_hosts=polite,
+    )
     return Fetcher(config)
+
+
+def build_cycle(
+    settings: Settings,
+    store: Store,
+    fetcher: Fetcher,
+    subscriptions: Sequence[Subscription],
+    override: Sequence[str] = (),
+    available: frozenset[str] = frozenset({"local"}),
+) -> Cycle:
+    return Cycle(
+        fetcher=fetcher,
+        store=store,
+        matcher=compile_matcher(subscriptions),
+        subscriptions=subscriptions,
+        sources=source_map(subscriptions, settings, override),
+        available=available,
+        api_url=settings.arxiv_api_url,
+        archive_days=settings.archive_days,
+    )
 
 
 def build_notifiers(
@@ -66,14 +104,14 @@ def build_notifiers(
 
 def source_map(
     subscriptions: Sequence[Subscription], settings: Settings, override: Sequence[str] = ()
-) -> dict[str, list[str]]:
+) -> dict[FeedSource, list[str]]:
     """Which subscriptions read which source. ``override`` (``--feed``) replaces every
     subscription's own feeds: all of them read all the given sources."""
-    readers: dict[str, list[str]] = defaultdict(list)
+    readers: dict[FeedSource, list[str]] = defaultdict(list)
     for sub in subscriptions:
         names = override or sub.feeds
         for name in names:
-            source = resolve_source(name, settings.arxiv_rss_url)
+            source = resolve_source(name, settings.arxiv_rss_url, settings.arxiv_api_url)
             if sub.name not in readers[source]:
                 readers[source].append(sub.name)
     return dict(readers)

@@ -10,16 +10,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from watcher import __version__, app
+from watcher import __version__, app, daemon, ruletools
 from watcher.errors import WatcherError
-from watcher.match import compile_matcher
-from watcher.models import CycleReport, FeedReport
+from watcher.heartbeat import read_health
+from watcher.models import CycleReport, FeedReport, OutboxEntry, Receipt
 from watcher.pipeline import gather, run_cycle
 from watcher.render import render_format
 from watcher.rules import RuleSet, load_rules
 from watcher.settings import Settings, load_settings, read_environment
+from watcher.status import render_status, summarize
 from watcher.store import Store
 
 FEED_STATUS = {
@@ -84,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="markdown",
         help="how to render the digests (default: markdown)",
     )
+    preview.add_argument(
+        "--plain",
+        action="store_true",
+        help="Markdown without the matched-terms annotations (the classic digest layout)",
+    )
     preview.set_defaults(handler=cmd_preview)
 
     rules = sub.add_parser("rules", help="work with rule files", description="Rule file tools.")
@@ -96,7 +102,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("dir", nargs="?", type=Path, help="rules directory")
     check.set_defaults(handler=cmd_rules_check)
+    ruletools.add_commands(rules_sub)  # rules test, rules explain
+    _add_outbox_commands(sub)
+    daemon.add_command(sub)  # watcher run
     return parser
+
+
+def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = sub.add_parser(
+        "status",
+        help="show the daemon, rule files, deliveries per destination and each feed",
+        description="Show the daemon (`watcher run`: last cycle, next runs), the rule files "
+        "with their load errors, per destination the pending, failed (with the last error) "
+        "and unknown deliveries and the delivered count with the last receipt, and per feed "
+        "the last poll. Read-only: safe beside a running watcher. Exit code 1 when something "
+        "needs attention (a failed or unknown delivery, a feed whose last poll failed, a rule "
+        "file that does not load, a daemon that died or has a job long overdue).",
+    )
+    status.add_argument("--data", type=Path, help="data directory (default: ./data)")
+    status.add_argument("--rules", type=Path, help="rules directory to validate (default: ./rules)")
+    status.add_argument(
+        "--require-daemon",
+        action="store_true",
+        help="exit 1 also when no `watcher run` daemon holds the data directory (health checks)",
+    )
+    status.set_defaults(handler=cmd_status)
+
+    retry = sub.add_parser(
+        "retry",
+        help="send deliveries of unknown fate (or failed ones) again",
+        description="Queue deliveries again for the next cycle. A delivery is 'unknown' when "
+        "it was sent but the answer was lost (or the watcher stopped mid-send): it may have "
+        "arrived, so it is never resent on its own. Check the channel or mailbox first; "
+        "KEY is shown by `watcher status`.",
+    )
+    retry.add_argument("keys", nargs="*", metavar="KEY", help="outbox key from watcher status")
+    retry.add_argument("--unknown", action="store_true", help="every delivery of unknown fate")
+    retry.add_argument("--data", type=Path, help="data directory (default: ./data)")
+    retry.set_defaults(handler=cmd_retry)
+
+    confirm = sub.add_parser(
+        "confirm",
+        help="record deliveries of unknown fate as arrived",
+        description="Record deliveries of unknown fate as delivered, after you saw them in "
+        "the channel or mailbox; `watcher status` stops reporting them.",
+    )
+    confirm.add_argument("keys", nargs="+", metavar="KEY", help="outbox key from watcher status")
+    confirm.add_argument("--data", type=Path, help="data directory (default: ./data)")
+    confirm.set_defaults(handler=cmd_confirm)
 
 
 def _add_cycle_arguments(parser: argparse.ArgumentParser) -> None:
@@ -137,11 +190,7 @@ def cmd_once(args: argparse.Namespace) -> int:
     subs = ruleset.subscriptions
     with Store.open(settings.data_dir) as store, app.build_fetcher(settings) as fetcher:
         report = run_cycle(
-            fetcher,
-            store,
-            compile_matcher(subs),
-            subs,
-            app.source_map(subs, settings, args.feed),
+            app.build_cycle(settings, store, fetcher, subs, args.feed),
             app.build_notifiers(settings, sys.stdout, now, environ, subs),
             now(),
             rule_errors=[str(e) for e in ruleset.errors],
@@ -160,15 +209,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
         Store.open(settings.data_dir, read_only=True) as store,
         app.build_fetcher(settings) as fetcher,
     ):
-        plan = gather(
-            fetcher,
-            store,
-            compile_matcher(subs),
-            subs,
-            app.source_map(subs, settings, args.feed),
-            available,
-            now(),
-        )
+        plan = gather(app.build_cycle(settings, store, fetcher, subs, args.feed, available), now())
     for line in _feed_lines(plan.feeds):
         print(line, file=sys.stderr)
     if not plan.digests:
@@ -177,7 +218,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
         print(
             f"\n==> {digest.subscription} -> {destination.key} ({digest.period})\n", file=sys.stderr
         )
-        sys.stdout.write(render_format(digest, args.format))
+        sys.stdout.write(render_format(digest, args.format, highlight=not args.plain))
     return 1 if any(f.status == "failed" for f in plan.feeds) else 0
 
 
@@ -191,6 +232,63 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     status = "with errors" if ruleset.errors else "OK"
     print(f"{directory}: {len(ruleset.subscriptions)} valid subscriptions ({names}); {status}")
     return 1 if ruleset.errors else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = _settings(args, read_environment())
+    daemon_health, rules = read_health(
+        settings.data_dir, settings.rules_dir, now(), require_daemon=args.require_daemon
+    )
+    entries: list[OutboxEntry] = []
+    feeds: dict[str, dict[str, Any]] = {}
+    if not settings.data_dir.exists():
+        print(f"No data directory at {settings.data_dir}: nothing has run yet.")
+    else:
+        with Store.open(settings.data_dir, read_only=True) as store:
+            entries, feeds = store.entries(), store.feed_states()
+    status = summarize(entries, feeds, daemon=daemon_health, rules=rules)
+    options = ["--data", str(args.data)] if args.data else []
+    for line in render_status(status, options=options):
+        print(line)
+    return 1 if status.needs_attention else 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    if not args.keys and not args.unknown:
+        raise WatcherError("name the deliveries to retry (KEY from watcher status) or --unknown")
+    return _resolve(args, "retry")
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    return _resolve(args, "confirm")
+
+
+def _resolve(args: argparse.Namespace, action: str) -> int:
+    """Requeue (retry) or mark delivered (confirm) the named outbox entries."""
+    settings = _settings(args, read_environment())
+    code = 0
+    with Store.open(settings.data_dir) as store:
+        entries = {entry.key: entry for entry in store.entries()}
+        keys = list(dict.fromkeys(args.keys))
+        if getattr(args, "unknown", False):
+            keys += [k for k, e in entries.items() if e.status == "unknown" and k not in keys]
+        if not keys:
+            print("No deliveries of unknown fate.")
+        for key in keys:
+            entry = entries.get(key)
+            allowed = ("unknown", "failed") if action == "retry" else ("unknown",)
+            if entry is None or entry.status not in allowed:
+                what = "no such delivery" if entry is None else f"it is {entry.status}"
+                print(f"{key}: not changed: {what}", file=sys.stderr)
+                code = 1
+            elif action == "retry":
+                store.requeue(key)
+                print(f"{key}: queued again, the next cycle sends it")
+            else:
+                receipt = Receipt(entry.destination.key, "confirmed by hand", now())
+                store.mark_delivered(key, receipt)
+                print(f"{key}: recorded as delivered")
+    return code
 
 
 def _feed_lines(feeds: Sequence[FeedReport]) -> list[str]:

@@ -116,6 +116,7 @@ def match_to_dict(match: Match) -> JSONDict:
         "paper": paper_to_dict(match.paper),
         "subscription": match.subscription,
         "hits": [hit_to_dict(h) for h in match.hits],
+        "score": match.score,
     }
 
 
@@ -124,6 +125,7 @@ def match_from_dict(data: JSONDict) -> Match:
         paper=paper_from_dict(data["paper"]),
         subscription=_str(data["subscription"]),
         hits=tuple(hit_from_dict(h) for h in data["hits"]),
+        score=float(data.get("score", 0.0)),
     )
 
 
@@ -133,6 +135,7 @@ def digest_to_dict(digest: Digest) -> JSONDict:
         "period": digest.period,
         "matches": [match_to_dict(m) for m in digest.matches],
         "updated": [match_to_dict(m) for m in digest.updated],
+        "omitted": digest.omitted,
     }
 
 
@@ -142,6 +145,7 @@ def digest_from_dict(data: JSONDict) -> Digest:
         period=_str(data["period"]),
         matches=tuple(match_from_dict(m) for m in data["matches"]),
         updated=tuple(match_from_dict(m) for m in data.get("updated", [])),
+        omitted=_int(data.get("omitted", 0)),
     )
 
 
@@ -192,6 +196,7 @@ def entry_to_dict(entry: OutboxEntry) -> JSONDict:
         "attempts": entry.attempts,
         "last_error": entry.last_error,
         "receipt": None if entry.receipt is None else receipt_to_dict(entry.receipt),
+        "due": None if entry.due is None else entry.due.isoformat(),
     }
 
 
@@ -207,4 +212,5 @@ def entry_from_dict(data: JSONDict) -> OutboxEntry:
         attempts=_int(data.get("attempts", 0)),
         last_error=_opt_str(data.get("last_error")),
         receipt=None if receipt is None else receipt_from_dict(receipt),
+        due=_time_in(data.get("due")),
     )

@@ -16,7 +16,16 @@ ARXIV_ID = re.compile(r"^(?:\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})$"
 
 AnnounceType = Literal["new", "cross", "replace", "replace-cross"]
 FeedKind = Literal["arxiv-rss", "arxiv-api", "rss", "atom"]
-FIELDS: tuple[str, ...] = ("title", "abstract", "authors", "categories")
+FIELDS: tuple[str, ...] = (
+    "title",
+    "abstract",
+    "authors",
+    "categories",
+    "comment",
+    "journal_ref",
+    "announce_type",
+)
+DigestOrder = Literal["newest", "score"]
 
 
 def is_arxiv_id(value: str) -> bool:
@@ -101,12 +110,48 @@ class Term:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryAnd:
+    parts: tuple[QueryNode, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryOr:
+    parts: tuple[QueryNode, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryNot:
+    part: QueryNode
+
+
+# A boolean query's tree: terms at the leaves (see watcher.rules.parse_query).
+QueryNode = Term | QueryAnd | QueryOr | QueryNot
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A topic's boolean ``query:`` as written, and its parsed tree."""
+
+    text: str
+    root: QueryNode
+
+
+@dataclass(frozen=True, slots=True)
 class Topic:
+    """What counts as a match: every condition given must hold (see watcher.rules).
+
+    ``categories`` filters papers by arXiv category (``cs`` is the whole archive);
+    ``authors`` is a watch list of names as written, matched by watcher.match.author_key.
+    """
+
     name: str
     any: tuple[Term, ...] = ()
     all: tuple[Term, ...] = ()
     none: tuple[Term, ...] = ()
     fields: tuple[str, ...] = ("title", "abstract")
+    categories: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    query: Query | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +182,10 @@ class Subscription:
     schedule: str = "daily"
     timezone: str = "UTC"
     updates: bool = False
+    order: DigestOrder = "newest"  # "score": best matches first (Match.score)
+    max_papers: int | None = None  # cap a digest's length; the rest is "+N more"
+    # A new subscription first seen by the daemon also matches the archive's last N days.
+    backfill_days: int | None = None
 
 
 # --- matching, digests, delivery ---------------------------------------------------------
@@ -153,6 +202,9 @@ class Match:
     paper: Paper
     subscription: str
     hits: tuple[TopicHit, ...]
+    # Relevance (watcher.match: title hit 3, other fields 1, watched author 5); 0 = unscored.
+    # Derived from the hits, so left out of equality: a stored match equals a fresh one.
+    score: float = field(default=0.0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +217,8 @@ class Digest:
     # Replacements (new versions) of papers this subscription was sent before; only for
     # subscriptions with ``updates: true``.
     updated: tuple[Match, ...] = ()
+    # Papers that matched but were left out by the subscription's ``max_papers`` ("+N more").
+    omitted: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +252,8 @@ class OutboxEntry:
     attempts: int = 0
     last_error: str | None = None
     receipt: Receipt | None = None
+    # Not sent before this time (a weekly or cron schedule's slot); None: at once.
+    due: datetime | None = None
 
     @property
     def key(self) -> str:

@@ -1,7 +1,7 @@
 """One cycle: fetch -> parse -> new? -> match -> digest -> outbox -> notify -> mark delivered.
 
 ``gather`` reads (feeds, the store) and decides; ``record`` makes the decisions durable;
-``deliver`` drains the outbox. ``run_cycle`` is the three in order. ``watcher preview`` runs
+``deliver`` drains the outbox. ``run_cycle`` is the three in order; ``watcher preview`` runs
 only ``gather``. Nothing here reads the clock or the environment: ``now`` and every edge are
 passed in. A failing feed or destination becomes a value in the report, never an exception
 that stops the cycle.
@@ -9,15 +9,14 @@ that stops the cycle.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from watcher.digest import plan_digests
-from watcher.errors import DeliveryError, DeliveryUnknown, WatcherError
+from watcher.errors import DeliveryError, DeliveryUnknown
 from watcher.fetch import FetchResult
 from watcher.match import Matcher
 from watcher.models import (
@@ -26,18 +25,20 @@ from watcher.models import (
     DeliveryReport,
     Destination,
     Digest,
-    Feed,
     FeedReport,
-    FeedStatus,
     Match,
     Paper,
     Subscription,
 )
 from watcher.notify import Registry
-from watcher.parse import parse_feed
+from watcher.polling import Poller, announcement_date, poll
+from watcher.schedule import delivery_slot
+from watcher.settings import DEFAULT_API_URL
+from watcher.sources import FeedSource
 from watcher.store import Store
 
-# Announce types that mean "a paper announced today"; replacements are not new papers.
+# Announce types that mean "announced today"; replacements are not new papers. API and
+# generic feeds carry no announce type.
 ANNOUNCEABLE = frozenset({"new", "cross", None})
 
 
@@ -46,40 +47,57 @@ class FeedFetcher(Protocol):
 
 
 @dataclass(frozen=True)
+class Cycle:
+    """Everything one cycle works with, wired by the composition root (watcher.app).
+
+    ``sources`` maps each source to the names of the subscriptions that read it, so a feed
+    shared by several subscriptions is fetched once. ``available`` names the configured
+    notifier kinds; a subscription whose destinations are all unavailable goes local.
+    """
+
+    fetcher: FeedFetcher
+    store: Store
+    matcher: Matcher
+    subscriptions: Sequence[Subscription]
+    sources: Mapping[FeedSource, Sequence[str]]
+    available: frozenset[str] = frozenset({"local"})
+    api_url: str = DEFAULT_API_URL
+    api_page_size: int = 100
+    api_max_pages: int = 10
+    stale_fill_after: int = 2
+    archive_days: int = 90  # how long the archive keeps titles and abstracts
+
+
+@dataclass(frozen=True)
 class Plan:
     """What a cycle decided, before anything is written or sent."""
 
     feeds: tuple[FeedReport, ...]
     new_papers: tuple[Paper, ...]
+    updated_papers: tuple[Paper, ...]
     matches: tuple[Match, ...]
     digests: tuple[tuple[Destination, Digest], ...]
+    due_at: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
+    matched_by: Mapping[str, frozenset[str]] = field(default_factory=dict)
     feed_states: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class _Polled:
-    report: FeedReport
-    feed: Feed | None
-    state: dict[str, Any] | None
-
-
-def gather(
-    fetcher: FeedFetcher,
-    store: Store,
-    matcher: Matcher,
-    subscriptions: Sequence[Subscription],
-    sources: Mapping[str, Sequence[str]],
-    available: frozenset[str],
-    now: datetime,
-) -> Plan:
-    """Poll every source once, find papers never seen, and plan the digests they make.
-
-    ``sources`` maps each source to the names of the subscriptions that read it, so a feed
-    shared by several subscriptions is fetched once. ``available`` names the notifier kinds
-    that are configured; a subscription whose destinations are all unavailable goes local.
-    """
-    polled = {source: _poll(fetcher, store, source) for source in sources}
+def gather(cycle: Cycle, now: datetime) -> Plan:
+    """Poll every source once, find papers never seen, and plan the digests they make."""
+    today = announcement_date(now)
+    poller = Poller(
+        fetcher=cycle.fetcher,
+        is_known=lambda paper_id: bool(cycle.store.known_versions([paper_id])),
+        api_url=cycle.api_url,
+        api_page_size=cycle.api_page_size,
+        api_max_pages=cycle.api_max_pages,
+        stale_fill_after=cycle.stale_fill_after,
+    )
+    polled = {
+        source: poll(poller, source, cycle.store.feed_state(source.url), today)
+        for source in cycle.sources
+    }
 
     # The same paper arrives from several feeds (cross-lists): one paper, newest version,
     # read by every subscription that reads any of those feeds, dated by the first feed.
@@ -88,59 +106,79 @@ def gather(
     period_of: dict[str, str] = {}
     announceable: set[str] = set()
     for source, result in polled.items():
-        if result.feed is None or result.report.status != "new":
-            continue
-        period = (result.feed.announced or now.astimezone(UTC).date()).isoformat()
-        for paper in result.feed.papers:
-            kept = papers.get(paper.id)
-            if kept is None or (paper.version or 0) > (kept.version or 0):
-                papers[paper.id] = paper
-            readers[paper.id].update(sources[source])
-            period_of.setdefault(paper.id, period)
-            if paper.announce_type in ANNOUNCEABLE:
-                announceable.add(paper.id)
+        for batch in result.batches:
+            for paper in batch.papers:
+                kept = papers.get(paper.id)
+                if kept is None or (paper.version or 0) > (kept.version or 0):
+                    papers[paper.id] = paper
+                readers[paper.id].update(cycle.sources[source])
+                period_of.setdefault(paper.id, batch.period.isoformat())
+                if paper.announce_type in ANNOUNCEABLE:
+                    announceable.add(paper.id)
 
+    store, matcher = cycle.store, cycle.matcher
     new = store.unseen(papers.values())
-    reports = tuple(_count_new(polled[s], new) for s in polled)
+    new_ids = {p.id for p in new}
+    matches = [
+        m
+        for paper in new
+        if paper.id in announceable
+        for m in matcher.match(paper)
+        if m.subscription in readers[paper.id]
+    ]
+    updated, updates = _updates(cycle, papers, new_ids, readers)
 
-    matches: list[Match] = []
-    for paper in new:
-        if paper.id not in announceable:
-            continue
-        matches.extend(m for m in matcher.match(paper) if m.subscription in readers[paper.id])
+    routed, notes = _route(cycle.subscriptions, cycle.available)
+    digests, due_at = _plan(matches, updates, routed, period_of)
+    matched_by: dict[str, set[str]] = defaultdict(set)
+    for match in matches:
+        matched_by[match.paper.id].add(match.subscription)
+    reports = tuple(r for result in polled.values() for r in result.reports(new_ids))
+    states = {s.url: r.state for s, r in polled.items() if r.state is not None}
+    return Plan(
+        feeds=reports,
+        new_papers=tuple(new),
+        updated_papers=tuple(updated),
+        matches=tuple(matches),
+        digests=tuple(digests),
+        due_at=due_at,
+        matched_by={k: frozenset(v) for k, v in matched_by.items()},
+        feed_states=states,
+        notes=notes,
+    )
 
-    routed, notes = _route(subscriptions, available)
-    digests: list[tuple[Destination, Digest]] = []
-    for period in sorted({period_of[m.paper.id] for m in matches}):
-        in_period = [m for m in matches if period_of[m.paper.id] == period]
-        digests.extend(plan_digests(in_period, routed, period))
 
-    states = {s: r.state for s, r in polled.items() if r.state is not None}
-    return Plan(reports, tuple(new), tuple(matches), tuple(digests), states, notes)
-
-
-def record(store: Store, plan: Plan, now: datetime) -> None:
-    """Make the plan durable: outbox entries and feed state first, then the archive."""
+def record(store: Store, plan: Plan, now: datetime, archive_days: int | None = None) -> None:
+    """Make the plan durable: outbox entries and feed state first, then the archive (whose
+    text older than ``archive_days`` is dropped once a day)."""
+    if archive_days is not None:
+        store.prune_archive_daily(now, archive_days)
     for destination, digest in plan.digests:
-        store.enqueue(destination, digest)
+        store.enqueue(destination, digest, plan.due_at.get((digest.subscription, digest.period)))
     for source, state in plan.feed_states.items():
         store.set_feed_state(source, state)
-    store.record_papers(plan.new_papers, now)
+    store.record_papers(plan.new_papers + plan.updated_papers, now, plan.matched_by)
     store.commit(now=now)
 
 
-def deliver(store: Store, notifiers: Registry) -> tuple[DeliveryReport, ...]:
-    """Send every pending outbox entry; mark each delivered only with the receipt in hand."""
+def deliver(store: Store, notifiers: Registry, now: datetime) -> tuple[DeliveryReport, ...]:
+    """Send every pending outbox entry that is due; mark each delivered only with the
+    receipt in hand."""
     reports = []
-    for entry in store.pending():
+    for entry in store.pending(now):
         digest, destination = entry.digest, entry.destination
         notifier = notifiers.get(destination.kind)
-        report_args = (digest.subscription, destination.key, digest.period, len(digest.matches))
+        papers = len(digest.matches) + len(digest.updated)
+        report_args = (digest.subscription, destination.key, digest.period, papers)
         if notifier is None:
             error = f"no {destination.kind} destination is configured on this machine"
             store.mark_failed(entry.key, error, permanent=True)
             reports.append(DeliveryReport(*report_args, status="failed", detail=error))
             continue
+        if destination.kind != "local":  # rewriting a local digest file is harmless
+            # Durable before the send: if the process dies after the destination accepted
+            # it, the rerun finds the entry "unknown" and does not send it again on its own.
+            store.mark_sending(entry.key)
         try:
             receipt = notifier.send(destination, digest)
         except DeliveryUnknown as exc:
@@ -158,19 +196,15 @@ def deliver(store: Store, notifiers: Registry) -> tuple[DeliveryReport, ...]:
 
 
 def run_cycle(
-    fetcher: FeedFetcher,
-    store: Store,
-    matcher: Matcher,
-    subscriptions: Sequence[Subscription],
-    sources: Mapping[str, Sequence[str]],
+    cycle: Cycle,
     notifiers: Registry,
     now: datetime,
     rule_errors: Sequence[str] = (),
 ) -> CycleReport:
     """One whole cycle. Pending entries from earlier cycles are delivered too."""
-    plan = gather(fetcher, store, matcher, subscriptions, sources, frozenset(notifiers), now)
-    record(store, plan, now)
-    deliveries = deliver(store, notifiers)
+    plan = gather(replace(cycle, available=frozenset(notifiers)), now)
+    record(cycle.store, plan, now, cycle.archive_days)
+    deliveries = deliver(cycle.store, notifiers, now)
     return CycleReport(
         feeds=plan.feeds,
         new_papers=len(plan.new_papers),
@@ -185,54 +219,56 @@ def run_cycle(
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _poll(fetcher: FeedFetcher, store: Store, source: str) -> _Polled:
-    """Fetch and parse one source and classify the poll: new, empty, stale or failed."""
-    previous = store.feed_state(source)
-    try:
-        fetched = fetcher.fetch(source, etag=previous.get("etag"))
-        if fetched.not_modified or fetched.raw is None:
-            return _Polled(FeedReport(source, "not-modified"), None, None)
-        feed = parse_feed(fetched.raw)
-    except WatcherError as exc:
-        state = {**previous, "last_status": "failed", "last_error": exc.message}
-        return _Polled(FeedReport(source, "failed", error=exc.message), None, state)
-
-    fingerprint = _fingerprint(feed.papers)
-    announced = feed.announced.isoformat() if feed.announced else None
-    state = {
-        **previous,
-        "etag": fetched.etag,
-        "last_status": "new",
-        "last_error": None,
-    }
-    status: FeedStatus
-    if not feed.papers:
-        status = "empty"
-    elif fingerprint == previous.get("fingerprint") and announced != previous.get("announced"):
-        # arXiv sometimes re-serves the previous listing under a fresh date; those are not
-        # the day's papers, and the day's real listing never appears in that feed.
-        status = "stale"
-    elif fingerprint == previous.get("fingerprint"):
-        status = "not-modified"
-    else:
-        status = "new"
-        state.update(fingerprint=fingerprint, announced=announced)
-    state["last_status"] = status
-    report = FeedReport(source, status, papers=len(feed.papers), announced=feed.announced)
-    return _Polled(report, feed, state)
+def _updates(
+    cycle: Cycle,
+    papers: Mapping[str, Paper],
+    new_ids: set[str],
+    readers: Mapping[str, set[str]],
+) -> tuple[list[Paper], list[Match]]:
+    """Known papers seen in a newer version, and the update matches for subscriptions that
+    asked for updates (``updates: true``) and were sent the paper before."""
+    known = cycle.store.known_versions(pid for pid in papers if pid not in new_ids)
+    newer = [
+        papers[pid] for pid, version in known.items() if (papers[pid].version or 0) > (version or 0)
+    ]
+    wants_updates = {s.name for s in cycle.subscriptions if s.updates}
+    updates: list[Match] = []
+    for paper in newer:
+        eligible = cycle.store.matched_by(paper.id) & wants_updates & readers[paper.id]
+        if not eligible:
+            continue
+        current = {m.subscription: m for m in cycle.matcher.match(paper)}
+        for name in sorted(eligible):
+            updates.append(current.get(name, Match(paper, name, ())))
+    return newer, updates
 
 
-def _fingerprint(papers: Sequence[Paper]) -> str:
-    """Identity of a listing by its unversioned ids (stale feeds may bump versions)."""
-    digest = hashlib.sha256("\n".join(sorted(p.id for p in papers)).encode())
-    return digest.hexdigest()
+def _plan(
+    matches: Sequence[Match],
+    updates: Sequence[Match],
+    routed: Sequence[Subscription],
+    announced_on: Mapping[str, str],
+) -> tuple[list[tuple[Destination, Digest]], dict[tuple[str, str], datetime]]:
+    """Digests per subscription and period, updates attached, and when each is due.
 
-
-def _count_new(polled: _Polled, new: Sequence[Paper]) -> FeedReport:
-    if polled.feed is None or polled.report.status != "new":
-        return polled.report
-    ids = {p.id for p in polled.feed.papers}
-    return replace(polled.report, new=sum(1 for p in new if p.id in ids))
+    A paper's period comes from the announcement date it arrived with and the
+    subscription's schedule (watcher.schedule), never from the clock at send time.
+    """
+    planned: list[tuple[Destination, Digest]] = []
+    due_at: dict[tuple[str, str], datetime] = {}
+    for sub in routed:
+        slots: dict[str, tuple[list[Match], list[Match]]] = {}
+        for kind, group in ((0, matches), (1, updates)):
+            for m in group:
+                if m.subscription != sub.name:
+                    continue
+                period, due = delivery_slot(sub, date.fromisoformat(announced_on[m.paper.id]))
+                slots.setdefault(period, ([], []))[kind].append(m)
+                if due is not None:
+                    due_at[(sub.name, period)] = due
+        for period, (new, updated) in sorted(slots.items()):
+            planned.extend(plan_digests(new, [sub], period, updates=updated))
+    return planned, due_at
 
 
 def _route(

@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
 
 from watcher import __version__
 from watcher.errors import SettingsError
@@ -18,6 +21,7 @@ from watcher.errors import SettingsError
 DEFAULT_RSS_URL = "https://rss.arxiv.org/rss/"
 DEFAULT_API_URL = "https://export.arxiv.org/api/query"
 Security = Literal["starttls", "ssl", "none"]
+LogFormat = Literal["text", "json"]
 SMTP_SECURITY: dict[str, Security] = {"starttls": "starttls", "ssl": "ssl", "none": "none"}
 
 
@@ -38,6 +42,15 @@ class Settings:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_security: Security = "starttls"
     mail_from: str | None = None
+    # The daemon's rhythm: poll shortly after arXiv rebuilds its feeds (midnight US-Eastern,
+    # Monday to Friday), and re-check stale or failed feeds later the same morning.
+    poll_cron: str = "10 0 * * mon-fri"
+    recheck_cron: str = "0 3,6 * * mon-fri"
+    poll_timezone: str = "America/New_York"
+    poll_interval: float | None = None  # seconds; replaces both crons (tests, mirrors)
+    rules_reload_interval: float = 2.0
+    log_format: LogFormat = "text"
+    archive_days: int = 90
 
     @property
     def user_agent(self) -> str:
@@ -86,6 +99,38 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if port != int(port) or not 0 < port < 65536:
         raise SettingsError(f"expected a port number, got {text('SMTP_PORT')!r}", where="SMTP_PORT")
 
+    log_format = (text("WATCHER_LOG_FORMAT") or "text").lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError(
+            f"expected text or json, got {log_format!r}", where="WATCHER_LOG_FORMAT"
+        )
+    poll_timezone = text("WATCHER_POLL_TIMEZONE") or "America/New_York"
+    try:
+        ZoneInfo(poll_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"unknown time zone {poll_timezone!r}", where="WATCHER_POLL_TIMEZONE"
+        ) from None
+    crons = {
+        name: text(name) or default
+        for name, default in (
+            ("WATCHER_POLL_CRON", Settings.poll_cron),
+            ("WATCHER_RECHECK_CRON", Settings.recheck_cron),
+        )
+    }
+    for name, line in crons.items():
+        try:
+            CronTrigger.from_crontab(line, timezone=ZoneInfo(poll_timezone))
+        except ValueError as exc:
+            raise SettingsError(f"not a 5-field cron line {line!r}: {exc}", where=name) from None
+    poll_interval = number("WATCHER_POLL_INTERVAL", 0.0) or None
+    archive_days = number("WATCHER_ARCHIVE_DAYS", 90)
+    if archive_days != int(archive_days) or archive_days < 1:
+        raise SettingsError(
+            f"expected a whole number of days, got {text('WATCHER_ARCHIVE_DAYS')!r}",
+            where="WATCHER_ARCHIVE_DAYS",
+        )
+
     return Settings(
         data_dir=Path(text("WATCHER_DATA_DIR") or "data"),
         rules_dir=Path(text("WATCHER_RULES_DIR") or "rules"),
@@ -102,6 +147,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         smtp_password=text("SMTP_PASSWORD"),
         smtp_security=security,
         mail_from=text("MAIL_FROM"),
+        poll_cron=crons["WATCHER_POLL_CRON"],
+        recheck_cron=crons["WATCHER_RECHECK_CRON"],
+        poll_timezone=poll_timezone,
+        poll_interval=poll_interval,
+        rules_reload_interval=number("WATCHER_RULES_RELOAD_INTERVAL", 2.0) or 2.0,
+        log_format="json" if log_format == "json" else "text",
+        archive_days=int(archive_days),
     )
 
 

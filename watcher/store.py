@@ -22,7 +22,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +41,10 @@ SHARD_DIR = "papers"
 LOCK_FILE = ".lock"
 KEEP_DELIVERED_DAYS = 30
 _OPEN = ("pending", "failed")  # statuses that pending() hands out again
+# last_error of an entry whose send began and was never answered (see Store.mark_sending).
+INTERRUPTED = (
+    "the watcher stopped while sending (killed, crashed, or still running): it may have arrived"
+)
 T = TypeVar("T")
 
 
@@ -166,6 +170,10 @@ class _KeyedDB(TinyDB):
 
 def _id(key: str) -> int:
     return cast(int, key)  # TinyDB annotates ids as int; _KeyedTable uses str
+
+
+# What a paper's record keeps after its text was pruned: enough to know it was seen.
+_IDENTITY = ("id", "version", "first_seen", "matched_by")
 
 
 class _File:
@@ -325,24 +333,49 @@ class Store:
         """The archived copy of a paper (its latest version seen), or None."""
         self._usable()
         record = self._record(paper_id)
-        if record is None:
+        if record is None or record.get("pruned"):
             return None
         where = self._shard(shard_name(paper_id)).path
         return _decode(paper_from_dict, record, paper_id, where)
 
-    def record_papers(self, papers: Iterable[Paper], seen_at: datetime) -> None:
-        """Stage papers as seen; a newer version of a known paper replaces its stored copy."""
+    def record_papers(
+        self,
+        papers: Iterable[Paper],
+        seen_at: datetime,
+        matched_by: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        """Stage papers as seen; a newer version of a known paper replaces its stored copy.
+
+        ``matched_by`` maps paper ids to the subscriptions that matched them, remembered so
+        that a later version can be announced as an update to those subscriptions only.
+        """
         self._writable()
+        matched_by = matched_by or {}
         for paper in papers:
             record = self._record(paper.id)
+            subscriptions = set(matched_by.get(paper.id, ()))
             if record is None:
                 first_seen = seen_at.isoformat()
-            elif _newer(paper.version, record.get("version")):
-                first_seen = record.get("first_seen", seen_at.isoformat())
             else:
-                continue  # same or older version: nothing to write, the shard stays untouched
+                earlier = set(record.get("matched_by", ()))
+                if not _newer(paper.version, record.get("version")) and subscriptions <= earlier:
+                    continue  # nothing new to write: the shard stays untouched
+                first_seen = record.get("first_seen", seen_at.isoformat())
+                subscriptions |= earlier
+                if not _newer(paper.version, record.get("version")):
+                    paper = self.paper(paper.id) or paper  # keep the newer stored version
             staged = self._staged_papers.setdefault(shard_name(paper.id), {})
-            staged[paper.id] = {**paper_to_dict(paper), "first_seen": first_seen}
+            staged[paper.id] = {
+                **paper_to_dict(paper),
+                "first_seen": first_seen,
+                "matched_by": sorted(subscriptions),
+            }
+
+    def matched_by(self, paper_id: str) -> frozenset[str]:
+        """The subscriptions a stored paper was matched by (and so sent to)."""
+        self._usable()
+        record = self._record(paper_id)
+        return frozenset(record.get("matched_by", ())) if record else frozenset()
 
     def _record(self, paper_id: str) -> JSONDict | None:
         shard = shard_name(paper_id)
@@ -355,9 +388,80 @@ class Store:
             self._shards[name] = _File(path, read_only=self.read_only)
         return self._shards[name]
 
+    # --- archive: history for backtests, and retention ------------------------------------
+
+    def recent_papers(self, since: datetime, *, margin_months: int = 2) -> Iterator[Paper]:
+        """Archived papers first seen at or after ``since`` (staged ones included).
+
+        Reads only the shards whose arXiv month could hold a paper announced since then: a
+        new paper's id carries the month it was submitted, at most ``margin_months`` before
+        its announcement. Older ids first seen since then are replacements of old papers,
+        never new announcements, and are not visited. ``other.json`` (non-arXiv items) is
+        always read. Shards are read one at a time and not kept, so a long history costs
+        time, not memory.
+        """
+        self._usable()
+        cutoff = _aware(since)
+        oldest = _month_index(cutoff.year, cutoff.month) - margin_months
+        names = {p.stem for p in (self.data_dir / SHARD_DIR).glob("*.json")}
+        names.update(self._staged_papers)
+        wanted = sorted(n for n in names if n == "other" or _shard_month(n) >= oldest)
+        for name in wanted:
+            records = dict(self._shard_records(name))
+            records.update(self._staged_papers.get(name, {}))
+            where = self.data_dir / SHARD_DIR / f"{name}.json"
+            for key, record in records.items():
+                if _first_seen(record) >= cutoff and not record.get("pruned"):
+                    yield _decode(paper_from_dict, record, key, where)
+
+    def prune_archive(self, before: datetime) -> int:
+        """Drop the text (title, abstract, authors...) of papers first seen before ``before``;
+        return how many. Durable at once.
+
+        Identity stays: the id, its version, when it was first seen and which subscriptions
+        matched it, so an old paper is never announced as new again and ``updates: true``
+        still knows it. Shards are rewritten atomically one by one (a crash leaves some
+        pruned, which a rerun finishes). Every shard up to ``before``'s month is read, so
+        call this once a day, not every cycle.
+        """
+        self._writable()
+        cutoff = _aware(before)
+        newest = _month_index(cutoff.year, cutoff.month)
+        directory = self.data_dir / SHARD_DIR
+        pruned = 0
+        for path in sorted(directory.glob("*.json")):
+            name = path.stem
+            if name != "other" and _shard_month(name) > newest:
+                continue
+            cached = name in self._shards
+            shard = self._shard(name)
+            staged = self._staged_papers.get(name, {})
+            old = {
+                key: {k: record[k] for k in _IDENTITY if k in record} | {"pruned": True}
+                for key, record in shard.items("papers")
+                if _first_seen(record) < cutoff and not record.get("pruned") and key not in staged
+            }
+            if old:
+                shard.put("papers", old)
+                shard.flush()
+                pruned += len(old)
+            if not cached:
+                del self._shards[name]  # a fresh read next time; nothing kept in memory
+        return pruned
+
+    def _shard_records(self, name: str) -> list[tuple[str, JSONDict]]:
+        """A shard's stored records, read without keeping the shard loaded."""
+        if name in self._shards:
+            return self._shards[name].items("papers")
+        raw = AtomicJSONStorage(self.data_dir / SHARD_DIR / f"{name}.json").read()
+        table = (raw or {}).get("papers", {})
+        return [(str(k), dict(v)) for k, v in table.items()]
+
     # --- outbox ------------------------------------------------------------------------
 
-    def enqueue(self, destination: Destination, digest: Digest) -> OutboxEntry | None:
+    def enqueue(
+        self, destination: Destination, digest: Digest, due: datetime | None = None
+    ) -> OutboxEntry | None:
         """Stage a digest for a destination without ever queueing a paper twice for it.
 
         Papers already in an entry of the same subscription, destination and period (any
@@ -397,20 +501,28 @@ class Store:
                 target.digest,
                 matches=target.digest.matches + tuple(fresh),
                 updated=target.digest.updated + tuple(fresh_updates),
+                omitted=target.digest.omitted + digest.omitted,
             )
             entry = replace(target, digest=grown)
         else:
             part = max((split_period(e.digest.period)[1] for e in family), default=0) + 1
             period = base if part == 1 else f"{base}#{part}"
-            digest = Digest(digest.subscription, period, tuple(fresh), tuple(fresh_updates))
-            entry = OutboxEntry(destination, digest)
+            digest = Digest(
+                digest.subscription, period, tuple(fresh), tuple(fresh_updates), digest.omitted
+            )
+            entry = OutboxEntry(destination, digest, due=due)
         self._put_entry(entry)
         return entry
 
-    def pending(self) -> list[OutboxEntry]:
-        """Entries to (re)try: pending and failed. "unknown" ones wait for ``requeue``."""
+    def pending(self, now: datetime | None = None) -> list[OutboxEntry]:
+        """Entries to (re)try: pending and failed. "unknown" ones wait for ``requeue``.
+        Given ``now``, only those due by then (a weekly digest waits for its slot)."""
         self._usable()
-        return [entry for _, entry in self._entries() if entry.status in _OPEN]
+        return [
+            entry
+            for _, entry in self._entries()
+            if entry.status in _OPEN and (now is None or entry.due is None or entry.due <= now)
+        ]
 
     def entries(self) -> list[OutboxEntry]:
         """Every entry still kept, in the order they were queued (for ``watcher status``)."""
@@ -444,6 +556,15 @@ class Store:
             entry_key,
             lambda e: replace(e, status="unknown", attempts=e.attempts + 1, last_error=error),
         )
+
+    def mark_sending(self, entry_key: str) -> None:
+        """Record, just before a send starts, that it may arrive. Durable before this returns.
+
+        The entry reads "unknown" until mark_delivered/mark_failed/mark_unknown replaces it: if
+        the process dies between the destination accepting the send and ``mark_delivered``,
+        the rerun finds it "unknown" and does not resend it on its own (``requeue`` does).
+        """
+        self._mark(entry_key, lambda e: replace(e, status="unknown", last_error=INTERRUPTED))
 
     def requeue(self, entry_key: str) -> None:
         """Make an undelivered entry ("unknown" or failed) pending again, at the user's word."""
@@ -481,10 +602,27 @@ class Store:
             state = self._state.get("feeds", source) or {}
         return copy.deepcopy(state)
 
+    def feed_states(self) -> dict[str, dict[str, Any]]:
+        """Every feed's stored state by source, staged changes included (for status)."""
+        self._usable()
+        states: dict[str, dict[str, Any]] = dict(self._state.items("feeds"))
+        states.update(self._staged_feeds)
+        return copy.deepcopy(states)
+
     def set_feed_state(self, source: str, state: Mapping[str, Any]) -> None:
         """Stage a feed's state: a plain JSON-able dict, written last by ``commit()``."""
         self._writable()
         self._staged_feeds[source] = json.loads(json.dumps(dict(state)))
+
+    def prune_archive_daily(self, now: datetime, keep_days: int) -> int:
+        """``prune_archive`` at most once per UTC day (it reads every older shard)."""
+        self._writable()
+        today = _aware(now).astimezone(UTC).date().isoformat()
+        if (self._state.get("meta", "archive") or {}).get("pruned_on") == today:
+            return 0
+        pruned = self.prune_archive(_aware(now) - timedelta(days=keep_days))
+        self._state.put("meta", {"archive": {"pruned_on": today}})
+        return pruned
 
     # --- writing -----------------------------------------------------------------------
 
@@ -550,6 +688,30 @@ def _lock(data_dir: Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
     return fd
+
+
+def _month_index(year: int, month: int) -> int:
+    return year * 12 + month - 1
+
+
+def _shard_month(name: str) -> int:
+    """Month index of a YYMM shard (old-style ids reach back to 1991); -1 if not YYMM."""
+    if len(name) != 4 or not name.isdigit():
+        return -1
+    yy, mm = int(name[:2]), int(name[2:])
+    return _month_index((1900 if yy >= 91 else 2000) + yy, mm)
+
+
+def _first_seen(record: JSONDict) -> datetime:
+    """When a record was first seen; records without a readable time count as very old."""
+    value = record.get("first_seen")
+    try:
+        return _aware(datetime.fromisoformat(value)) if isinstance(value, str) else _EPOCH
+    except ValueError:
+        return _EPOCH
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _newer(version: int | None, stored: object) -> bool:

@@ -150,6 +150,50 @@ def test_outbox_entry_goes_from_pending_to_delivered_and_keeps_its_receipt(
         assert (done.status, done.attempts, done.receipt) == ("delivered", 1, receipt())
 
 
+def test_a_delivery_mark_costs_a_journal_line_not_a_rewrite_of_the_outbox(
+    tmp_path: Path,
+) -> None:
+    with Store.open(tmp_path) as s:
+        for n in range(20):
+            s.enqueue(SLACK, digest([paper(f"2409.{n:05d}")], period=f"2024-09-{n + 1:02d}"))
+        s.commit()
+    state = tmp_path / store.STATE_FILE
+    before = (state.stat().st_mtime_ns, state.read_bytes())
+    with Store.open(tmp_path) as s:
+        first, second = s.pending()[:2]
+        s.mark_sending(first.key)
+        s.mark_delivered(first.key, receipt())
+        s.mark_failed(second.key, "HTTP 500")
+        # The process dies here, before any checkpoint: state.json is untouched...
+        assert (state.stat().st_mtime_ns, state.read_bytes()) == before
+        assert len((tmp_path / store.JOURNAL_FILE).read_text().splitlines()) == 3
+    # ...and the marks are there on the next open, read-only ones included.
+    for read_only in (True, False):
+        with Store.open(tmp_path, read_only=read_only) as s:
+            status = {e.key: e.status for e in s.entries()}
+            assert status[first.key] == "delivered" and status[second.key] == "failed"
+    with Store.open(tmp_path) as s:
+        s.checkpoint()
+    assert (tmp_path / store.JOURNAL_FILE).read_text() == ""
+    saved = json.loads(state.read_text())["outbox"]
+    assert saved[first.key]["status"] == "delivered"
+
+
+def test_a_journal_line_cut_by_a_crash_is_ignored(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as s:
+        s.enqueue(SLACK, digest([paper("2409.00001")]))
+        s.commit()
+    with Store.open(tmp_path) as s:
+        [entry] = s.pending()
+        s.mark_sending(entry.key)
+    with open(tmp_path / store.JOURNAL_FILE, "a", encoding="utf-8") as journal:
+        journal.write('{"key": "' + entry.key + '", "status": "deliv')  # torn mid-write
+    with Store.open(tmp_path) as s:
+        [kept] = s.entries()
+        assert kept.status == "unknown"  # sent, fate unknown: never resent on its own
+        assert s.pending() == []
+
+
 def test_enqueueing_the_same_digest_again_is_a_no_op(tmp_path: Path) -> None:
     d = digest([paper("2409.12121"), paper("2409.00001")])
     with Store.open(tmp_path) as s:

@@ -192,6 +192,7 @@ def deliver(store: Store, notifiers: Registry, now: datetime) -> tuple[DeliveryR
             reports.append(
                 DeliveryReport(*report_args, status="delivered", detail=receipt.reference)
             )
+    store.checkpoint()  # each mark was durable at once (journal); state.json catches up
     return tuple(reports)
 
 

@@ -30,13 +30,22 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from tinydb import Storage, TinyDB
-from tinydb.table import Document, Table
+from tinydb.table import Table
 
-from watcher.codec import JSONDict, entry_from_dict, entry_to_dict, paper_from_dict, paper_to_dict
+from watcher.codec import (
+    JSONDict,
+    entry_from_dict,
+    entry_to_dict,
+    paper_from_dict,
+    paper_to_dict,
+    receipt_to_dict,
+)
 from watcher.errors import StoreError
 from watcher.models import Destination, Digest, Match, OutboxEntry, Paper, Receipt, is_arxiv_id
 
 STATE_FILE = "state.json"
+# Delivery marks between two commits, one JSON line each (see Store._mark).
+JOURNAL_FILE = "outbox.log"
 SHARD_DIR = "papers"
 LOCK_FILE = ".lock"
 KEEP_DELIVERED_DAYS = 30
@@ -119,6 +128,17 @@ class AtomicJSONStorage(Storage):
                     os.unlink(tmp)
 
 
+def _mark_fields(entry: OutboxEntry) -> JSONDict:
+    """The fields of an outbox entry that a delivery mark changes."""
+    receipt = None if entry.receipt is None else receipt_to_dict(entry.receipt)
+    return {
+        "status": entry.status,
+        "attempts": entry.attempts,
+        "last_error": entry.last_error,
+        "receipt": receipt,
+    }
+
+
 def _fsync_dir(directory: Path) -> None:
     # Makes the rename itself durable; without it a power cut can bring back the old file.
     fd = os.open(directory, os.O_RDONLY)
@@ -192,13 +212,17 @@ class _File:
         return [(str(doc.doc_id), dict(doc)) for doc in self.db.table(table)]
 
     def put(self, table: str, docs: Mapping[str, JSONDict]) -> None:
-        t = self.db.table(table)
-        new = {k: v for k, v in docs.items() if not t.contains(doc_id=_id(k))}
-        for key, doc in docs.items():
-            if key not in new:  # replaced in place, keeping the table's order
-                t.update(_replacing(doc), doc_ids=[_id(key)])
-        if new:
-            t.insert_multiple(Document(v, doc_id=_id(k)) for k, v in new.items())
+        """Insert or replace ``docs`` by key, keeping the table's order, in one pass.
+
+        TinyDB's own update() rebuilds the whole table once per document, so putting a
+        shard's worth of records that way costs the shard's size squared.
+        """
+
+        def apply(rows: dict[int, Mapping[str, Any]]) -> None:
+            for key, doc in docs.items():
+                rows[_id(key)] = dict(doc)
+
+        self.db.table(table)._update_table(apply)  # TinyDB 4's one-pass table update
 
     def remove(self, table: str, keys: Iterable[str]) -> None:
         self.db.table(table).remove(doc_ids=[_id(k) for k in keys])
@@ -246,6 +270,9 @@ class Store:
         self._shards: dict[str, _File] = {}
         self._staged_papers: dict[str, dict[str, JSONDict]] = {}  # shard -> id -> record
         self._staged_feeds: dict[str, JSONDict] = {}
+        self._journal = data_dir / JOURNAL_FILE
+        self._journal_pending = False  # marks in memory and in the journal, not in state.json
+        self._outbox: dict[str, OutboxEntry] | None = None  # decoded once per session
 
     @classmethod
     def open(
@@ -274,6 +301,7 @@ class Store:
         )
         try:
             store._state.storage.read()  # a corrupt state file fails here, not mid-cycle
+            store._replay_journal()
         except BaseException:
             store.close()
             raise
@@ -573,24 +601,85 @@ class Store:
         )
 
     def _mark(self, entry_key: str, change: Callable[[OutboxEntry], OutboxEntry]) -> None:
+        """Apply a delivery mark and make it durable before returning.
+
+        A send already happened, so this cannot wait for commit(). Rewriting state.json per
+        send would cost the size of the whole outbox each time; instead the mark is appended
+        to a small journal (fsynced), replayed on open and folded into state.json by the next
+        commit. If this session has staged outbox changes, state.json is written instead, so
+        those entries are on disk before any mark that refers to them.
+        """
         self._writable()
-        raw = self._state.get("outbox", entry_key)
-        if raw is None:
+        entry = dict(self._entries()).get(entry_key)
+        if entry is None:
             raise StoreError(f"no outbox entry {entry_key!r}", where=str(self._state.path))
-        self._put_entry(change(_decode(entry_from_dict, raw, entry_key, self._state.path)))
-        # A send already happened: this must survive a crash in the rest of the cycle. Staged
-        # outbox entries go with it, which is the order commit() uses anyway.
-        self._state.flush()
+        staged = self._state.storage.dirty
+        marked = change(entry)
+        self._put_entry(marked)
+        if staged:
+            self._state.flush()
+            self._truncate_journal()
+            return
+        self._state.storage.dirty = False  # in the journal; state.json catches up on commit
+        self._journal_pending = True
+        line = json.dumps({"key": entry_key, **_mark_fields(marked)}, ensure_ascii=False)
+        try:
+            with open(self._journal, "a", encoding="utf-8") as journal:
+                journal.write(line + "\n")
+                journal.flush()
+                os.fsync(journal.fileno())
+        except OSError as e:
+            raise StoreError(f"cannot write: {e.strerror or e}", where=str(self._journal)) from e
+
+    def checkpoint(self) -> None:
+        """Fold journaled delivery marks into state.json (one write for a batch of sends)."""
+        self._writable()
+        if self._journal_pending:
+            self._state.storage.dirty = True
+            self._state.flush()
+            self._truncate_journal()
+
+    def _replay_journal(self) -> None:
+        """Fold marks written since the last commit back in (in memory; commit writes them)."""
+        try:
+            lines = self._journal.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise StoreError(f"cannot read: {e.strerror or e}", where=str(self._journal)) from e
+        for line in lines:
+            try:
+                mark = json.loads(line)
+            except ValueError:
+                break  # the last line was cut by a crash mid-write: the mark before it stands
+            key = str(mark.pop("key", ""))
+            raw = self._state.get("outbox", key)
+            if raw is not None:
+                raw.update(mark)
+                self._state.put("outbox", {key: raw})
+                self._journal_pending = True
+        self._state.storage.dirty = False
+        self._outbox = None
+
+    def _truncate_journal(self) -> None:
+        if self._journal.exists():
+            with open(self._journal, "w", encoding="utf-8") as journal:
+                os.fsync(journal.fileno())
+        self._journal_pending = False
 
     def _entries(self) -> list[tuple[str, OutboxEntry]]:
-        where = self._state.path
-        return [
-            (key, _decode(entry_from_dict, raw, key, where))
-            for key, raw in self._state.items("outbox")
-        ]
+        if self._outbox is None:
+            where = self._state.path
+            self._outbox = {
+                key: _decode(entry_from_dict, raw, key, where)
+                for key, raw in self._state.items("outbox")
+            }
+        return list(self._outbox.items())
 
     def _put_entry(self, entry: OutboxEntry) -> None:
         self._state.put("outbox", {entry.key: entry_to_dict(entry)})
+        if self._outbox is not None:
+            self._outbox[entry.key] = entry
 
     # --- feeds -------------------------------------------------------------------------
 
@@ -632,11 +721,14 @@ class Store:
         self._writable()
         if now is not None:
             self._prune(now)
+        if self._journal_pending:
+            self._state.storage.dirty = True  # fold the journaled marks into state.json
         # Order matters. The outbox goes first: its entries carry their papers, so a crash
         # before the archive is written only makes the rerun see those papers as new again,
         # and enqueue's merge/idempotence turns that into no duplicate. The reverse order would
         # lose papers: archived as seen, never queued.
         self._state.flush()
+        self._truncate_journal()
         for name in list(self._staged_papers):
             shard = self._shard(name)
             shard.put("papers", self._staged_papers[name])
@@ -660,6 +752,7 @@ class Store:
         ]
         if old:
             self._state.remove("outbox", old)
+            self._outbox = None
 
     def _usable(self) -> None:
         if self._closed:

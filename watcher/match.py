@@ -17,6 +17,7 @@ and abstract scores 4; one with it only in the abstract scores 1.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -244,6 +245,16 @@ def _normalized_with_offsets(text: str) -> tuple[str, list[int], list[int]]:
     return "".join(out), starts, ends
 
 
+@functools.lru_cache(maxsize=4096)
+def _occurrences(key: TermKey) -> re.Pattern[str]:
+    """A regex for a term in normalised text: whole tokens (runs of letters and digits),
+    phrase words separated by anything else, the last word open-ended for a prefix."""
+    words, prefix = key
+    body = "[\\W_]+".join(re.escape(w) for w in words)
+    end = "[^\\W_]*" if prefix else "(?![^\\W_])"
+    return re.compile(f"(?<![^\\W_])(?=({body}{end}))")
+
+
 def highlight_spans(text: str, terms: Sequence[Term]) -> list[tuple[int, int]]:
     """Character spans ``(start, end)`` of ``text`` where any of ``terms`` occurs.
 
@@ -257,22 +268,11 @@ def highlight_spans(text: str, terms: Sequence[Term]) -> list[tuple[int, int]]:
     if not keys or not text:
         return []
     folded, starts, ends = _normalized_with_offsets(text)
-    tokens: list[str] = []
-    spans: list[tuple[int, int]] = []
-    for m in _WORD.finditer(folded):
-        tokens.append(m.group())
-        spans.append((starts[m.start()], ends[m.end() - 1]))
     found: list[tuple[int, int]] = []
-    for i in range(len(tokens)):
-        for words, prefix in keys:
-            last = i + len(words) - 1
-            if last >= len(tokens):
-                continue
-            if len(words) > 1 and tokens[i:last] != list(words[:-1]):
-                continue
-            token = tokens[last]
-            if token == words[-1] or (prefix and token.startswith(words[-1])):
-                found.append((spans[i][0], spans[last][1]))
+    for key in dict.fromkeys(keys):
+        # A lookahead finds every start, so overlapping occurrences are all seen.
+        for m in _occurrences(key).finditer(folded):
+            found.append((starts[m.start(1)], ends[m.end(1) - 1]))
     found.sort()
     merged: list[tuple[int, int]] = []
     for start, end in found:

@@ -97,6 +97,10 @@ def environment() -> jinja2.Environment:
 
 def _drop_controls(value: str, keep_newlines: bool) -> str:
     value = value.replace("\r\n", "\n").replace("\r", "\n")
+    lines = value.split("\n")
+    if all(line.isprintable() for line in lines):
+        # The common case, checked in C: nothing here is a control or line separator.
+        return value if keep_newlines else " ".join(lines)
     out = []
     for char in value:
         category = unicodedata.category(char)

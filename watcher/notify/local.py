@@ -13,7 +13,7 @@ from typing import TextIO
 
 from watcher.errors import DeliveryError
 from watcher.models import Destination, Digest, Receipt
-from watcher.render import render
+from watcher.render import render_format, subject
 
 UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -30,16 +30,17 @@ class LocalNotifier:
 
     def send(self, destination: Destination, digest: Digest) -> Receipt:
         # The annotated layout: the seed's, plus why each paper is there (matched terms).
-        message = render(digest, highlight=True)
+        # Only Markdown is rendered: this destination shows nothing else.
+        markdown = render_format(digest, "markdown", highlight=True)
         path = self._free_path(digest)
         try:
             self.digests_dir.mkdir(parents=True, exist_ok=True)
-            _write_atomically(path, message.markdown)
+            _write_atomically(path, markdown)
         except OSError as exc:
             raise DeliveryError(f"cannot write {path}: {exc.strerror}", where="local") from exc
         if self.stream is not None:
-            self.stream.write(f"\n==> {message.subject} -> {path}\n\n")
-            self.stream.write(message.markdown)
+            self.stream.write(f"\n==> {subject(digest)} -> {path}\n\n")
+            self.stream.write(markdown)
             self.stream.flush()
         return Receipt(destination=destination.key, reference=str(path), delivered_at=self.clock())
 

@@ -87,7 +87,8 @@ def test_new_version_or_another_feeds_copy_is_not_new(tmp_path: Path) -> None:
         s.commit()
     with Store.open(tmp_path) as s:
         assert s.known_versions(["2409.12121"]) == {"2409.12121": 2}
-        assert s.paper("2409.12121") == paper("2409.12121", 2, title="Revised")
+        # The archive keeps the text as first seen: a replacement only bumps the version.
+        assert s.paper("2409.12121") == paper("2409.12121", 1)
     raw = json.loads((tmp_path / "papers" / "2409.json").read_text())
     assert raw["papers"]["2409.12121"]["first_seen"] == NOW.isoformat()  # v1's day, kept
 
@@ -418,7 +419,8 @@ def test_a_cycle_touches_only_the_shards_it_needs(
         assert new == today
         s.record_papers([*today, replacement], NOW)
         s.commit()
-    assert sorted(reads) == ["2201.json", "2409.json", "state.json"]
+    # papers/2201 and papers/2409 (identity), text/<today> (where today's text goes), state.
+    assert sorted(reads) == ["2024-09-18.json", "2201.json", "2409.json", "state.json"]
     touched = sorted(f.name for f in (tmp_path / "papers").iterdir() if f.stat().st_mtime != old)
     assert touched == ["2409.json"]
     assert not (tmp_path / "state.json").exists()  # no outbox or feed change: not written

@@ -52,16 +52,12 @@ def test_recent_papers_filters_by_first_seen(tmp_path: Path) -> None:
         assert p == paper("2409.00003")  # titles and abstracts are kept
 
 
-def test_recent_papers_skips_shards_too_old_to_hold_new_papers(tmp_path: Path) -> None:
+def test_recent_papers_reads_only_the_days_asked_for(tmp_path: Path) -> None:
     seed_store(tmp_path)
-    with Store.open(tmp_path) as store:
-        # A replacement of an old paper, first seen today: not a new announcement.
-        store.record_papers([paper("2101.00009")], NOW)
-        store.commit()
-    assert "2101.00009" not in recent_ids(tmp_path, NOW - timedelta(1))
-    with Store.open(tmp_path, read_only=True) as store:
-        found = [p.id for p in store.recent_papers(NOW - timedelta(1), margin_months=1000)]
-    assert "2101.00009" in found
+    texts = sorted((tmp_path / "text").iterdir())
+    assert [p.stem for p in texts] == ["2024-06-10", "2024-07-20", "2024-09-16", "2024-09-17"]
+    texts[0].write_text("not json")  # would raise if it were read
+    assert recent_ids(tmp_path, NOW - timedelta(3)) == ["2408.00004", "2409.00003", "feed:abc"]
 
 
 def test_recent_papers_sees_staged_papers_and_does_not_keep_shards(tmp_path: Path) -> None:
@@ -106,21 +102,24 @@ def test_prune_archive_keeps_what_this_cycle_staged(tmp_path: Path) -> None:
     seed_store(tmp_path)
     with Store.open(tmp_path) as store:
         store.record_papers([paper("2407.00002", version=2), paper("2407.00010")], NOW)
-        # Everything else is older; the 2407 papers were restaged this cycle and stay.
-        assert store.prune_archive(NOW + timedelta(1)) == 5
+        # Every archived text is older than the cutoff; the paper first seen this cycle is
+        # not archived yet and stays. A replacement does not renew its paper's text.
+        assert store.prune_archive(NOW + timedelta(1)) == 6
         store.commit()
     with Store.open(tmp_path, read_only=True) as store:
-        kept = store.paper("2407.00002")
-        assert kept is not None and kept.version == 2
         assert store.paper("2407.00010") is not None
+        assert store.paper("2407.00002") is None
+        assert store.known_versions(["2407.00002"]) == {"2407.00002": 2}
 
 
-def test_prune_archive_reads_only_shards_that_can_hold_old_papers(tmp_path: Path) -> None:
+def test_prune_archive_reads_only_days_up_to_the_cutoff(tmp_path: Path) -> None:
     seed_store(tmp_path)
-    newer = tmp_path / SHARD_DIR / "2409.json"
-    newer.write_text("not json")  # would raise if it were read
+    for newer in ("2024-09-16.json", "2024-09-17.json"):
+        (tmp_path / "text" / newer).write_text("not json")  # would raise if it were read
+    (tmp_path / SHARD_DIR / "2406.json").write_text("not json")  # identity is never read
     with Store.open(tmp_path) as store:
         assert store.prune_archive(NOW - timedelta(90)) == 2
+    assert not (tmp_path / "text" / "2024-06-10.json").exists()  # a whole old day: deleted
 
 
 def test_a_pruned_paper_is_still_seen(tmp_path: Path) -> None:

@@ -46,7 +46,10 @@ from watcher.models import Destination, Digest, Match, OutboxEntry, Paper, Recei
 STATE_FILE = "state.json"
 # Delivery marks between two commits, one JSON line each (see Store._mark).
 JOURNAL_FILE = "outbox.log"
-SHARD_DIR = "papers"
+SHARD_DIR = "papers"  # identity: id -> version, first seen, matched by (small, kept forever)
+# Title, abstract, authors... one file per day first seen: a cycle writes only today's
+# file, history is read by whole days, and retention deletes whole old days.
+TEXT_DIR = "text"
 LOCK_FILE = ".lock"
 KEEP_DELIVERED_DAYS = 30
 _OPEN = ("pending", "failed")  # statuses that pending() hands out again
@@ -128,6 +131,11 @@ class AtomicJSONStorage(Storage):
                     os.unlink(tmp)
 
 
+def _day(record: JSONDict) -> str:
+    """The UTC day a record was first seen: the name of its text file."""
+    return _first_seen(record).astimezone(UTC).date().isoformat()
+
+
 def _mark_fields(entry: OutboxEntry) -> JSONDict:
     """The fields of an outbox entry that a delivery mark changes."""
     receipt = None if entry.receipt is None else receipt_to_dict(entry.receipt)
@@ -190,10 +198,6 @@ class _KeyedDB(TinyDB):
 
 def _id(key: str) -> int:
     return cast(int, key)  # TinyDB annotates ids as int; _KeyedTable uses str
-
-
-# What a paper's record keeps after its text was pruned: enough to know it was seen.
-_IDENTITY = ("id", "version", "first_seen", "matched_by")
 
 
 class _File:
@@ -268,7 +272,8 @@ class Store:
         self._closed = False
         self._state = _File(data_dir / STATE_FILE, read_only=read_only)
         self._shards: dict[str, _File] = {}
-        self._staged_papers: dict[str, dict[str, JSONDict]] = {}  # shard -> id -> record
+        self._staged_papers: dict[str, dict[str, JSONDict]] = {}  # shard -> id -> identity
+        self._staged_text: dict[str, dict[str, JSONDict]] = {}  # day -> id -> paper
         self._staged_feeds: dict[str, JSONDict] = {}
         self._journal = data_dir / JOURNAL_FILE
         self._journal_pending = False  # marks in memory and in the journal, not in state.json
@@ -358,13 +363,17 @@ class Store:
         return found
 
     def paper(self, paper_id: str) -> Paper | None:
-        """The archived copy of a paper (its latest version seen), or None."""
+        """The archived text of a paper as first seen, or None (unknown, or past retention)."""
         self._usable()
-        record = self._record(paper_id)
-        if record is None or record.get("pruned"):
+        identity = self._record(paper_id)
+        if identity is None:
             return None
-        where = self._shard(shard_name(paper_id)).path
-        return _decode(paper_from_dict, record, paper_id, where)
+        day = _day(identity)
+        record = self._staged_text.get(day, {}).get(paper_id)
+        if record is None:
+            record = dict(self._text_records(day)).get(paper_id)
+        path = self.data_dir / TEXT_DIR / f"{day}.json"
+        return None if record is None else _decode(paper_from_dict, record, paper_id, path)
 
     def record_papers(
         self,
@@ -372,29 +381,36 @@ class Store:
         seen_at: datetime,
         matched_by: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
-        """Stage papers as seen; a newer version of a known paper replaces its stored copy.
+        """Stage papers as seen; a newer version of a known paper updates its version.
 
         ``matched_by`` maps paper ids to the subscriptions that matched them, remembered so
         that a later version can be announced as an update to those subscriptions only.
+        The text is archived when a paper is first seen; a replacement of an old paper only
+        touches that paper's small identity record, never the text of its month.
         """
         self._writable()
         matched_by = matched_by or {}
         for paper in papers:
             record = self._record(paper.id)
             subscriptions = set(matched_by.get(paper.id, ()))
+            version = paper.version
             if record is None:
                 first_seen = seen_at.isoformat()
+                text = self._staged_text.setdefault(_day({"first_seen": first_seen}), {})
+                text[paper.id] = {**paper_to_dict(paper), "first_seen": first_seen}
             else:
                 earlier = set(record.get("matched_by", ()))
-                if not _newer(paper.version, record.get("version")) and subscriptions <= earlier:
+                newer = _newer(paper.version, record.get("version"))
+                if not newer and subscriptions <= earlier:
                     continue  # nothing new to write: the shard stays untouched
                 first_seen = record.get("first_seen", seen_at.isoformat())
                 subscriptions |= earlier
-                if not _newer(paper.version, record.get("version")):
-                    paper = self.paper(paper.id) or paper  # keep the newer stored version
+                if not newer:
+                    version = record.get("version")
             staged = self._staged_papers.setdefault(shard_name(paper.id), {})
             staged[paper.id] = {
-                **paper_to_dict(paper),
+                "id": paper.id,
+                "version": version,
                 "first_seen": first_seen,
                 "matched_by": sorted(subscriptions),
             }
@@ -418,70 +434,55 @@ class Store:
 
     # --- archive: history for backtests, and retention ------------------------------------
 
-    def recent_papers(self, since: datetime, *, margin_months: int = 2) -> Iterator[Paper]:
-        """Archived papers first seen at or after ``since`` (staged ones included).
-
-        Reads only the shards whose arXiv month could hold a paper announced since then: a
-        new paper's id carries the month it was submitted, at most ``margin_months`` before
-        its announcement. Older ids first seen since then are replacements of old papers,
-        never new announcements, and are not visited. ``other.json`` (non-arXiv items) is
-        always read. Shards are read one at a time and not kept, so a long history costs
-        time, not memory.
-        """
+    def recent_papers(self, since: datetime) -> Iterator[Paper]:
+        """Archived papers first seen at or after ``since`` (staged ones included), as first
+        seen. Reads only the days since then, one file at a time, so a long history costs
+        neither time nor memory here."""
         self._usable()
         cutoff = _aware(since)
-        oldest = _month_index(cutoff.year, cutoff.month) - margin_months
-        names = {p.stem for p in (self.data_dir / SHARD_DIR).glob("*.json")}
-        names.update(self._staged_papers)
-        wanted = sorted(n for n in names if n == "other" or _shard_month(n) >= oldest)
-        for name in wanted:
-            records = dict(self._shard_records(name))
-            records.update(self._staged_papers.get(name, {}))
-            where = self.data_dir / SHARD_DIR / f"{name}.json"
+        first_day = cutoff.astimezone(UTC).date().isoformat()
+        days = {p.stem for p in (self.data_dir / TEXT_DIR).glob("*.json")}
+        days.update(self._staged_text)
+        for day in sorted(d for d in days if d >= first_day):
+            records = dict(self._text_records(day))
+            records.update(self._staged_text.get(day, {}))
+            where = self.data_dir / TEXT_DIR / f"{day}.json"
             for key, record in records.items():
-                if _first_seen(record) >= cutoff and not record.get("pruned"):
+                if _first_seen(record) >= cutoff:
                     yield _decode(paper_from_dict, record, key, where)
 
     def prune_archive(self, before: datetime) -> int:
         """Drop the text (title, abstract, authors...) of papers first seen before ``before``;
         return how many. Durable at once.
 
-        Identity stays: the id, its version, when it was first seen and which subscriptions
-        matched it, so an old paper is never announced as new again and ``updates: true``
-        still knows it. Shards are rewritten atomically one by one (a crash leaves some
-        pruned, which a rerun finishes). Every shard up to ``before``'s month is read, so
-        call this once a day, not every cycle.
+        Identity stays (``papers/``): the id, its version, when it was first seen and which
+        subscriptions matched it, so an old paper is never announced as new again and
+        ``updates: true`` still knows it. Whole days before ``before`` are deleted; only the
+        day it falls in is read and rewritten.
         """
         self._writable()
         cutoff = _aware(before)
-        newest = _month_index(cutoff.year, cutoff.month)
-        directory = self.data_dir / SHARD_DIR
+        cutoff_day = cutoff.astimezone(UTC).date().isoformat()
+        directory = self.data_dir / TEXT_DIR
         pruned = 0
         for path in sorted(directory.glob("*.json")):
-            name = path.stem
-            if name != "other" and _shard_month(name) > newest:
-                continue
-            cached = name in self._shards
-            shard = self._shard(name)
-            staged = self._staged_papers.get(name, {})
-            old = {
-                key: {k: record[k] for k in _IDENTITY if k in record} | {"pruned": True}
-                for key, record in shard.items("papers")
-                if _first_seen(record) < cutoff and not record.get("pruned") and key not in staged
-            }
-            if old:
-                shard.put("papers", old)
+            if path.stem > cutoff_day:
+                break
+            shard = _File(path, read_only=False)
+            records = shard.items("papers")
+            old = [key for key, record in records if _first_seen(record) < cutoff]
+            pruned += len(old)
+            if len(old) == len(records):
+                path.unlink()
+                _fsync_dir(directory)
+            elif old:
+                shard.remove("papers", old)
                 shard.flush()
-                pruned += len(old)
-            if not cached:
-                del self._shards[name]  # a fresh read next time; nothing kept in memory
         return pruned
 
-    def _shard_records(self, name: str) -> list[tuple[str, JSONDict]]:
-        """A shard's stored records, read without keeping the shard loaded."""
-        if name in self._shards:
-            return self._shards[name].items("papers")
-        raw = AtomicJSONStorage(self.data_dir / SHARD_DIR / f"{name}.json").read()
+    def _text_records(self, day: str) -> list[tuple[str, JSONDict]]:
+        """A day's archived texts, read without keeping the file loaded."""
+        raw = AtomicJSONStorage(self.data_dir / TEXT_DIR / f"{day}.json").read()
         table = (raw or {}).get("papers", {})
         return [(str(k), dict(v)) for k, v in table.items()]
 
@@ -729,6 +730,13 @@ class Store:
         # lose papers: archived as seen, never queued.
         self._state.flush()
         self._truncate_journal()
+        # Text before identity: a crash between leaves the papers unseen (and rewritten next
+        # time), never seen without their text.
+        for name, records in list(self._staged_text.items()):
+            text = _File(self.data_dir / TEXT_DIR / f"{name}.json", read_only=False)
+            text.put("papers", records)
+            text.flush()
+            del self._staged_text[name]
         for name in list(self._staged_papers):
             shard = self._shard(name)
             shard.put("papers", self._staged_papers[name])
@@ -781,18 +789,6 @@ def _lock(data_dir: Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
     return fd
-
-
-def _month_index(year: int, month: int) -> int:
-    return year * 12 + month - 1
-
-
-def _shard_month(name: str) -> int:
-    """Month index of a YYMM shard (old-style ids reach back to 1991); -1 if not YYMM."""
-    if len(name) != 4 or not name.isdigit():
-        return -1
-    yy, mm = int(name[:2]), int(name[2:])
-    return _month_index((1900 if yy >= 91 else 2000) + yy, mm)
 
 
 def _first_seen(record: JSONDict) -> datetime:

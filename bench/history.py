@@ -60,8 +60,11 @@ def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
 
 
-def fill_store(data_dir: Path, papers: int, until: date, days: int = 365) -> None:
-    """Write ``papers`` generated papers first seen over the ``days`` before ``until``."""
+def fill_store(
+    data_dir: Path, papers: int, until: date, days: int = 365, keep_text_days: int | None = 90
+) -> None:
+    """Write ``papers`` generated papers first seen over the ``days`` before ``until``; then
+    drop texts older than ``keep_text_days``, as a running watcher would have (None: keep)."""
     rng = random.Random(365)
     start = datetime.combine(until - timedelta(days=days), datetime.min.time(), tzinfo=UTC)
     per_day = max(1, papers // days)
@@ -92,6 +95,6 @@ def fill_store(data_dir: Path, papers: int, until: date, days: int = 365) -> Non
                 store.commit()  # a month at a time, as cycles would have
         store.commit()
         # Steady state: a running watcher has dropped the text of papers past retention.
-        store.prune_archive(
-            datetime.combine(until, datetime.min.time(), tzinfo=UTC) - timedelta(days=90)
-        )
+        if keep_text_days is not None:
+            end = datetime.combine(until, datetime.min.time(), tzinfo=UTC)
+            store.prune_archive(end - timedelta(days=keep_text_days))

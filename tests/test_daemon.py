@@ -104,7 +104,7 @@ class Harness:
     def log(self, index: int = -1) -> str:
         return self.logs[index].read_text(encoding="utf-8", errors="replace")
 
-    def wait(self, what: str, ready: Callable[[], bool], timeout: float = 15.0) -> None:
+    def wait(self, what: str, ready: Callable[[], bool], timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while not ready():
             if time.monotonic() > deadline:

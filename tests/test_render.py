@@ -26,6 +26,7 @@ from watcher.render import (
     block,
     environment,
     highlight_pieces,
+    one_line,
     render,
     render_format,
     safe_href,
@@ -207,6 +208,31 @@ def test_markdown_title_cannot_break_the_layout() -> None:
     md = render_format(digest_of(paper(title="Two\nlines\r\n# Injected\x1b[31m")), "markdown")
     assert md.startswith("# Two lines # Injected[31m\n\n>Authors: ")
     assert "\x1b" not in md
+
+
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def test_local_markdown_digest_drops_bidi_overrides_from_a_title() -> None:
+    # "Invoice\u202egnp.exe" shows as "Invoiceexe.png": the override must not survive.
+    md = render_format(digest_of(paper(title="Invoice\u202egnp.exe")), "markdown")
+    assert md.startswith("# Invoicegnp.exe\n")
+    assert "\u202e" not in md
+
+
+@pytest.mark.parametrize("char", BIDI_CONTROLS)
+def test_cleaning_drops_every_bidi_control(char: str) -> None:
+    assert one_line(f"a{char}b") == "ab"
+    assert block(f"a{char}b\nc{char}") == "ab\nc"
+
+
+def test_cleaning_keeps_joiners_and_soft_hyphens() -> None:
+    # ZWJ (emoji sequences), ZWNJ (Persian, Indic scripts) and the soft hyphen move nothing.
+    text = (
+        "\U0001f469\u200d\U0001f52c \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 hy\u00adphen"
+    )
+    assert one_line(text) == text
+    assert block(text + "\n" + text) == text + "\n" + text
 
 
 # --- text ---------------------------------------------------------------------------------

@@ -191,6 +191,53 @@ def test_rules_explain_unknown_paper(
     assert f"paper {YYMM}.99999 is not in the archive" in capsys.readouterr().err
 
 
+# --- untrusted feed text on the terminal --------------------------------------------------
+
+HOSTILE = "\x9b2J\x1b]0;pwned\x07Pruning \u202egnp.exe\u2066x\u2069 \u200ehidden\u061c"
+UNSAFE = {chr(c) for c in range(0x20) if c != 0x0A} | {chr(c) for c in range(0x7F, 0xA0)}
+UNSAFE |= set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+@pytest.fixture
+def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    evil = make_paper(
+        7,
+        HOSTILE,
+        "We prune.",
+        authors=("Eve\u202e\x9b31m",),
+        categories=("cs.LG", "x\u202e\x9b"),
+    )
+    with Store.open(data) as store:
+        store.record_papers([evil], NOW - timedelta(days=1))
+        store.commit()
+    rule = tmp_path / "rule.yaml"
+    rule.write_text(RULE, encoding="utf-8")
+    return data, rule
+
+
+def test_rules_test_prints_no_control_or_bidi_characters(
+    hostile: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, rule = hostile
+    assert main(["rules", "test", str(rule), "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert f"{YYMM}.00007v1       2J]0;pwnedPruning gnp.exex hidden  [prun*]" in out
+    assert not UNSAFE & set(out), sorted(UNSAFE & set(out))
+
+
+def test_rules_explain_prints_no_control_or_bidi_characters(
+    hostile: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, rule = hostile
+    assert main(["rules", "explain", f"{YYMM}.00007", str(rule), "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{YYMM}.00007v1: 2J]0;pwnedPruning gnp.exex hidden\n")
+    assert "  authors: Eve31m\n" in out
+    assert not UNSAFE & set(out), sorted(UNSAFE & set(out))
+
+
 class FakeTTY(io.StringIO):
     def isatty(self) -> bool:
         return True

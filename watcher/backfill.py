@@ -2,8 +2,9 @@
 
 Without it a new subscription starts from now: the pipeline only matches papers never seen
 before. With it, when the daemon first sees the subscription, papers first seen within the
-last N days are matched against that subscription alone and queued in its outbox under the
-periods they were announced in, so a weekly subscription gets them in the right slots and
+last N days that it would have been sent (announced as new or cross-listed, not replaced, in
+its own feeds) are matched against that subscription alone and queued in its outbox under
+the periods they were first seen in, so a weekly subscription gets them in the right slots and
 nothing is queued twice (the outbox skips papers already queued for a period, and papers
 this subscription already matched are left out). Other subscriptions are not touched.
 """
@@ -16,9 +17,10 @@ from datetime import datetime, timedelta
 
 from watcher.digest import plan_digests
 from watcher.match import compile_matcher
-from watcher.models import LOCAL, Match, Paper, Subscription
+from watcher.models import ANNOUNCEABLE, LOCAL, Match, Paper, Subscription
 from watcher.polling import announcement_date
 from watcher.schedule import delivery_slot
+from watcher.sources import in_subscription_feeds
 from watcher.store import Store
 
 
@@ -38,10 +40,14 @@ def run_backfill(
     if not days:
         return 0
     since = now - timedelta(days=days)
+    # Only what the subscription would have been sent had it existed: papers announced as
+    # new (not replacements, which a cycle sends only to earlier matchers) in its feeds.
     papers = [
         p
         for p in store.recent_papers(since)
-        if subscription.name not in store.matched_by(p.id)  # sent to it already
+        if p.announce_type in ANNOUNCEABLE
+        and in_subscription_feeds(subscription, p)
+        and subscription.name not in store.matched_by(p.id)  # sent to it already
     ]
     matches = backfill_matches(subscription, papers)
     if not matches:
@@ -51,8 +57,10 @@ def run_backfill(
     by_period: dict[str, list[Match]] = {}
     due_at: dict[str, datetime | None] = {}
     for match in matches:
-        published = match.paper.published
-        announced = announcement_date(published if published is not None else now)
+        # The day the watcher first saw it, not ``published``: for API papers that is the
+        # v1 submission, which can be long before the announcement.
+        seen = store.first_seen(match.paper.id)
+        announced = announcement_date(seen if seen is not None else now)
         period, due = delivery_slot(subscription, announced)
         by_period.setdefault(period, []).append(match)
         due_at[period] = due

@@ -26,6 +26,9 @@ FIELDS: tuple[str, ...] = (
     "announce_type",
 )
 DigestOrder = Literal["newest", "score"]
+# Announce types that mean "announced today"; replacements are not new papers. API and
+# generic feeds carry no announce type.
+ANNOUNCEABLE: frozenset[AnnounceType | None] = frozenset({"new", "cross", None})
 
 
 def is_arxiv_id(value: str) -> bool:

@@ -95,11 +95,20 @@ def environment() -> jinja2.Environment:
 # --- cleaning untrusted strings ----------------------------------------------------------
 
 
+# Format characters that reorder or hide text on a terminal or in a mail client: the bidi
+# marks (LRM, RLM, ALM), embeddings and overrides (LRE..RLO) and isolates (LRI..PDI). ZWJ,
+# ZWNJ and the soft hyphen stay: they shape scripts and emoji, and move nothing.
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
 def _drop_controls(value: str, keep_newlines: bool) -> str:
     value = value.replace("\r\n", "\n").replace("\r", "\n")
     lines = value.split("\n")
     if all(line.isprintable() for line in lines):
-        # The common case, checked in C: nothing here is a control or line separator.
+        # The common case, checked in C: nothing here is a control, a line separator or a
+        # format character (bidi controls are format characters, so never printable).
         return value if keep_newlines else " ".join(lines)
     out = []
     for char in value:
@@ -108,7 +117,7 @@ def _drop_controls(value: str, keep_newlines: bool) -> str:
             out.append(char)
         elif char in "\t\n" or category in ("Zl", "Zp"):
             out.append(" ")
-        elif category != "Cc":
+        elif category != "Cc" and char not in _BIDI_CONTROLS:
             out.append(char)
     return "".join(out)
 
@@ -325,7 +334,9 @@ def subject(digest: Digest) -> str:
     name = _header_safe(digest.subscription) or "digest"
     if len(name) > SUBJECT_NAME_MAX:
         name = name[: SUBJECT_NAME_MAX - 1].rstrip() + "\u2026"
-    period = _header_safe(digest.period)
+    # "2026-11-16#2" is the outbox's name for a second digest of a period: say it in words.
+    base, _, part = digest.period.partition("#")
+    period = _header_safe(f"{base}, part {part}" if part else base)
     count, updates = len(digest.matches), len(digest.updated)
     if updates and not count:
         tally = f"{updates} updated"

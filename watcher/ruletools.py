@@ -34,8 +34,10 @@ from watcher.match import (
 )
 from watcher.models import FIELDS, Paper, Subscription, Term, Topic, TopicHit
 from watcher.parse import parse_feed
+from watcher.render import one_line
 from watcher.rules import iter_rule_files, load_rule_file, load_rules
 from watcher.settings import Settings, load_settings, read_environment
+from watcher.sources import in_subscription_feeds
 from watcher.store import Store
 
 DEFAULT_DAYS = 90  # the archive's default retention (WATCHER_ARCHIVE_DAYS)
@@ -113,15 +115,6 @@ class Backtest:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-def in_subscription_feeds(sub: Subscription, paper: Paper) -> bool:
-    """Could the subscription have seen this paper? Decidable only when every feed is an
-    arXiv category (``cs.LG``, ``cs``, ``cs.LG+stat.ML``); otherwise every paper counts."""
-    categories = [part for feed in sub.feeds for part in feed.split("+")]
-    if any("/" in c or ":" in c for c in categories):
-        return True
-    return category_allows(categories, paper.categories)
-
-
 def backtest(
     sub: Subscription,
     papers: Sequence[Paper],
@@ -175,12 +168,13 @@ def format_backtest(result: Backtest, sample: int = SAMPLE_SIZE) -> str:
         lines.append(f'Topic "{topic.name}": {count:,} {noun} ({_share(count, result.pool)})')
         lines += [f"  WARNING: {w}" for w in topic.warnings]
         for paper, hit in topic.matches[:sample]:
-            title = " ".join(paper.title.split())
+            title = one_line(paper.title)
             if len(title) > 72:
                 title = title[:71] + "…"
             terms = ", ".join(hit.terms)
             score = result.scores.get(paper.id, 0.0)
-            lines.append(f"  {paper.versioned_id:<18} {title}  [{terms}] score {score:g}")
+            paper_id = one_line(paper.versioned_id)
+            lines.append(f"  {paper_id:<18} {title}  [{terms}] score {score:g}")
         if count > sample:
             lines.append(f"  ... and {count - sample:,} more")
     return "\n".join(lines) + "\n"
@@ -232,7 +226,7 @@ def explain_topic(topic: Topic, paper: Paper, hits: dict[str, set[TermKey]]) -> 
     fields = ", ".join(topic.fields)
     reasons: list[str] = []
     if topic.categories and not category_allows(topic.categories, paper.categories):
-        cats = ", ".join(paper.categories) or "none"
+        cats = ", ".join(one_line(c) for c in paper.categories) or "none"
         reasons.append(
             f"category filter: the paper's categories ({cats}) are not in "
             f"{', '.join(topic.categories)}"
@@ -273,11 +267,11 @@ def explain_topic(topic: Topic, paper: Paper, hits: dict[str, set[TermKey]]) -> 
 
 def explain(subs: Sequence[Subscription], paper: Paper) -> str:
     """The text of ``watcher rules explain`` for one paper and some subscriptions."""
-    authors = ", ".join(paper.authors)
+    authors = ", ".join(one_line(a) for a in paper.authors)
     lines = [
-        f"{paper.versioned_id}: {' '.join(paper.title.split())}",
+        f"{one_line(paper.versioned_id)}: {one_line(paper.title)}",
         f"  authors: {authors or '-'}",
-        f"  categories: {', '.join(paper.categories) or '-'}",
+        f"  categories: {', '.join(one_line(c) for c in paper.categories) or '-'}",
     ]
     for sub in subs:
         matcher = compile_matcher([sub])
@@ -311,7 +305,7 @@ def add_commands(rules_sub: argparse._SubParsersAction[argparse.ArgumentParser])
         description="Run one rule file against the papers first seen in the last N days "
         "(the archive in the data directory) or against the given feed files, and print per "
         "topic the number of matches, the share of the pool, a sample with the matched terms, "
-        "and warnings for topics that match too much (over 10%%) or nothing. "
+        "and warnings for topics that match too much (over 10 percent) or nothing. "
         "Exit code 1 if the rule file is invalid.",
     )
     test.add_argument("file", type=Path, help="the rule file")

@@ -15,6 +15,8 @@ from datetime import date
 from typing import Literal
 from urllib.parse import urlencode
 
+from watcher.match import category_allows
+from watcher.models import Paper, Subscription
 from watcher.rules import QUERY_PREFIX
 
 CATEGORY = re.compile(r"^[a-z][a-z\-]*(?:\.[A-Za-z\-]+)?$")
@@ -34,6 +36,15 @@ class FeedSource:
 
 def is_category(name: str) -> bool:
     return all(CATEGORY.match(part) for part in name.split("+"))
+
+
+def in_subscription_feeds(sub: Subscription, paper: Paper) -> bool:
+    """Could the subscription have seen this paper? Decidable only when every feed is an
+    arXiv category (``cs.LG``, ``cs``, ``cs.LG+stat.ML``); otherwise every paper counts."""
+    categories = [part for feed in sub.feeds for part in feed.split("+")]
+    if any("/" in c or ":" in c for c in categories):
+        return True
+    return category_allows(categories, paper.categories)
 
 
 def resolve_source(name: str, rss_base: str, api_base: str, page_size: int = 100) -> FeedSource:

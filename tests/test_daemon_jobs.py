@@ -253,7 +253,8 @@ def test_backfill_queues_recent_matches_under_their_announcement_dates(tmp_path:
 def test_backfill_of_a_weekly_subscription_goes_to_its_slots(tmp_path: Path) -> None:
     now = utc(2026, 11, 20, 12)
     with Store.open(tmp_path) as store:
-        store.record_papers([paper("2611.00002", "Quantization A", date(2026, 11, 16))], now)
+        announced = utc(2026, 11, 16, 5)  # first seen as announced: 00:00 New York
+        store.record_papers([paper("2611.00002", "Quantization A", date(2026, 11, 16))], announced)
         store.commit()
         sub = subscription("weekly", 7, schedule="weekly", timezone="Europe/Berlin")
         assert run_backfill(store, sub, frozenset({"local"}), now) == 1

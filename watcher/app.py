@@ -13,7 +13,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from watcher.fetch import FetchConfig, Fetcher
-from watcher.match import compile_matcher
+from watcher.match import Matcher, compile_matcher
 from watcher.models import Subscription
 from watcher.notify import Registry
 from watcher.notify.email import EmailNotifier, SmtpConfig
@@ -51,13 +51,19 @@ def build_cycle(
     subscriptions: Sequence[Subscription],
     override: Sequence[str] = (),
     available: frozenset[str] = frozenset({"local"}),
+    *,
+    matcher: Matcher | None = None,
+    sources: Mapping[FeedSource, Sequence[str]] | None = None,
 ) -> Cycle:
+    """The cycle for these settings. The daemon hands in the ``matcher`` it compiled once per
+    rule change and the ``sources`` of this job (a recheck polls only some); every field that
+    comes from a setting (``api_url``, ``archive_days``) is set here, for every caller."""
     return Cycle(
         fetcher=fetcher,
         store=store,
-        matcher=compile_matcher(subscriptions),
+        matcher=compile_matcher(subscriptions) if matcher is None else matcher,
         subscriptions=subscriptions,
-        sources=source_map(subscriptions, settings, override),
+        sources=source_map(subscriptions, settings, override) if sources is None else sources,
         available=available,
         api_url=settings.arxiv_api_url,
         archive_days=settings.archive_days,

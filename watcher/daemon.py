@@ -16,7 +16,8 @@ Jobs on an APScheduler 3 BlockingScheduler, every trigger with an explicit time 
 Cron triggers are watcher.schedule's SafeCronTrigger (APScheduler's own skips a day across
 spring-forward). Every job coalesces missed runs and never overlaps itself; the jobs that
 touch the store take one lock, so they never overlap each other either (``watcher once``,
-``retry`` and ``confirm`` can still run between them: the store is opened per job).
+``retry`` and ``confirm`` can still run between them: the store is opened per job, and a job
+that finds one of them holding it waits up to ``STORE_WAIT`` seconds for it).
 
 SIGTERM or SIGINT stops the scheduler from starting anything new, lets the job in progress
 finish (each network call has a timeout), writes the heartbeat and exits 0.
@@ -44,7 +45,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from watcher import app, logs
 from watcher.backfill import run_backfill
-from watcher.errors import RuleError, WatcherError
+from watcher.errors import DeliveryError, RuleError, WatcherError
 from watcher.heartbeat import (
     HEARTBEAT_FILE,
     STATE_FILE,
@@ -53,14 +54,22 @@ from watcher.heartbeat import (
     write_json,
 )
 from watcher.match import Matcher, compile_matcher
-from watcher.models import CycleReport, DeliveryReport, FeedReport, Subscription
-from watcher.notify import Registry
-from watcher.pipeline import Cycle, deliver, run_cycle
+from watcher.models import (
+    CycleReport,
+    DeliveryReport,
+    Destination,
+    Digest,
+    FeedReport,
+    Receipt,
+    Subscription,
+)
+from watcher.notify import Notifier, Registry
+from watcher.pipeline import deliver, run_cycle
 from watcher.rulewatch import Reload, RuleState, reload, snapshot
 from watcher.schedule import cron_trigger, schedule_cron
 from watcher.settings import Settings, load_settings, read_environment
 from watcher.sources import FeedSource
-from watcher.status import FEED_WORDS
+from watcher.status import FEED_WORDS, count
 from watcher.store import Store
 
 log = logging.getLogger("watcher.daemon")
@@ -79,6 +88,9 @@ class Trigger(Protocol):
 # A job may start this late (machine asleep, a long cycle before it) and still run; later
 # than that it is skipped until its next slot (the next poll delivers what is due anyway).
 MISFIRE_GRACE = 3600
+# How long a job waits for the data directory while another command (`watcher once`,
+# `retry`, `confirm`) holds it, before giving up until its next run.
+STORE_WAIT = 120.0
 # Feeds a recheck polls again: stale, failed, or never polled (a rule file added since).
 RECHECK = frozenset({"stale", "failed", None})
 _SECRET_NAME = re.compile(r"TOKEN|PASSW|SECRET|WEBHOOK|API_?KEY|CREDENTIAL", re.I)
@@ -181,6 +193,7 @@ class Daemon:
         self.last: dict[str, Any] | None = None
         self.last_cycle: dict[str, Any] | None = None
         self.running: dict[str, str] | None = None
+        self.secrets = secrets_of(settings, environ)  # kept out of the heartbeat
         self.fetcher = app.build_fetcher(settings)
         self.store_lock = threading.Lock()  # one job at a time touches the store
         self.state_lock = threading.RLock()  # rules in use, heartbeat
@@ -329,9 +342,14 @@ class Daemon:
             self.subscriptions = subs
             self.matcher = compile_matcher(subs)  # once per change, not per cycle
             self.sources = app.source_map(subs, self.settings)
-            self.notifiers = app.build_notifiers(
-                self.settings, None, self.clock, self.environ, subs
-            )
+            self.secrets = secrets_of(self.settings, self.environ, subs)
+            logs.add_secrets(self.secrets)  # a webhook_env variable named by a new rule
+            built = app.build_notifiers(self.settings, None, self.clock, self.environ, subs)
+            # Their errors become the outbox's last_error in state.json: no secret in them.
+            self.notifiers = {
+                kind: RedactingNotifier(notifier, tuple(self.secrets))
+                for kind, notifier in built.items()
+            }
             if "poll" in self.specs:  # scheduled already: follow the change
                 self._sync_delivery_jobs()
 
@@ -427,7 +445,9 @@ class Daemon:
         self.write_heartbeat()
         outcome, summary = "error", ""
         try:
-            with Store.open(self.data_dir) as store:
+            # `watcher once`, `retry` or `confirm` may hold the data directory right now:
+            # wait for it (they take seconds) rather than skip this run.
+            with Store.open(self.data_dir, wait=STORE_WAIT) as store:
                 outcome, summary = work(store, now)
         except WatcherError as error:
             summary = str(error)
@@ -459,22 +479,14 @@ class Daemon:
             errors = tuple(str(e) for e in self.rules.errors)
         if spec.kind == "recheck":
             sources = recheck_sources(sources, store.feed_states())
-        cycle = Cycle(
-            fetcher=self.fetcher,
-            store=store,
-            matcher=matcher,
-            subscriptions=subs,
-            sources=sources,
-            api_url=self.settings.arxiv_api_url,
+        # Built by the composition root, so every setting (WATCHER_ARCHIVE_DAYS, the API URL)
+        # applies; run_cycle's record() prunes the archive, once a day.
+        cycle = app.build_cycle(
+            self.settings, store, self.fetcher, subs, matcher=matcher, sources=sources
         )
         if not sources:
             log.info("%s: no feed to poll", spec.name, extra={"event": "cycle"})
         report = run_cycle(cycle, notifiers, now, rule_errors=errors)
-        if spec.kind == "poll":
-            pruned = store.prune_archive(now - timedelta(days=self.settings.archive_days))
-            if pruned:
-                days = self.settings.archive_days
-                log.info("archive: forgot %d papers first seen over %d days ago", pruned, days)
         self._log_report(spec.name, report)
         return _cycle_outcome(report)
 
@@ -538,11 +550,11 @@ class Daemon:
             level = logging.INFO if d.status == "delivered" else logging.WARNING
             log.log(
                 level,
-                "%s: %s %s (%d papers) -> %s%s",
+                "%s: %s %s (%s) -> %s%s",
                 d.status,
                 d.subscription,
                 d.period,
-                d.papers,
+                count(d.papers, "paper"),
                 d.destination,
                 f": {d.detail}" if d.detail else "",
                 extra={
@@ -583,7 +595,10 @@ class Daemon:
     def write_heartbeat(self, stopped: bool = False) -> None:
         with self.state_lock:
             try:
-                write_json(self.data_dir / HEARTBEAT_FILE, self.heartbeat(stopped))
+                # Error texts (a job's summary, rule errors) may quote a secret: hidden as
+                # the log hides it.
+                beat = _redacted(self.heartbeat(stopped), self.secrets)
+                write_json(self.data_dir / HEARTBEAT_FILE, beat)
             except OSError as error:
                 log.error("cannot write the heartbeat %s: %s", HEARTBEAT_FILE, error)
 
@@ -639,12 +654,52 @@ def _delivery_outcome(reports: Sequence[DeliveryReport]) -> tuple[str, str]:
 # --- the command --------------------------------------------------------------------------
 
 
-def secrets_of(settings: Settings, environ: Mapping[str, str]) -> list[str]:
-    """Values that must never reach a log line: the settings' secrets and every variable
-    whose name says it holds one (per-rule webhook variables included)."""
+def secrets_of(
+    settings: Settings, environ: Mapping[str, str], subscriptions: Sequence[Subscription] = ()
+) -> list[str]:
+    """Values that must never reach a log line, the heartbeat or ``watcher status``: the
+    settings' secrets, every variable whose name says it holds one, and the variables the
+    subscriptions' Slack destinations name with ``webhook_env`` (whatever their names)."""
     found = [settings.slack_bot_token, settings.slack_webhook_url, settings.smtp_password]
     found += [value for name, value in environ.items() if _SECRET_NAME.search(name)]
+    found += [
+        environ.get(value, "")
+        for sub in subscriptions
+        for dest in sub.deliver
+        for key, value in dest.options
+        if dest.kind == "slack" and key == "webhook_env"
+    ]
     return [value for value in found if value]
+
+
+@dataclass(frozen=True)
+class RedactingNotifier:
+    """A notifier whose errors have every secret replaced by ``***`` before the pipeline
+    records them (each notifier scrubs its own secrets; this catches the others too)."""
+
+    inner: Notifier
+    secrets: tuple[str, ...]
+
+    def send(self, destination: Destination, digest: Digest) -> Receipt:
+        try:
+            return self.inner.send(destination, digest)
+        except DeliveryError as error:
+            message = logs.redact(error.message, self.secrets)
+            where = logs.redact(error.where, self.secrets)
+            if (message, where) == (error.message, error.where):
+                raise
+            raise type(error)(message, where=where, permanent=error.permanent) from None
+
+
+def _redacted(value: Any, secrets: Sequence[str]) -> Any:
+    """A JSON-able value with every secret in its strings replaced by ``***``."""
+    if isinstance(value, str):
+        return logs.redact(value, secrets)
+    if isinstance(value, Mapping):
+        return {key: _redacted(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item, secrets) for item in value]
+    return value
 
 
 def run_daemon(settings: Settings, environ: Mapping[str, str]) -> int:

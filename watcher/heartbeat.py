@@ -156,5 +156,6 @@ def read_health(
         files=files,
         subscriptions=tuple(s.name for s in ruleset.subscriptions),
         errors=tuple(str(e) for e in ruleset.errors),
+        loaded=tuple(ruleset.subscriptions),
     )
     return health, rules

@@ -46,13 +46,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+def _ordered(secrets: Iterable[str | None]) -> list[str]:
+    # Longest first, so a webhook URL is hidden whole even if a token is part of it. Values
+    # shorter than 4 characters are not hidden: they would mangle ordinary text.
+    return sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret value in it replaced by ``***``: what the log filter does,
+    for text that goes elsewhere (the daemon's heartbeat, ``watcher status``)."""
+    for secret in _ordered(secrets):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
 class RedactSecrets(logging.Filter):
     """Replace every known secret value in a record's final text with ``***``."""
 
     def __init__(self, secrets: Iterable[str | None]) -> None:
         super().__init__()
-        # Longest first, so a webhook URL is hidden whole even if a token is part of it.
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self.secrets = _ordered(secrets)
+
+    def add(self, secrets: Iterable[str | None]) -> None:
+        """Hide these values too (a rule file that names another webhook variable)."""
+        self.secrets = _ordered([*self.secrets, *secrets])
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
@@ -71,9 +88,16 @@ class RedactSecrets(logging.Filter):
         return True
 
     def _redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return redact(text, self.secrets)
+
+
+def add_secrets(secrets: Iterable[str | None]) -> None:
+    """Teach the redacting filter of every root handler (see :func:`configure`) more secrets."""
+    values = list(secrets)
+    for handler in logging.getLogger().handlers:
+        for found in handler.filters:
+            if isinstance(found, RedactSecrets):
+                found.add(values)
 
 
 def configure(

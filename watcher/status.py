@@ -19,15 +19,16 @@ read by the caller and handed in as values with :func:`daemon_health`.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from watcher.models import OutboxEntry, Receipt
+from watcher.models import OutboxEntry, Receipt, Subscription
+from watcher.store import PERMANENT
 
-PERMANENT_PREFIX = "permanent: "  # how Store.mark_failed marks a failure only a person can fix
+PERMANENT_PREFIX = PERMANENT  # how Store.mark_failed marks a failure only a person can fix
 
 FEED_WORDS = {
     "new": "new announcement",
@@ -62,6 +63,9 @@ class FeedHealth:
     last_status: str | None
     last_error: str | None = None
     announced: str | None = None  # the last announcement date seen, YYYY-MM-DD
+    # Read by a current rule file. False for a one-off `watcher once --feed` source, or a
+    # feed since removed from the rules: its state stays in the store, but nothing polls it.
+    read: bool = True
 
     @property
     def failed(self) -> bool:
@@ -132,6 +136,8 @@ class RulesHealth:
     subscriptions: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()  # file:line: field: message
     missing: bool = False
+    # The subscriptions that loaded (for the caller to resolve their feeds; not printed).
+    loaded: tuple[Subscription, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +157,8 @@ class Status:
 
     @property
     def failed_feeds(self) -> int:
-        return sum(1 for f in self.feeds if f.failed)
+        """Failing feeds that a current rule file reads (the others are only listed)."""
+        return sum(1 for f in self.feeds if f.failed and f.read)
 
     @property
     def rule_errors(self) -> tuple[str, ...]:
@@ -241,8 +248,11 @@ def summarize(
     *,
     daemon: DaemonHealth | None = None,
     rules: RulesHealth | None = None,
+    current_feeds: Collection[str] | None = None,
 ) -> Status:
-    """Group outbox entries by destination (in first-queued order) and read each feed state."""
+    """Group outbox entries by destination (in first-queued order) and read each feed state.
+    ``current_feeds`` are the sources (URLs, paths) the current rule files read; a feed state
+    of any other source is reported apart and never needs attention. None: all count."""
     grouped: dict[str, list[OutboxEntry]] = {}
     for entry in entries:
         grouped.setdefault(entry.destination.key, []).append(entry)
@@ -266,6 +276,7 @@ def summarize(
             last_status=_text(state.get("last_status")),
             last_error=_text(state.get("last_error")),
             announced=_text(state.get("announced")),
+            read=current_feeds is None or source in current_feeds,
         )
         for source, state in sorted(feed_states.items())
     )
@@ -299,7 +310,10 @@ def render_status(
             lines.append(f"    {kind}: {_what(entry)}, {_attempts(entry)}")
             lines.append(f"      error: {error}")
             if is_permanent(entry):
-                lines.append("      fix what the error names; every cycle retries it until then")
+                key = shlex.quote(entry.key)
+                lines.append("      not retried on its own: fix what the error names, then")
+                lines.append(f"        {program} retry{extra} {key}   (sent next cycle)")
+                lines.append(f"        or give up on it: {program} drop{extra} {key}")
             else:
                 lines.append("      the next cycle retries it")
         for entry in dest.unknown:
@@ -309,14 +323,25 @@ def render_status(
             lines.append(f"      not resent on its own: look in {_where(entry)}, then")
             lines.append(f"        not there: {program} retry{extra} {key}   (resent next cycle)")
             lines.append(f"        it is there: {program} confirm{extra} {key}")
-    lines.append("Feeds:" if status.feeds else "Feeds: none polled yet.")
-    for feed in status.feeds:
+    current = [f for f in status.feeds if f.read]
+    gone = [f for f in status.feeds if not f.read]
+    lines.append("Feeds:" if current else "Feeds: none polled yet.")
+    lines += _feed_lines(current)
+    if gone:
+        lines.append("Feeds no rule reads any more (ignored; a one-off --feed, or removed):")
+        lines += _feed_lines(gone)
+    lines.append(_verdict(status))
+    return lines
+
+
+def _feed_lines(feeds: Iterable[FeedHealth]) -> list[str]:
+    lines = []
+    for feed in feeds:
         word = FEED_WORDS.get(feed.last_status or "", feed.last_status or "never polled")
         day = f", last announcement {feed.announced}" if feed.announced else ""
         lines.append(f"  {feed.source}: {word}{day}")
         if feed.failed:
             lines.append(f"    error: {feed.last_error or 'no error recorded'}")
-    lines.append(_verdict(status))
     return lines
 
 
@@ -474,3 +499,9 @@ def _utc(moment: datetime) -> datetime:
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def count(n: int, noun: str) -> str:
+    """``1 paper``, ``2 papers``, ``3 matches``: for the lines people read."""
+    plural = noun + ("es" if noun.endswith(("ch", "sh", "s", "x")) else "s")
+    return f"{n} {noun if n == 1 else plural}"

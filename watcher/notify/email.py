@@ -109,7 +109,9 @@ class SmtpConfig:
         if not 0 < self.port < 65536:
             raise SettingsError(f"SMTP_PORT out of range: {self.port}", where="SMTP_PORT")
         if self.timeout <= 0:
-            raise SettingsError("the SMTP timeout must be positive", where="SMTP_TIMEOUT")
+            raise SettingsError(
+                f"the SMTP connection timeout must be positive, not {self.timeout!r}", where="SMTP"
+            )
         if not _valid_addr(self.envelope_from):
             raise SettingsError(
                 f"MAIL_FROM needs a plain address like 'Name <me@example.org>', "

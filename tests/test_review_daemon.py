@@ -1,0 +1,290 @@
+"""Review fixes around the daemon: its cycle honours every setting, its jobs wait for the data
+directory, `watcher status` ignores feeds no rule reads, secrets stay out of daemon.json,
+state.json and status, and no error names a variable that does not exist."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apscheduler.triggers.interval import IntervalTrigger
+
+from tests.conftest import PROJECT
+from tests.feeds import Item, rss
+from watcher import app
+from watcher.cli import main
+from watcher.daemon import Daemon, JobSpec, RedactingNotifier, secrets_of
+from watcher.errors import DeliveryError, DeliveryUnknown, SettingsError, StoreError, WatcherError
+from watcher.heartbeat import HEARTBEAT_FILE
+from watcher.models import LOCAL, Destination, Digest, Paper, Receipt
+from watcher.notify.email import SmtpConfig
+from watcher.settings import Settings
+from watcher.status import render_status, summarize
+from watcher.store import Store
+
+NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
+SECRET = "https://hooks.example.org/services/T000/B000/very-secret-path"
+
+
+def paper(paper_id: str) -> Paper:
+    return Paper(paper_id, 1, f"Title of {paper_id}", ("Ann Author",), "An abstract.", ("cs.LG",))
+
+
+class Setup:
+    def __init__(self, tmp: Path) -> None:
+        self.data = tmp / "data"
+        self.rules = tmp / "rules"
+        self.rules.mkdir()
+        self.data.mkdir()
+        self.feed = tmp / "feed.xml"
+        self.feed.write_bytes(rss(date(2026, 11, 10), [Item("2611.00001", "Quantized nets")]))
+        (self.rules / "a.yaml").write_text(
+            textwrap.dedent(
+                f"""\
+                name: a
+                feeds: [{self.feed}]
+                topics:
+                  - name: Q
+                    any: [quantiz*]
+                deliver:
+                  - slack: {{channel: "#x", webhook_env: HOOK_ML}}
+                """
+            ),
+            encoding="utf-8",
+        )
+        self.settings = Settings(
+            data_dir=self.data,
+            rules_dir=self.rules,
+            arxiv_rss_url="http://127.0.0.1:9/rss/",
+            arxiv_api_url="http://127.0.0.1:9/api/query",
+        )
+        self.daemons: list[Daemon] = []
+
+    def daemon(self, environ: dict[str, str] | None = None, **settings: Any) -> Daemon:
+        daemon = Daemon(replace(self.settings, **settings), environ or {}, clock=lambda: NOW)
+        self.daemons.append(daemon)
+        daemon.check_rules(initial=True)
+        return daemon
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[Setup]:
+    s = Setup(tmp_path)
+    yield s
+    for daemon in s.daemons:
+        daemon.fetcher.close()
+
+
+POLL = JobSpec("poll", "poll", IntervalTrigger(seconds=3600, timezone=UTC), "UTC")
+
+
+# --- 1. the daemon's cycle honours WATCHER_ARCHIVE_DAYS -----------------------------------
+
+
+def test_a_daemon_poll_keeps_text_for_the_configured_archive_days(setup: Setup) -> None:
+    with Store.open(setup.data) as store:
+        store.record_papers([paper("2607.00001")], NOW - timedelta(days=100))
+        store.commit()
+    daemon = setup.daemon(archive_days=365)
+    daemon._job_runner(POLL)()
+    assert daemon.last is not None and daemon.last["outcome"] != "error", daemon.last
+    with Store.open(setup.data, read_only=True) as store:
+        assert store.paper("2611.00001") is not None  # the poll did run
+        assert store.paper("2607.00001") is not None  # 100 days < 365: text kept
+
+
+# --- 2. a job waits for the data directory ------------------------------------------------
+
+
+def test_store_open_waits_for_the_lock_then_gives_up(tmp_path: Path) -> None:
+    with Store.open(tmp_path):
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="another watcher is using"):
+            Store.open(tmp_path, wait=0.3)
+        assert 0.25 <= time.monotonic() - started < 2
+        with pytest.raises(StoreError, match="another watcher is using"):
+            Store.open(tmp_path)  # no wait: at once, as before
+
+
+def test_a_daemon_job_runs_once_the_data_directory_is_released(setup: Setup) -> None:
+    daemon = setup.daemon()
+    holder = Store.open(setup.data)  # `watcher once` running right now
+    job = threading.Thread(target=daemon._job_runner(POLL))
+    try:
+        job.start()
+        time.sleep(0.4)
+        assert job.is_alive()  # waiting, not skipped
+    finally:
+        holder.close()
+    job.join(timeout=10)
+    assert not job.is_alive()
+    assert daemon.last is not None and daemon.last["outcome"] != "error", daemon.last
+    with Store.open(setup.data, read_only=True) as store:
+        assert store.paper("2611.00001") is not None
+
+
+# --- 3. status ignores feeds no rule reads --------------------------------------------------
+
+
+def failed_feeds(data: Path, *sources: str) -> None:
+    with Store.open(data) as store:
+        for source in sources:
+            store.set_feed_state(source, {"last_status": "failed", "last_error": "HTTP 404"})
+        store.commit()
+
+
+def test_summarize_counts_only_failing_feeds_the_rules_read() -> None:
+    states = {
+        "old.xml": {"last_status": "failed", "last_error": "no such file"},
+        "cur.xml": {"last_status": "new", "announced": "2026-11-10"},
+    }
+    status = summarize([], states, current_feeds={"cur.xml"})
+    assert not status.needs_attention and status.failed_feeds == 0
+    lines = render_status(status)
+    gone = next(i for i, line in enumerate(lines) if "no rule reads any more" in line)
+    assert lines[gone + 1 :] == [
+        "  old.xml: FAILED",
+        "    error: no such file",
+        "All good: nothing needs attention.",
+    ]
+    assert any(line.startswith("  cur.xml: new announcement") for line in lines[:gone])
+    # The same failure on a feed the rules read does need attention.
+    status = summarize([], states, current_feeds={"cur.xml", "old.xml"})
+    assert status.needs_attention and status.failed_feeds == 1
+    # Without rules to compare with (no rules directory), every feed counts.
+    assert summarize([], states).needs_attention
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    monkeypatch.chdir(tmp_path)  # no developer's .env
+    for name in ("SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL", "SMTP_HOST", "SMTP_PASSWORD", "HOOK_ML"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def status(setup: Setup) -> int:
+    return main(["status", "--data", str(setup.data), "--rules", str(setup.rules)])
+
+
+def test_status_exits_0_when_only_a_feed_no_rule_reads_failed(
+    setup: Setup, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failed_feeds(setup.data, "/tmp/one-off.xml")
+    assert status(setup) == 0
+    out = capsys.readouterr().out
+    assert "Feeds no rule reads any more (ignored" in out and "/tmp/one-off.xml: FAILED" in out
+    failed_feeds(setup.data, str(setup.feed))  # a feed of rules/a.yaml
+    assert status(setup) == 1
+    assert "Needs attention: 1 failing feed." in capsys.readouterr().out
+
+
+# --- 4. no secret in daemon.json, state.json or status --------------------------------------
+
+
+def test_secrets_of_includes_webhook_env_variables_named_by_rules(setup: Setup) -> None:
+    daemon = setup.daemon({"HOOK_ML": SECRET})
+    assert SECRET in daemon.secrets  # HOOK_ML does not look like a secret's name
+    assert secrets_of(setup.settings, {"HOOK_ML": SECRET}) == []
+
+
+def test_the_heartbeat_never_holds_a_secret(setup: Setup) -> None:
+    daemon = setup.daemon({"HOOK_ML": SECRET, "SMTP_PASSWORD": "hunter2-password"})
+
+    def failing(store: Store, now: datetime) -> tuple[str, str]:
+        raise WatcherError(f"posting to {SECRET} with hunter2-password failed")
+
+    daemon._with_store("poll", failing)
+    text = (setup.data / HEARTBEAT_FILE).read_text(encoding="utf-8")
+    assert SECRET not in text and "hunter2-password" not in text
+    beat = json.loads(text)
+    assert beat["last_job"]["summary"] == "posting to *** with *** failed"
+    assert beat["last_cycle"]["summary"] == "posting to *** with *** failed"
+
+
+class Failing:
+    def __init__(self, error: DeliveryError) -> None:
+        self.error = error
+
+    def send(self, destination: Destination, digest: Digest) -> Receipt:
+        raise self.error
+
+
+def test_delivery_errors_lose_their_secrets_before_the_outbox_records_them() -> None:
+    digest = Digest("a", "2026-11-10", ())
+    for error in (
+        DeliveryError(f"rejected {SECRET}", where="slack:#x", permanent=True),
+        DeliveryUnknown(f"dropped {SECRET}", where=f"webhook {SECRET}"),
+    ):
+        with pytest.raises(DeliveryError) as caught:
+            RedactingNotifier(Failing(error), (SECRET,)).send(LOCAL, digest)
+        assert type(caught.value) is type(error)
+        assert caught.value.permanent == error.permanent
+        assert SECRET not in str(caught.value) and "***" in str(caught.value)
+    plain = DeliveryError("refused", where="slack:#x")
+    with pytest.raises(DeliveryError) as caught:
+        RedactingNotifier(Failing(plain), (SECRET,)).send(LOCAL, digest)
+    assert caught.value is plain
+
+
+def test_a_daemon_cycle_writes_no_secret_into_state_json(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Slack error quoting the SMTP password: the Slack notifier does not know that secret.
+    def notifiers(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        error = DeliveryError("refused: hunter2-password", where="slack:#x", permanent=True)
+        return {"local": Failing(error), "slack": Failing(error)}
+
+    monkeypatch.setattr(app, "build_notifiers", notifiers)
+    daemon = setup.daemon({"HOOK_ML": SECRET, "SMTP_PASSWORD": "hunter2-password"})
+    daemon._job_runner(POLL)()
+    state = json.loads((setup.data / "state.json").read_text(encoding="utf-8"))
+    errors = [entry["last_error"] for entry in state["outbox"].values()]
+    assert errors == ["permanent: refused: ***"]
+    assert "hunter2-password" not in (setup.data / HEARTBEAT_FILE).read_text(encoding="utf-8")
+
+
+def test_status_prints_no_secret(
+    setup: Setup, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("SMTP_PASSWORD", "hunter2-password")
+    clean_env.setenv("HOOK_ML", SECRET)
+    with Store.open(setup.data) as store:
+        store.set_feed_state(
+            str(setup.feed),
+            {"last_status": "failed", "last_error": f"{SECRET} and hunter2-password"},
+        )
+        store.commit()
+    assert status(setup) == 1
+    out = capsys.readouterr().out
+    assert SECRET not in out and "hunter2-password" not in out
+    assert "error: *** and ***" in out
+
+
+# --- 5. no error names a variable that does not exist ---------------------------------------
+
+
+def test_a_bad_smtp_timeout_names_no_made_up_variable() -> None:
+    with pytest.raises(SettingsError) as caught:
+        SmtpConfig(host="127.0.0.1", port=25, mail_from="me@example.org", timeout=0)
+    assert caught.value.where == "SMTP"
+    assert "SMTP_TIMEOUT" not in str(caught.value)
+    assert "timeout must be positive" in str(caught.value)
+
+
+def test_every_variable_an_error_names_is_one_the_settings_read() -> None:
+    settings = (PROJECT / "watcher" / "settings.py").read_text(encoding="utf-8")
+    read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', settings))
+    named = set()
+    for path in (PROJECT / "watcher").rglob("*.py"):
+        named |= set(re.findall(r'where="([A-Z][A-Z0-9_]*_[A-Z0-9_]+)"', path.read_text()))
+    assert named and named <= read, named - read

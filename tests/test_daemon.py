@@ -181,7 +181,7 @@ def test_the_daemon_follows_rule_edits_survives_a_restart_and_runs_alone(
     h.wait("the first digest", lambda: len(h.mail_to(A)) == 1)
     [first] = h.mail_to(A)
     assert "Quantization of day one" in first and "Pruning of day one" not in first
-    assert "feed http" in h.log() and "delivered: papers 2026-11-10 (1 papers)" in h.log()
+    assert "feed http" in h.log() and "delivered: papers 2026-11-10 (1 paper)" in h.log()
 
     # 2. Rule files edited and added while it runs. "history" asks for a backfill and gets
     # day one's pruning paper from the archive; "fresh" starts from now.

@@ -309,7 +309,7 @@ def test_dropped_connection_is_unknown_not_resent_and_retried_on_request(
 
     first = world.once(feed)
     assert first.code == 1
-    assert f"unknown: papers 2026-11-10 (1 papers) -> {SLACK_KEY}" in first.err
+    assert f"unknown: papers 2026-11-10 (1 paper) -> {SLACK_KEY}" in first.err
     assert "not resent automatically" in first.err
     assert len(posts(slack)) == 1 and len(smtp.messages) == 1
 
@@ -331,7 +331,7 @@ def test_dropped_connection_is_unknown_not_resent_and_retried_on_request(
     retried = world.run(*argv[1:])
     assert retried.code == 0 and "queued again" in retried.out
     resent = world.once(feed)
-    assert f"delivered: papers 2026-11-10 (1 papers) -> {SLACK_KEY}" in resent.err
+    assert f"delivered: papers 2026-11-10 (1 paper) -> {SLACK_KEY}" in resent.err
     assert len(posts(slack)) == 2 and len(smtp.messages) == 1
     assert world.status().code == 0
 
@@ -433,7 +433,7 @@ def test_killed_after_slack_accepted_is_not_resent_on_rerun(world: World, smtp: 
         world.smtp(smtp)
         rerun = world.once(feed)
         assert len(posts(slack)) == 1, "resent a message Slack had already accepted"
-        assert f"delivered: papers 2026-11-10 (1 papers) -> {EMAIL_KEY}" in rerun.err
+        assert f"delivered: papers 2026-11-10 (1 paper) -> {EMAIL_KEY}" in rerun.err
         assert len(smtp.messages) == 1
 
         status = world.status()
@@ -548,6 +548,7 @@ def test_no_secret_reaches_logs_output_status_or_the_store(
         assert "failed" in first.err and "unknown" in first.err
 
         world.env(SMTP_PASSWORD=PASSWORD)
+        outputs.append(world.run("retry", "--data", str(world.data), "--failed").text)
         second = world.once(feed)
         outputs += [second.text, world.status().text]
         outputs.append(world.run("retry", "--data", str(world.data), "--unknown").text)
@@ -591,7 +592,7 @@ def test_wrong_token_says_what_to_fix_and_email_still_arrives(
     assert ran.code == 1
     [failed] = [line for line in ran.err.splitlines() if line.startswith("failed:")]
     assert SLACK_KEY in failed and "invalid_auth" in failed and "SLACK_BOT_TOKEN" in failed
-    assert f"delivered: papers 2026-11-10 (1 papers) -> {EMAIL_KEY}" in ran.err
+    assert f"delivered: papers 2026-11-10 (1 paper) -> {EMAIL_KEY}" in ran.err
     assert len(smtp.messages) == 1 and authorized(slack) == []
 
     status = world.status()
@@ -599,7 +600,15 @@ def test_wrong_token_says_what_to_fix_and_email_still_arrives(
     assert "FAILED (permanent)" in status.out and "SLACK_BOT_TOKEN" in status.out
     assert "Needs attention: 1 failed delivery." in status.out
 
-    world.slack(slack)  # the user fixes the token; the next cycle delivers, email is not resent
+    # A permanent failure is not retried every cycle (it would fail the same way)...
+    again = world.once(feed)
+    assert authorized(slack) == [] and "invalid_auth" not in again.err
+    assert f"watcher retry --data {world.data} 'papers|{SLACK_KEY}|" in status.out
+    assert f"watcher drop --data {world.data} 'papers|{SLACK_KEY}|" in status.out
+
+    # ...the user fixes the token and says so; the next cycle delivers, email is not resent.
+    world.slack(slack)
+    assert world.run("retry", "--failed", "--data", str(world.data)).code == 0
     fixed = world.once(feed)
     assert fixed.code == 0, fixed.err
     assert len(authorized(slack)) == 1 and len(smtp.messages) == 1
@@ -614,10 +623,17 @@ def test_status_reports_a_failing_feed_and_an_empty_data_directory(world: World)
     missing = world.tmp / "nowhere.xml"
     world.once(good, missing)
     status = world.status()
-    assert status.code == 1
-    assert f"{missing}: FAILED" in status.out
+    # One-off --feed sources that no rule file reads: listed apart, never needing attention.
+    assert status.code == 0, status.out
+    assert f"{missing}: FAILED" in status.out.split("no rule reads any more (ignored")[1]
     assert f"{good}: new announcement, last announcement 2026-11-10" in status.out
     assert "delivered: 1" in status.out  # the local digest
+    # The same failure on a feed the rule file reads does need attention.
+    world.rule(RULE.replace("feeds: [cs.LG]", f"feeds: [{good}, {missing}]"))
+    world.once()
+    status = world.status()
+    assert status.code == 1
+    assert f"{missing}: FAILED" in status.out and "no rule reads any more" not in status.out
     assert "Needs attention: 1 failing feed." in status.out
 
 

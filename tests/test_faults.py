@@ -3,15 +3,16 @@ filled from the API on the next good poll — no paper lost, none invented, none
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.feeds import ApiEntry, Item, api_atom, rss
-from tests.feedserver import FeedServer, Reply
+from tests.feedserver import FeedServer, Reply, Request
 from watcher.fetch import FetchConfig, Fetcher
 from watcher.match import compile_matcher
 from watcher.models import CycleReport, Destination, Digest, Receipt, Subscription, Topic
@@ -49,7 +50,7 @@ class World:
     local: Recorder = field(default_factory=Recorder)
     slept: list[float] = field(default_factory=list)
 
-    def cycle(self, now: datetime) -> CycleReport:
+    def cycle(self, now: datetime, **options: int) -> CycleReport:
         rss_base, api = self.server.url("/rss/"), self.server.url("/api/query")
         source = resolve_source("cs.LG", rss_base, api)
         config = FetchConfig(
@@ -58,7 +59,7 @@ class World:
         with Store.open(self.data) as store, Fetcher(config, sleep=self.slept.append) as fetcher:
             cycle = Cycle(
                 fetcher, store, compile_matcher([SUBSCRIPTION]), [SUBSCRIPTION],
-                {source: [SUBSCRIPTION.name]}, api_url=api,
+                {source: [SUBSCRIPTION.name]}, api_url=api, **options,
             )  # fmt: skip
             return run_cycle(cycle, {"local": self.local}, now)
 
@@ -170,3 +171,45 @@ def test_an_api_error_entry_is_a_failure_with_arxivs_message_and_is_retried(worl
     again = world.cycle(at(WEDNESDAY))
     assert [f.status for f in again.feeds] == ["not-modified", "new"]
     assert sorted(world.local.ids()) == [A.id, B.id, C.id]
+
+
+def paged_api(entries: list[ApiEntry]) -> Callable[[Request], Reply]:
+    """An API that serves ``entries`` page by page, as arXiv does (start, max_results)."""
+
+    def answer(request: Request) -> Reply:
+        query = parse_qs(urlsplit(request.target).query)
+        start, size = int(query["start"][0]), int(query["max_results"][0])
+        page = api_atom(entries[start : start + size], total=len(entries))
+        return Reply.feed(page, content_type="application/atom+xml")
+
+    return answer
+
+
+MISSED = [
+    ApiEntry(f"2611.020{n:02d}", f"Pruning study {n}", "2026-11-02T15:00:00Z") for n in range(7)
+]
+
+
+def test_a_missed_day_is_read_to_the_last_page(world: World) -> None:
+    world.server.set_routes({"/rss/cs.LG": Reply.feed(rss(MONDAY, [A]))})
+    world.cycle(at(MONDAY))
+    world.server.set_routes(
+        {"/rss/cs.LG": Reply.feed(rss(WEDNESDAY, [C])), "/api/query": paged_api(MISSED)}
+    )
+    world.cycle(at(WEDNESDAY), api_page_size=2, api_max_pages=5)  # 7 results: 4 pages
+    assert sorted(world.local.ids()) == sorted([A.id, C.id, *(e.id for e in MISSED)])
+
+
+def test_a_missed_day_too_big_to_read_whole_is_an_error_and_retried(world: World) -> None:
+    world.server.set_routes({"/rss/cs.LG": Reply.feed(rss(MONDAY, [A]))})
+    world.cycle(at(MONDAY))
+    world.server.set_routes(
+        {"/rss/cs.LG": Reply.feed(rss(WEDNESDAY, [C])), "/api/query": paged_api(MISSED)}
+    )
+    report = world.cycle(at(WEDNESDAY), api_page_size=2, api_max_pages=2)  # 4 of 7 at most
+    assert [f.status for f in report.feeds] == ["new", "failed"]
+    assert "more than 4 results" in (report.feeds[1].error or "")
+    assert sorted(world.local.ids()) == [A.id, C.id]  # no partial day
+    again = world.cycle(at(WEDNESDAY), api_page_size=5, api_max_pages=2)
+    assert [f.status for f in again.feeds] == ["not-modified", "new"]
+    assert len(world.local.ids()) == 2 + len(MISSED)

@@ -608,3 +608,18 @@ def test_feed_server_stops_cleanly_with_idle_and_slow_connections() -> None:
             assert srv.wait_idle(0.1) is False  # the slow request is still pending
             srv.stop()  # must not wait the 30 s, nor hang on the idle connection
     assert srv.requests[-1].outcome == "stopped"
+
+
+def test_an_unresolvable_host_fails_at_once_without_retries(clock: FakeClock) -> None:
+    def no_dns(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno -2] Name or service not known") from socket.gaierror(
+            -2, "Name or service not known"
+        )
+
+    fetcher = Fetcher(
+        FetchConfig(), clock=clock, sleep=clock.sleep, transport=httpx.MockTransport(no_dns)
+    )
+    with fetcher, pytest.raises(FeedError) as caught:
+        fetcher.fetch("https://rss.example.org/rss/cs.LG")
+    assert "cannot resolve host rss.example.org" in str(caught.value)
+    assert clock.sleeps == []  # no back-off: every other feed would wait for nothing

@@ -376,3 +376,47 @@ def test_a_weekly_subscription_gathers_the_week_and_sends_it_at_its_slot(tmp_pat
     [(_, digest)] = local.sent
     assert digest.period == "2026-11-16 08:00"
     assert sorted(m.paper.id for m in digest.matches) == [QUANT.id, PRUNE.id]
+
+
+def test_a_subscription_whose_feed_failed_still_gets_a_cross_list_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "rules"
+    for name in ("learning", "vision"):
+        write_rule(
+            rules,
+            name,
+            f"""\
+            name: {name}
+            feeds: [cs.LG]
+            topics:
+              - name: Q
+                any: ["quantiz*"]
+            """,
+        )
+    lg = feed_file(tmp_path, "lg", DAY, [QUANT])
+    cv = str(tmp_path / "cv.xml")  # fails at first: not there yet
+    local = Recorder()
+    feeds = {"learning": [lg], "vision": [cv]}
+    data = tmp_path / "data"
+    first = cycle(data, rules, [], {"local": local}, per_subscription=feeds)
+    assert {Path(f.source).name: f.status for f in first.feeds} == {
+        "lg.xml": "new",
+        "cv.xml": "failed",
+    }
+    assert [(d.subscription, [m.paper.id for m in d.matches]) for _, d in local.sent] == [
+        ("learning", [QUANT.id])
+    ]
+
+    # The vision feed comes back (a re-check later that morning) with the paper cross-listed.
+    Path(cv).write_bytes(
+        rss(DAY, [Item(QUANT.id, QUANT.title, announce="cross", category="cs.CV")])
+    )
+    second = cycle(data, rules, [], {"local": local}, per_subscription=feeds)
+    assert second.new_papers == 0  # not a new paper...
+    assert [(d.subscription, [m.paper.id for m in d.matches]) for _, d in local.sent] == [
+        ("learning", [QUANT.id]),
+        ("vision", [QUANT.id]),  # ...but news to the subscription that had not read it
+    ]
+    third = cycle(data, rules, [], {"local": local}, per_subscription=feeds)
+    assert third.deliveries == ()  # and only once

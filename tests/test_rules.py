@@ -762,3 +762,49 @@ def test_new_key_errors(tmp_path: Path, text: str, line: int, field: str, messag
     error = load_error(path)
     assert (error.path, error.line, error.field) == (str(path), line, field)
     assert message in error.message
+
+
+def test_a_cron_schedule_that_never_fires_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "feb30.yaml"
+    path.write_text(
+        'feeds: [cs.LG]\ntopics:\n  - name: T\n    any: [prun*]\nschedule: "0 8 30 2 *"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(RuleError) as caught:
+        load_rule_file(path)
+    assert str(caught.value) == f"{path}:5: schedule: '0 8 30 2 *' never fires (no such date)"
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ('description: "ours: xoxb-1234567890-abcdefgh"\n', ":1: description:"),
+        ('feeds: ["https://hooks.slack.com/services/T0/B0/SECRETPART"]\n', ":1: feeds[0]:"),
+        (
+            'deliver:\n  - slack: {channel: "#x", webhook_env: '
+            '"https://hooks.slack.com/services/T0/B0/SECRETPART"}\n',
+            ":2: deliver[0].slack.webhook_env:",
+        ),
+    ],
+)
+def test_a_secret_anywhere_in_a_rule_file_is_refused_and_never_repeated(
+    tmp_path: Path, body: str, where: str
+) -> None:
+    path = tmp_path / "leaky.yaml"
+    rest = "feeds: [cs.LG]\n" if "feeds" not in body else ""
+    path.write_text(body + rest + "topics:\n  - name: T\n    any: [prun*]\n", encoding="utf-8")
+    with pytest.raises(RuleError) as caught:
+        load_rule_file(path)
+    message = str(caught.value)
+    assert where in message and "environment" in message
+    assert "SECRETPART" not in message and "abcdefgh" not in message
+
+
+@pytest.mark.parametrize("feed", ["foo", "cs.LG+sci.AI", "csx.LG"])
+def test_a_feed_naming_no_arxiv_archive_is_an_error(tmp_path: Path, feed: str) -> None:
+    path = tmp_path / "typo.yaml"
+    path.write_text(f"feeds: [{feed}]\ntopics:\n  - name: T\n    any: [prun*]\n", encoding="utf-8")
+    with pytest.raises(RuleError) as caught:
+        load_rule_file(path)
+    assert str(caught.value).startswith(f"{path}:1: feeds[0]: '{feed}' is not an arXiv category")
+    assert "./my-feed.xml" in str(caught.value)

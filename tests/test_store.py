@@ -193,6 +193,10 @@ def test_a_journal_line_cut_by_a_crash_is_ignored(tmp_path: Path) -> None:
         [kept] = s.entries()
         assert kept.status == "unknown"  # sent, fate unknown: never resent on its own
         assert s.pending() == []
+        # A mark after the torn line still counts: opening folded the journal first.
+        s.requeue(kept.key)
+    with Store.open(tmp_path, read_only=True) as s:
+        assert [e.status for e in s.entries()] == ["pending"]
 
 
 def test_enqueueing_the_same_digest_again_is_a_no_op(tmp_path: Path) -> None:
@@ -254,11 +258,17 @@ def test_failed_entries_are_retried_and_unknown_ones_wait_for_the_user(
         s.mark_failed(one.key, "invalid_auth", permanent=True)
         s.mark_unknown(two.key, "timeout after send")
     with Store.open(tmp_path) as s:
-        [failed] = s.pending()
+        # A permanent failure waits for the user, like an unknown one...
+        assert s.pending() == []
+        [failed, unknown] = s.entries()
         assert (failed.key, failed.status, failed.attempts) == (one.key, "failed", 2)
         assert failed.last_error == "permanent: invalid_auth"
-        assert [e.status for e in s.entries()] == ["failed", "unknown"]
+        assert unknown.status == "unknown"
         s.requeue(two.key)
+        assert [e.key for e in s.pending()] == [two.key]
+        s.requeue(one.key)  # ...who fixed the token
+        assert [e.key for e in s.pending()] == [one.key, two.key]
+        s.mark_failed(two.key, "HTTP 500")  # a temporary failure is retried on its own
         assert [e.key for e in s.pending()] == [one.key, two.key]
         with pytest.raises(StoreError, match="no outbox entry"):
             s.mark_delivered("nope|local|2024-09-18", receipt())

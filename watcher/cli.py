@@ -12,15 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from watcher import __version__, app, daemon, ruletools
-from watcher.errors import WatcherError
+from watcher import __version__, app, daemon, logs, ruletools
+from watcher.errors import SettingsError, WatcherError
 from watcher.heartbeat import read_health
 from watcher.models import CycleReport, FeedReport, OutboxEntry, Receipt
 from watcher.pipeline import gather, run_cycle
 from watcher.render import render_format
 from watcher.rules import RuleSet, load_rules
 from watcher.settings import Settings, load_settings, read_environment
-from watcher.status import render_status, summarize
+from watcher.status import count, render_status, summarize
 from watcher.store import Store
 
 FEED_STATUS = {
@@ -42,14 +42,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # httpx logs every request URL at INFO; a URL may carry credentials.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # slack_sdk logs its own error line for every failed request; ours says it better.
+    logging.getLogger("watcher.notify.slack.sdk").setLevel(logging.CRITICAL)
     try:
         code: int = args.handler(args)
         return code
+    except SettingsError as exc:
+        print(f"watcher: error: {exc} (set in the environment or in .env)", file=sys.stderr)
+        return 1
     except WatcherError as exc:
         print(f"watcher: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `watcher status | head`: the reader left; nothing more to say to it.
+        sys.stderr.close()
+        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +147,11 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     )
     retry.add_argument("keys", nargs="*", metavar="KEY", help="outbox key from watcher status")
     retry.add_argument("--unknown", action="store_true", help="every delivery of unknown fate")
+    retry.add_argument(
+        "--failed",
+        action="store_true",
+        help="every failed delivery, permanent ones included (after you fixed the cause)",
+    )
     retry.add_argument("--data", type=Path, help="data directory (default: ./data)")
     retry.set_defaults(handler=cmd_retry)
 
@@ -150,6 +164,16 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     confirm.add_argument("keys", nargs="+", metavar="KEY", help="outbox key from watcher status")
     confirm.add_argument("--data", type=Path, help="data directory (default: ./data)")
     confirm.set_defaults(handler=cmd_confirm)
+
+    drop = sub.add_parser(
+        "drop",
+        help="give up on deliveries (forget them)",
+        description="Forget outbox entries for good, for example a digest for a channel that "
+        "no longer exists. Their papers stay seen and are not sent again anywhere.",
+    )
+    drop.add_argument("keys", nargs="+", metavar="KEY", help="outbox key from watcher status")
+    drop.add_argument("--data", type=Path, help="data directory (default: ./data)")
+    drop.set_defaults(handler=cmd_drop)
 
 
 def _add_cycle_arguments(parser: argparse.ArgumentParser) -> None:
@@ -213,7 +237,10 @@ def cmd_preview(args: argparse.Namespace) -> int:
     for line in _feed_lines(plan.feeds):
         print(line, file=sys.stderr)
     if not plan.digests:
-        print(f"Nothing to send: {len(plan.new_papers)} new papers, none matched.", file=sys.stderr)
+        failed = sum(1 for f in plan.feeds if f.status == "failed")
+        why = f"{failed} of {len(plan.feeds)} feed(s) failed" if failed else "none matched"
+        new = count(len(plan.new_papers), "new paper")
+        print(f"Nothing to send: {new}; {why}.", file=sys.stderr)
     for destination, digest in plan.digests:
         print(
             f"\n==> {digest.subscription} -> {destination.key} ({digest.period})\n", file=sys.stderr
@@ -235,7 +262,8 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    settings = _settings(args, read_environment())
+    environ = read_environment()
+    settings = _settings(args, environ)
     daemon_health, rules = read_health(
         settings.data_dir, settings.rules_dir, now(), require_daemon=args.require_daemon
     )
@@ -246,17 +274,34 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         with Store.open(settings.data_dir, read_only=True) as store:
             entries, feeds = store.entries(), store.feed_states()
-    status = summarize(entries, feeds, daemon=daemon_health, rules=rules)
+    # Only the feeds the rule files read now can need attention (not a failed one-off
+    # `watcher once --feed`, nor a feed since removed from the rules).
+    current = None if rules.missing else app.source_map(rules.loaded, settings)
+    status = summarize(
+        entries,
+        feeds,
+        daemon=daemon_health,
+        rules=rules,
+        current_feeds=None if current is None else {source.url for source in current},
+    )
     options = ["--data", str(args.data)] if args.data else []
+    # An error text may quote a secret (a webhook URL): hidden as the daemon's log hides it.
+    secrets = daemon.secrets_of(settings, environ, rules.loaded)
     for line in render_status(status, options=options):
-        print(line)
+        print(logs.redact(line, secrets))
     return 1 if status.needs_attention else 0
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    if not args.keys and not args.unknown:
-        raise WatcherError("name the deliveries to retry (KEY from watcher status) or --unknown")
+    if not args.keys and not args.unknown and not args.failed:
+        raise WatcherError(
+            "name the deliveries to retry (KEY from watcher status), or --unknown, or --failed"
+        )
     return _resolve(args, "retry")
+
+
+def cmd_drop(args: argparse.Namespace) -> int:
+    return _resolve(args, "drop")
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
@@ -270,13 +315,19 @@ def _resolve(args: argparse.Namespace, action: str) -> int:
     with Store.open(settings.data_dir) as store:
         entries = {entry.key: entry for entry in store.entries()}
         keys = list(dict.fromkeys(args.keys))
-        if getattr(args, "unknown", False):
-            keys += [k for k, e in entries.items() if e.status == "unknown" and k not in keys]
+        for flag, status in (("unknown", "unknown"), ("failed", "failed")):
+            if getattr(args, flag, False):
+                keys += [k for k, e in entries.items() if e.status == status and k not in keys]
         if not keys:
-            print("No deliveries of unknown fate.")
+            which = "of unknown fate" if getattr(args, "unknown", False) else "that failed"
+            print(f"No deliveries {which}.")
         for key in keys:
             entry = entries.get(key)
-            allowed = ("unknown", "failed") if action == "retry" else ("unknown",)
+            allowed = {
+                "retry": ("unknown", "failed"),
+                "confirm": ("unknown",),
+                "drop": ("pending", "failed", "unknown", "delivered"),
+            }[action]
             if entry is None or entry.status not in allowed:
                 what = "no such delivery" if entry is None else f"it is {entry.status}"
                 print(f"{key}: not changed: {what}", file=sys.stderr)
@@ -284,10 +335,14 @@ def _resolve(args: argparse.Namespace, action: str) -> int:
             elif action == "retry":
                 store.requeue(key)
                 print(f"{key}: queued again, the next cycle sends it")
+            elif action == "drop":
+                store.drop(key)
+                print(f"{key}: dropped")
             else:
                 receipt = Receipt(entry.destination.key, "confirmed by hand", now())
                 store.mark_delivered(key, receipt)
                 print(f"{key}: recorded as delivered")
+        store.checkpoint()
     return code
 
 
@@ -311,21 +366,28 @@ def print_report(report: CycleReport, out: TextIO) -> None:
         print(f"note: {note}", file=out)
     for d in report.deliveries:
         print(
-            f"{d.status}: {d.subscription} {d.period} ({d.papers} papers) -> {d.destination}"
+            f"{d.status}: {d.subscription} {d.period} ({count(d.papers, 'paper')}) "
+            f"-> {d.destination}"
             f"{': ' + d.detail if d.detail else ''}",
             file=out,
         )
-    if report.new_papers == 0 and not report.deliveries:
+    failed = sum(1 for f in report.feeds if f.status == "failed")
+    if report.new_papers == 0 and not report.deliveries and not failed:
         seen = sum(f.papers for f in report.feeds)
         print(
             f"No new papers: the {seen} papers in {len(report.feeds)} feed(s) "
             "were all seen before.",
             file=out,
         )
+    elif report.new_papers == 0 and not report.deliveries:
+        print(
+            f"No new papers; {failed} of {len(report.feeds)} feed(s) failed (see above).", file=out
+        )
     else:
         print(
-            f"{report.new_papers} new papers, {report.matches} matches, "
-            f"{sum(1 for d in report.deliveries if d.status == 'delivered')} digests delivered.",
+            f"{count(report.new_papers, 'new paper')}, {count(report.matches, 'match')}, "
+            f"{count(sum(d.status == 'delivered' for d in report.deliveries), 'digest')} "
+            "delivered.",
             file=out,
         )
 

@@ -472,7 +472,12 @@ class Fetcher:
             if isinstance(cause, ConnectionRefusedError):
                 return _Retry("connection refused")
             if isinstance(cause, socket.gaierror):
-                return _Retry(f"cannot resolve host {_host(url)}")
+                # Not retried within the cycle: it fails again at once (no network, a typo
+                # in the URL), and waiting between attempts only delays every other feed.
+                return FeedError(
+                    f"cannot resolve host {_host(url)} (no network, or a wrong URL?)",
+                    where=where,
+                )
             if isinstance(cause, ssl.SSLError):
                 return FeedError(f"TLS error: {cause}", where=where)
             return _Retry(f"cannot connect: {exc}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from watcher.digest import plan_digests
@@ -20,6 +20,7 @@ from watcher.errors import DeliveryError, DeliveryUnknown
 from watcher.fetch import FetchResult
 from watcher.match import Matcher
 from watcher.models import (
+    ANNOUNCEABLE,
     LOCAL,
     CycleReport,
     DeliveryReport,
@@ -37,9 +38,9 @@ from watcher.settings import DEFAULT_API_URL
 from watcher.sources import FeedSource
 from watcher.store import Store
 
-# Announce types that mean "announced today"; replacements are not new papers. API and
-# generic feeds carry no announce type.
-ANNOUNCEABLE = frozenset({"new", "cross", None})
+# How long a paper another subscription's feed brought first stays news to a subscription
+# whose own feed was failing or stale (the API fill of missed days covers longer outages).
+LATE_WINDOW = timedelta(days=7)
 
 
 class FeedFetcher(Protocol):
@@ -62,8 +63,8 @@ class Cycle:
     sources: Mapping[FeedSource, Sequence[str]]
     available: frozenset[str] = frozenset({"local"})
     api_url: str = DEFAULT_API_URL
-    api_page_size: int = 100
-    api_max_pages: int = 10
+    api_page_size: int = 500  # the API allows up to 2,000 per request
+    api_max_pages: int = 20
     stale_fill_after: int = 2
     archive_days: int = 90  # how long the archive keeps titles and abstracts
 
@@ -79,6 +80,8 @@ class Plan:
     digests: tuple[tuple[Destination, Digest], ...]
     due_at: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
     matched_by: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    read_by: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    late_papers: tuple[Paper, ...] = ()  # known papers read by another subscription now
     feed_states: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -126,6 +129,15 @@ def gather(cycle: Cycle, now: datetime) -> Plan:
         for m in matcher.match(paper)
         if m.subscription in readers[paper.id]
     ]
+    # A known paper is still news to a subscription that has not read it yet: its feed
+    # failed or was stale when another feed brought the paper (a cross-list, say).
+    late = _late_readers(store, papers, new_ids, announceable, readers, now)
+    matches += [
+        m
+        for pid, missing in late.items()
+        for m in matcher.match(papers[pid])
+        if m.subscription in missing
+    ]
     updated, updates = _updates(cycle, papers, new_ids, readers)
 
     routed, notes = _route(cycle.subscriptions, cycle.available)
@@ -143,6 +155,8 @@ def gather(cycle: Cycle, now: datetime) -> Plan:
         digests=tuple(digests),
         due_at=due_at,
         matched_by={k: frozenset(v) for k, v in matched_by.items()},
+        read_by={pid: frozenset(readers[pid]) for pid in [*new_ids, *late]},
+        late_papers=tuple(papers[pid] for pid in late),
         feed_states=states,
         notes=notes,
     )
@@ -157,7 +171,12 @@ def record(store: Store, plan: Plan, now: datetime, archive_days: int | None = N
         store.enqueue(destination, digest, plan.due_at.get((digest.subscription, digest.period)))
     for source, state in plan.feed_states.items():
         store.set_feed_state(source, state)
-    store.record_papers(plan.new_papers + plan.updated_papers, now, plan.matched_by)
+    store.record_papers(
+        plan.new_papers + plan.updated_papers + plan.late_papers,
+        now,
+        plan.matched_by,
+        plan.read_by,
+    )
     store.commit(now=now)
 
 
@@ -182,11 +201,12 @@ def deliver(store: Store, notifiers: Registry, now: datetime) -> tuple[DeliveryR
         try:
             receipt = notifier.send(destination, digest)
         except DeliveryUnknown as exc:
-            store.mark_unknown(entry.key, str(exc))
-            reports.append(DeliveryReport(*report_args, status="unknown", detail=str(exc)))
+            # The report and the entry already name the destination: keep only the message.
+            store.mark_unknown(entry.key, exc.message)
+            reports.append(DeliveryReport(*report_args, status="unknown", detail=exc.message))
         except DeliveryError as exc:
-            store.mark_failed(entry.key, str(exc), permanent=exc.permanent)
-            reports.append(DeliveryReport(*report_args, status="failed", detail=str(exc)))
+            store.mark_failed(entry.key, exc.message, permanent=exc.permanent)
+            reports.append(DeliveryReport(*report_args, status="failed", detail=exc.message))
         else:
             store.mark_delivered(entry.key, receipt)
             reports.append(
@@ -218,6 +238,27 @@ def run_cycle(
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+
+def _late_readers(
+    store: Store,
+    papers: Mapping[str, Paper],
+    new_ids: set[str],
+    announceable: set[str],
+    readers: Mapping[str, set[str]],
+    now: datetime,
+) -> dict[str, set[str]]:
+    """Known, recently first seen, announceable papers with subscriptions that read them
+    now for the first time: paper id -> those subscriptions."""
+    late: dict[str, set[str]] = {}
+    for pid in papers:
+        if pid in new_ids or pid not in announceable:
+            continue
+        missing = readers[pid] - store.read_by(pid) - store.matched_by(pid)
+        first_seen = store.first_seen(pid) if missing else None
+        if missing and first_seen is not None and first_seen >= now - LATE_WINDOW:
+            late[pid] = missing
+    return late
 
 
 def _updates(

@@ -20,21 +20,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from watcher.errors import FeedError, WatcherError
 from watcher.fetch import FetchResult
 from watcher.models import Feed, FeedReport, FeedStatus, Paper
 from watcher.parse import parse_feed
+from watcher.schedule import ARXIV_TIMEZONE
 from watcher.sources import FeedSource, api_url, submitted_between
 
-# arXiv dates its feeds by the midnight US-Eastern after the announcement.
-ARXIV_TIMEZONE = ZoneInfo("America/New_York")
 # How far before the first missing day a fill looks: a day's listing holds papers submitted
 # up to a few days earlier (weekends, the submission cut-off the afternoon before).
 FILL_MARGIN = timedelta(days=4)
+# How far back a standing API query looks for papers it has not delivered yet.
+QUERY_WINDOW = timedelta(days=7)
 
 
 class Fetches(Protocol):
@@ -49,8 +49,8 @@ class Poller:
     fetcher: Fetches
     is_known: Callable[[str], bool]
     api_url: str
-    api_page_size: int = 100
-    api_max_pages: int = 10
+    api_page_size: int = 500  # the API allows up to 2,000 per request
+    api_max_pages: int = 20
     stale_fill_after: int = 2
 
 
@@ -181,7 +181,10 @@ def _fill_missed_days(
 
 
 def _poll_query(poller: Poller, source: FeedSource, today: date) -> Polled:
-    papers, error = read_api(poller, source.query, stop_at_known=True)
+    # Only recent submissions: a standing query run for the first time (or after a long
+    # pause) must not flood its subscription with the search's whole history.
+    since = datetime.combine(today - QUERY_WINDOW, time(0), tzinfo=ARXIV_TIMEZONE)
+    papers, error = read_api(poller, source.query, stop_at_known=True, since=since)
     if error is not None:
         return Polled(((FeedReport(source.url, "failed", error=error), None),), None)
     report = FeedReport(source.url, "new" if papers else "empty", papers=len(papers))
@@ -189,13 +192,19 @@ def _poll_query(poller: Poller, source: FeedSource, today: date) -> Polled:
 
 
 def read_api(
-    poller: Poller, query: str, *, stop_at_known: bool
+    poller: Poller,
+    query: str,
+    *,
+    stop_at_known: bool,
+    since: datetime | None = None,
 ) -> tuple[tuple[Paper, ...], str | None]:
     """Page through an API search (newest submissions first), politely and boundedly.
 
-    With ``stop_at_known`` paging stops at the first page holding a paper seen before: the
-    rest is older. Returns the papers, or an error message if any page failed (then no
-    papers, so a half-read day is retried whole rather than half-delivered).
+    With ``stop_at_known`` paging stops at the first page holding a paper seen before, and
+    with ``since`` at the first paper published before then: the rest is older. Otherwise
+    every result is read; a search with more results than ``api_max_pages`` pages is an
+    error rather than a silent cut (the cut would drop the oldest papers, the missed ones).
+    Any failed page is an error too (then no papers: a half-read day is retried whole).
     """
     papers: list[Paper] = []
     start, size = 0, poller.api_page_size
@@ -207,12 +216,25 @@ def read_api(
                 feed = _read_page(poller, url)  # arXiv sometimes serves an empty page: retry
         except WatcherError as exc:
             return (), str(exc)
-        papers.extend(feed.papers)
+        fresh = [p for p in feed.papers if since is None or _published_since(p, since)]
+        papers.extend(fresh)
         start += size
         reached_known = stop_at_known and any(poller.is_known(p.id) for p in feed.papers)
-        if reached_known or not feed.papers or start >= (feed.total_results or 0):
-            break
-    return tuple(papers), None
+        reached_old = len(fresh) < len(feed.papers)
+        if reached_known or reached_old or not feed.papers:
+            return tuple(papers), None
+        if start >= (feed.total_results or 0):
+            return tuple(papers), None
+    if stop_at_known:
+        return tuple(papers), None  # the newest pages are what a standing query is for
+    return (), (
+        f"the arXiv API has more than {start:,} results for {query!r}; "
+        "not delivering a partial list"
+    )
+
+
+def _published_since(paper: Paper, since: datetime) -> bool:
+    return paper.published is None or paper.published >= since
 
 
 def _read_page(poller: Poller, url: str) -> Feed:

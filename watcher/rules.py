@@ -49,6 +49,7 @@ import re
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -71,6 +72,9 @@ from watcher.models import (
     Term,
     Topic,
 )
+
+# Where the never-fires check of a cron schedule starts (any fixed time does: cron repeats).
+_CRON_CHECK_FROM = datetime(2000, 1, 1, tzinfo=UTC)
 
 # How an API query travels in Subscription.feeds (next to categories, URLs and paths).
 QUERY_PREFIX = "query:"
@@ -99,6 +103,7 @@ RULE_SUFFIXES = (".yaml", ".yml")
 
 _SECRET_KEY = re.compile(r"token|passw|secret|api_?key|webhook_?url|^webhook$|credential", re.I)
 _SECRET_VALUE = re.compile(r"^(xox[a-z]-|https?://hooks\.slack\.com/)", re.I)
+_SECRET_ANYWHERE = re.compile(r"\bxox[a-z]-[A-Za-z0-9-]{8,}|hooks\.slack\.com/services/", re.I)
 _SECRET_HINT = (
     "secrets never go in rule files (they are shared and committed); "
     "set it in the environment or in .env (see .env.example)"
@@ -383,6 +388,7 @@ class _Reader:
     # -- the file --
 
     def subscription(self, root: Node, default_name: str) -> tuple[Subscription, int | None]:
+        self.refuse_secrets(root)
         top = self.mapping(root, "", TOP_KEYS)
         name, name_line = default_name, None
         if "name" in top:
@@ -451,6 +457,23 @@ class _Reader:
             raise self.error("must be at least 1 (leave it out for no limit)", node, "max_papers")
         return value
 
+    def refuse_secrets(self, root: Node) -> None:
+        """A Slack token or webhook URL anywhere in the file is an error that names its line
+        and never repeats the value (rule files are shared, committed, printed)."""
+        pending: list[tuple[Node, str]] = [(root, "")]
+        while pending:
+            node, field = pending.pop()
+            if isinstance(node, ScalarNode):
+                if _SECRET_ANYWHERE.search(str(node.value)):
+                    what = "this value looks like a Slack token or webhook URL"
+                    raise self.error(f"{what}: {_SECRET_HINT}", node, field or "(top level)")
+            elif isinstance(node, SequenceNode):
+                pending += [(item, f"{field}[{i}]") for i, item in enumerate(node.value)]
+            elif isinstance(node, MappingNode):
+                for key, value in node.value:
+                    inner = f"{field}.{key.value}" if field else str(key.value)
+                    pending.append((value, inner))
+
     def name(self, node: Node, field: str) -> str:
         value = self.string(node, field)
         if "|" in value or not value.isprintable():
@@ -476,8 +499,9 @@ class _Reader:
                 raise self.error(f"{feed!r}: only http(s) URLs can be fetched", item, field)
             if "://" not in feed and "/" not in feed and not _is_categories(feed):
                 raise self.error(
-                    f"{feed!r} is not an arXiv category (like cs.LG, cs, or cs.LG+stat.ML), "
-                    "a URL or a path",
+                    f"{feed!r} is not an arXiv category (like cs.LG, cs, or cs.LG+stat.ML; "
+                    f"archives: {', '.join(sorted(ARXIV_ARCHIVES))}), a URL, or a path "
+                    "(a local file needs a '/', like ./my-feed.xml)",
                     item,
                     field,
                 )
@@ -560,7 +584,7 @@ class _Reader:
         categories: dict[str, None] = {}
         for item, inner in self.items(node, field):
             value = self.string(item, inner)
-            if not _CATEGORY.match(value):
+            if not _is_category(value):
                 raise self.error(
                     f"{value!r} is not an arXiv category or archive, like cs.LG or cs",
                     item,
@@ -680,11 +704,14 @@ class _Reader:
                 "schedule",
             )
         try:
-            CronTrigger.from_crontab(value, timezone=timezone)
+            trigger = CronTrigger.from_crontab(value, timezone=timezone)
         except ValueError as error:
             raise self.error(
                 f"{value!r} is not a valid cron line: {error}", node, "schedule"
             ) from None
+        # A valid line can still name no real time (30 February): it would never send.
+        if trigger.get_next_fire_time(None, _CRON_CHECK_FROM) is None:
+            raise self.error(f"{value!r} never fires (no such date)", node, "schedule")
         return value
 
     def timezone(self, node: Node) -> str:
@@ -723,9 +750,41 @@ def _unknown(what: str, value: str, allowed: tuple[str, ...]) -> str:
 _CATEGORY = re.compile(r"^[a-z][a-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?$", re.I)
 
 
+# arXiv's archives: a typo here would poll a feed that does not exist, every day.
+ARXIV_ARCHIVES = frozenset(
+    [
+        "astro-ph",
+        "cond-mat",
+        "cs",
+        "econ",
+        "eess",
+        "gr-qc",
+        "hep-ex",
+        "hep-lat",
+        "hep-ph",
+        "hep-th",
+        "math",
+        "math-ph",
+        "nlin",
+        "nucl-ex",
+        "nucl-th",
+        "physics",
+        "q-bio",
+        "q-fin",
+        "quant-ph",
+        "stat",
+    ]
+)
+
+
+def _is_category(name: str) -> bool:
+    """``cs`` or ``cs.LG``: a known archive, optionally with a subject class."""
+    return bool(_CATEGORY.match(name)) and name.split(".")[0].lower() in ARXIV_ARCHIVES
+
+
 def _is_categories(feed: str) -> bool:
     """``cs``, ``cs.LG`` or ``cs.LG+stat.ML``: the forms arXiv's RSS URLs accept."""
-    return all(_CATEGORY.match(part) for part in feed.split("+"))
+    return all(_is_category(part) for part in feed.split("+"))
 
 
 def iter_rule_files(directory: Path) -> Iterator[Path]:

@@ -19,6 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from watcher.models import Subscription
 
+# arXiv dates its feeds by the midnight US-Eastern after each announcement.
 ARXIV_TIMEZONE = ZoneInfo("America/New_York")
 WEEKLY = "0 8 * * mon"
 
@@ -80,7 +81,8 @@ def delivery_slot(subscription: Subscription, announced: date) -> tuple[str, dat
     trigger = cron_trigger(cron, zone)
     start = announcement_moment(announced).astimezone(zone)
     due = trigger.get_next_fire_time(None, start)  # the first fire at or after ``start``
-    assert due is not None  # a valid cron line always fires again
+    if due is None:  # a line that never fires (rules.py refuses those): send with the poll
+        return announced.isoformat(), None
     return due.strftime("%Y-%m-%d %H:%M"), due
 
 

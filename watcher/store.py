@@ -52,7 +52,10 @@ SHARD_DIR = "papers"  # identity: id -> version, first seen, matched by (small, 
 TEXT_DIR = "text"
 LOCK_FILE = ".lock"
 KEEP_DELIVERED_DAYS = 30
-_OPEN = ("pending", "failed")  # statuses that pending() hands out again
+_OPEN = ("pending", "failed")  # statuses that pending() hands out again...
+# ...except failures only a person can fix (a wrong token, an unknown channel): retried
+# when the user says so (watcher retry), not every cycle.
+PERMANENT = "permanent: "
 # last_error of an entry whose send began and was never answered (see Store.mark_sending).
 INTERRUPTED = (
     "the watcher stopped while sending (killed, crashed, or still running): it may have arrived"
@@ -286,10 +289,13 @@ class Store:
         *,
         read_only: bool = False,
         keep_delivered_days: int = KEEP_DELIVERED_DAYS,
+        wait: float = 0,
     ) -> Store:
         """Open (creating if needed) a data directory as its only writer.
 
-        Raises StoreError if another process holds it. ``read_only`` takes no lock, creates
+        Raises StoreError if another process holds it, at once or, given ``wait``, once it
+        has tried for that many seconds (the daemon's jobs wait for a ``watcher once`` or
+        ``retry`` to finish instead of skipping their run). ``read_only`` takes no lock, creates
         nothing and refuses writes: for ``watcher preview`` and ``watcher status`` beside a
         running daemon (its writes are atomic renames, so a reader sees whole files).
         """
@@ -300,13 +306,17 @@ class Store:
                 path.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise StoreError(f"cannot create: {e.strerror or e}", where=str(path)) from e
-            lock_fd = _lock(path)
+            lock_fd = _lock(path, wait)
         store = cls(
             path, read_only=read_only, lock_fd=lock_fd, keep_delivered_days=keep_delivered_days
         )
         try:
             store._state.storage.read()  # a corrupt state file fails here, not mid-cycle
             store._replay_journal()
+            if not read_only:
+                # Fold the marks into state.json now: new marks must never be appended after
+                # a line that a crash cut in half (replay stops at that line).
+                store.checkpoint()
         except BaseException:
             store.close()
             raise
@@ -380,19 +390,24 @@ class Store:
         papers: Iterable[Paper],
         seen_at: datetime,
         matched_by: Mapping[str, Iterable[str]] | None = None,
+        read_by: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         """Stage papers as seen; a newer version of a known paper updates its version.
 
         ``matched_by`` maps paper ids to the subscriptions that matched them, remembered so
-        that a later version can be announced as an update to those subscriptions only.
+        that a later version can be announced as an update to those subscriptions only;
+        ``read_by`` to the subscriptions whose feeds brought them, so that a subscription
+        whose feed failed still gets the paper when that feed comes back.
         The text is archived when a paper is first seen; a replacement of an old paper only
         touches that paper's small identity record, never the text of its month.
         """
         self._writable()
         matched_by = matched_by or {}
+        read_by = read_by or {}
         for paper in papers:
             record = self._record(paper.id)
             subscriptions = set(matched_by.get(paper.id, ()))
+            readers = set(read_by.get(paper.id, ()))
             version = paper.version
             if record is None:
                 first_seen = seen_at.isoformat()
@@ -400,11 +415,13 @@ class Store:
                 text[paper.id] = {**paper_to_dict(paper), "first_seen": first_seen}
             else:
                 earlier = set(record.get("matched_by", ()))
+                earlier_readers = set(record.get("read_by", ()))
                 newer = _newer(paper.version, record.get("version"))
-                if not newer and subscriptions <= earlier:
+                if not newer and subscriptions <= earlier and readers <= earlier_readers:
                     continue  # nothing new to write: the shard stays untouched
                 first_seen = record.get("first_seen", seen_at.isoformat())
                 subscriptions |= earlier
+                readers |= earlier_readers
                 if not newer:
                     version = record.get("version")
             staged = self._staged_papers.setdefault(shard_name(paper.id), {})
@@ -413,6 +430,7 @@ class Store:
                 "version": version,
                 "first_seen": first_seen,
                 "matched_by": sorted(subscriptions),
+                "read_by": sorted(readers),
             }
 
     def matched_by(self, paper_id: str) -> frozenset[str]:
@@ -420,6 +438,18 @@ class Store:
         self._usable()
         record = self._record(paper_id)
         return frozenset(record.get("matched_by", ())) if record else frozenset()
+
+    def read_by(self, paper_id: str) -> frozenset[str]:
+        """The subscriptions whose feeds have brought a stored paper."""
+        self._usable()
+        record = self._record(paper_id)
+        return frozenset(record.get("read_by", ())) if record else frozenset()
+
+    def first_seen(self, paper_id: str) -> datetime | None:
+        """When a stored paper was first seen (staged ones included), or None if unknown."""
+        self._usable()
+        record = self._record(paper_id)
+        return _first_seen(record) if record is not None else None
 
     def _record(self, paper_id: str) -> JSONDict | None:
         shard = shard_name(paper_id)
@@ -544,13 +574,16 @@ class Store:
         return entry
 
     def pending(self, now: datetime | None = None) -> list[OutboxEntry]:
-        """Entries to (re)try: pending and failed. "unknown" ones wait for ``requeue``.
+        """Entries to (re)try: pending, and failed ones that a retry can fix. "unknown" ones,
+        and permanent failures, wait for ``requeue`` (watcher retry).
         Given ``now``, only those due by then (a weekly digest waits for its slot)."""
         self._usable()
         return [
             entry
             for _, entry in self._entries()
-            if entry.status in _OPEN and (now is None or entry.due is None or entry.due <= now)
+            if entry.status in _OPEN
+            and not (entry.status == "failed" and (entry.last_error or "").startswith(PERMANENT))
+            and (now is None or entry.due is None or entry.due <= now)
         ]
 
     def entries(self) -> list[OutboxEntry]:
@@ -573,7 +606,7 @@ class Store:
         A permanent failure (wrong token, unknown channel) is marked in ``last_error`` with a
         ``permanent:`` prefix so status can tell the user to fix something.
         """
-        message = f"permanent: {error}" if permanent else error
+        message = f"{PERMANENT}{error}" if permanent else error
         self._mark(
             entry_key,
             lambda e: replace(e, status="failed", attempts=e.attempts + 1, last_error=message),
@@ -594,6 +627,16 @@ class Store:
         the rerun finds it "unknown" and does not resend it on its own (``requeue`` does).
         """
         self._mark(entry_key, lambda e: replace(e, status="unknown", last_error=INTERRUPTED))
+
+    def drop(self, entry_key: str) -> None:
+        """Forget an outbox entry (the user gave up on it). Durable before this returns."""
+        self._writable()
+        if entry_key not in dict(self._entries()):
+            raise StoreError(f"no outbox entry {entry_key!r}", where=str(self._state.path))
+        self._state.remove("outbox", [entry_key])
+        self._outbox = None
+        self._state.flush()
+        self._truncate_journal()
 
     def requeue(self, entry_key: str) -> None:
         """Make an undelivered entry ("unknown" or failed) pending again, at the user's word."""
@@ -772,20 +815,30 @@ class Store:
             raise StoreError("the store was opened read-only", where=str(self.data_dir))
 
 
-def _lock(data_dir: Path) -> int:
+def _lock(data_dir: Path, wait: float = 0) -> int:
+    """Take the data directory's flock; try again every 0.1 s for up to ``wait`` seconds."""
+    import time
+
     path = data_dir / LOCK_FILE
+    deadline = time.monotonic() + max(wait, 0)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
         raise StoreError(f"cannot open lock file: {e.strerror or e}", where=str(path)) from e
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-        os.close(fd)
-        if isinstance(e, BlockingIOError):
-            raise StoreError(f"another watcher is using {data_dir} (pid {holder})") from e
-        raise StoreError(f"cannot lock: {e.strerror or e}", where=str(path)) from e
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError as e:
+            left = deadline - time.monotonic()
+            if isinstance(e, BlockingIOError) and left > 0:
+                time.sleep(min(0.1, left))
+                continue
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            if isinstance(e, BlockingIOError):
+                raise StoreError(f"another watcher is using {data_dir} (pid {holder})") from e
+            raise StoreError(f"cannot lock: {e.strerror or e}", where=str(path)) from e
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
     return fd

@@ -20,16 +20,8 @@ from watcher.pipeline import gather, run_cycle
 from watcher.render import render_format
 from watcher.rules import RuleSet, load_rules
 from watcher.settings import Settings, load_settings, read_environment
-from watcher.status import count, render_status, summarize
+from watcher.status import FEED_WORDS, count, render_status, summarize
 from watcher.store import Store
-
-FEED_STATUS = {
-    "new": "new announcement",
-    "empty": "no announcement (weekend or holiday: empty feed)",
-    "stale": "stale: yesterday's listing re-served, ignored",
-    "not-modified": "unchanged since the last poll",
-    "failed": "FAILED",
-}
 
 
 def now() -> datetime:
@@ -349,7 +341,7 @@ def _resolve(args: argparse.Namespace, action: str) -> int:
 def _feed_lines(feeds: Sequence[FeedReport]) -> list[str]:
     lines = []
     for feed in feeds:
-        what = FEED_STATUS[feed.status]
+        what = FEED_WORDS[feed.status]
         if feed.status == "failed":
             lines.append(f"feed {feed.source}: {what}: {feed.error}")
             continue

@@ -194,7 +194,9 @@ def deliver(store: Store, notifiers: Registry, now: datetime) -> tuple[DeliveryR
             store.mark_failed(entry.key, error, permanent=True)
             reports.append(DeliveryReport(*report_args, status="failed", detail=error))
             continue
-        if destination.kind != "local":  # rewriting a local digest file is harmless
+        # A local digest cut off by a crash is simply written again (the file write is
+        # atomic); anything sent elsewhere might have arrived.
+        if destination.kind != "local":
             # Durable before the send: if the process dies after the destination accepted
             # it, the rerun finds the entry "unknown" and does not send it again on its own.
             store.mark_sending(entry.key)

@@ -30,11 +30,11 @@ from watcher.store import PERMANENT
 
 PERMANENT_PREFIX = PERMANENT  # how Store.mark_failed marks a failure only a person can fix
 
-FEED_WORDS = {
+FEED_WORDS = {  # one wording for `watcher once`, the daemon's log and `watcher status`
     "new": "new announcement",
-    "empty": "empty (no announcement: weekend or holiday)",
-    "stale": "stale listing re-served, ignored",
-    "not-modified": "unchanged since the poll before",
+    "empty": "no announcement (weekend or holiday: empty feed)",
+    "stale": "stale: yesterday's listing re-served, ignored",
+    "not-modified": "unchanged since the last poll",
     "failed": "FAILED",
 }
 

@@ -50,7 +50,7 @@ def test_once_prints_the_digest_saves_it_and_a_second_run_says_nothing_is_new(
     saved = list((data / "digests").glob("*.md"))
     assert [p.name for p in saved] == ["2026-11-10-efficient-ml.md"]
     assert saved[0].read_text(encoding="utf-8") in out
-    assert "8 new papers, 4 matches" in err
+    assert "7 new papers, 4 matches" in err  # the replacement is not a new paper
 
     assert once(data) == 0
     out, err = capsys.readouterr()

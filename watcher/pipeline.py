@@ -120,7 +120,10 @@ def gather(cycle: Cycle, now: datetime) -> Plan:
                     announceable.add(paper.id)
 
     store, matcher = cycle.store, cycle.matcher
-    new = store.unseen(papers.values())
+    # Only papers that can be news are looked up: a day's replacements carry ids from many
+    # old months, and reading those months' records every day would make a cycle's cost
+    # grow with the history kept. (Replacements matter only to updates, below.)
+    new = store.unseen(p for pid, p in papers.items() if pid in announceable)
     new_ids = {p.id for p in new}
     matches = [
         m
@@ -271,11 +274,14 @@ def _updates(
 ) -> tuple[list[Paper], list[Match]]:
     """Known papers seen in a newer version, and the update matches for subscriptions that
     asked for updates (``updates: true``) and were sent the paper before."""
-    known = cycle.store.known_versions(pid for pid in papers if pid not in new_ids)
+    wants_updates = {s.name for s in cycle.subscriptions if s.updates}
+    if not wants_updates:
+        return [], []  # nobody asked: no need to read old papers' records at all
+    asked = [pid for pid in papers if pid not in new_ids and readers[pid] & wants_updates]
+    known = cycle.store.known_versions(asked)
     newer = [
         papers[pid] for pid, version in known.items() if (papers[pid].version or 0) > (version or 0)
     ]
-    wants_updates = {s.name for s in cycle.subscriptions if s.updates}
     updates: list[Match] = []
     for paper in newer:
         eligible = cycle.store.matched_by(paper.id) & wants_updates & readers[paper.id]

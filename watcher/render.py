@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Literal, get_args
 from urllib.parse import urlsplit
 
@@ -300,18 +300,31 @@ def paper_date(paper: Paper, period: str) -> str:
     return period
 
 
+@lru_cache(maxsize=4096)
+def _cleaned(paper: Paper) -> tuple[str, tuple[str, ...], str, tuple[str, ...], str]:
+    """A paper's strings made safe to show (title, authors, abstract, categories, link).
+    Cached: one paper often appears in several subscriptions' digests of a cycle."""
+    return (
+        one_line(paper.title),
+        tuple(one_line(a) for a in paper.authors),
+        block(paper.abstract),
+        tuple(one_line(c) for c in paper.categories),
+        safe_href(paper.abs_url) or "",
+    )
+
+
 def _view(match: Match, period: str) -> PaperView:
     paper = match.paper
-    abstract = block(paper.abstract)
+    title, authors, abstract, categories, url = _cleaned(paper)
     return PaperView(
-        title=one_line(paper.title),
-        authors=tuple(one_line(a) for a in paper.authors),
+        title=title,
+        authors=authors,
         date=paper_date(paper, period),
-        url=safe_href(paper.abs_url) or "",
+        url=url,
         id=paper.versioned_id if paper.is_arxiv else "",
         version=paper.version,
         abstract=abstract,
-        categories=tuple(one_line(c) for c in paper.categories),
+        categories=categories,
         updated=paper.announce_type in ("replace", "replace-cross"),
         topics=tuple(
             TopicView(one_line(hit.topic), tuple(one_line(t) for t in hit.terms))

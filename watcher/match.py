@@ -267,12 +267,17 @@ def highlight_spans(text: str, terms: Sequence[Term]) -> list[tuple[int, int]]:
     keys = [term_key(t) for t in terms if t.words]
     if not keys or not text:
         return []
-    folded, starts, ends = _normalized_with_offsets(text)
     found: list[tuple[int, int]] = []
-    for key in dict.fromkeys(keys):
-        # A lookahead finds every start, so overlapping occurrences are all seen.
-        for m in _occurrences(key).finditer(folded):
-            found.append((starts[m.start(1)], ends[m.end(1) - 1]))
+    if text.isascii():  # lower-casing keeps every offset: no mapping needed
+        folded = text.lower()
+        for key in dict.fromkeys(keys):
+            # A lookahead finds every start, so overlapping occurrences are all seen.
+            found += [(m.start(1), m.end(1)) for m in _occurrences(key).finditer(folded)]
+    else:
+        folded, starts, ends = _normalized_with_offsets(text)
+        for key in dict.fromkeys(keys):
+            for m in _occurrences(key).finditer(folded):
+                found.append((starts[m.start(1)], ends[m.end(1) - 1]))
     found.sort()
     merged: list[tuple[int, int]] = []
     for start, end in found:

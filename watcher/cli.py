@@ -7,7 +7,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,7 +18,7 @@ from watcher.models import CycleReport, FeedReport, OutboxEntry, Receipt
 from watcher.pipeline import gather, run_cycle
 from watcher.render import render_format
 from watcher.rules import RuleSet, load_rules
-from watcher.settings import Settings, load_settings, read_environment
+from watcher.settings import Settings, load_settings, read_environment, with_dirs
 from watcher.status import FEED_WORDS, count, render_status, summarize
 from watcher.store import Store
 
@@ -182,12 +181,9 @@ def _add_cycle_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
-    settings = load_settings(environ)
-    if getattr(args, "rules", None):
-        settings = replace(settings, rules_dir=args.rules)
-    if getattr(args, "data", None):
-        settings = replace(settings, data_dir=args.data)
-    return settings
+    return with_dirs(
+        load_settings(environ), getattr(args, "rules", None), getattr(args, "data", None)
+    )
 
 
 def _load_rules(settings: Settings, err: TextIO) -> RuleSet:

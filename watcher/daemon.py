@@ -67,7 +67,7 @@ from watcher.notify import Notifier, Registry
 from watcher.pipeline import deliver, run_cycle
 from watcher.rulewatch import Reload, RuleState, reload, snapshot
 from watcher.schedule import cron_trigger, schedule_cron
-from watcher.settings import Settings, load_settings, read_environment
+from watcher.settings import Settings, load_settings, read_environment, with_dirs
 from watcher.sources import FeedSource
 from watcher.status import FEED_WORDS, count
 from watcher.store import Store
@@ -732,11 +732,7 @@ def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def cmd_run(args: argparse.Namespace) -> int:
     environ = read_environment()
-    settings = load_settings(environ)
-    if args.rules:
-        settings = replace(settings, rules_dir=args.rules)
-    if args.data:
-        settings = replace(settings, data_dir=args.data)
+    settings = with_dirs(load_settings(environ), args.rules, args.data)
     if args.log_json:
         settings = replace(settings, log_format="json")
     return run_daemon(settings, environ)

@@ -14,7 +14,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -36,7 +36,7 @@ from watcher.models import FIELDS, Paper, Subscription, Term, Topic, TopicHit
 from watcher.parse import parse_feed
 from watcher.render import one_line
 from watcher.rules import iter_rule_files, load_rule_file, load_rules
-from watcher.settings import Settings, load_settings, read_environment
+from watcher.settings import Settings, load_settings, read_environment, with_dirs
 from watcher.sources import in_subscription_feeds
 from watcher.store import Store
 
@@ -341,12 +341,8 @@ def add_commands(rules_sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(read_environment())
-    if getattr(args, "data", None):
-        settings = replace(settings, data_dir=args.data)
-    if getattr(args, "rules", None):
-        settings = replace(settings, rules_dir=args.rules)
-    return settings
+    rules, data = getattr(args, "rules", None), getattr(args, "data", None)
+    return with_dirs(load_settings(read_environment()), rules, data)
 
 
 def cmd_rules_test(args: argparse.Namespace, now: datetime | None = None) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -155,6 +155,15 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         log_format="json" if log_format == "json" else "text",
         archive_days=int(archive_days),
     )
+
+
+def with_dirs(settings: Settings, rules: Path | None, data: Path | None) -> Settings:
+    """``settings`` with the rules and data directories a command line named, if any."""
+    if rules is not None:
+        settings = replace(settings, rules_dir=rules)
+    if data is not None:
+        settings = replace(settings, data_dir=data)
+    return settings
 
 
 def read_environment(env_file: Path = Path(".env")) -> dict[str, str]:

@@ -420,3 +420,29 @@ def test_a_subscription_whose_feed_failed_still_gets_a_cross_list_when_it_return
     ]
     third = cycle(data, rules, [], {"local": local}, per_subscription=feeds)
     assert third.deliveries == ()  # and only once
+
+
+@dataclass
+class Resumable:
+    """A channel that sends several messages: the first attempt stops halfway."""
+
+    kind: str = "local"
+    calls: list[str | None] = field(default_factory=list)
+
+    def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
+        self.calls.append(resume)
+        if len(self.calls) == 1:
+            raise DeliveryError("HTTP 503 on message 3", where="local", resume="thread|2")
+        return Receipt(destination.key, "done", NOW)
+
+
+def test_a_digest_cut_short_is_resumed_where_it_stopped_next_cycle(
+    tmp_path: Path, rules_dir: Path
+) -> None:
+    feed = feed_file(tmp_path, "lg", DAY, [QUANT])
+    channel = Resumable()
+    first = cycle(tmp_path / "data", rules_dir, [feed], {"local": channel})
+    assert [d.status for d in first.deliveries] == ["failed"]
+    second = cycle(tmp_path / "data", rules_dir, [feed], {"local": channel})
+    assert [d.status for d in second.deliveries] == ["delivered"]
+    assert channel.calls == [None, "thread|2"]  # the outbox kept where it stopped

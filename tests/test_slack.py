@@ -494,6 +494,26 @@ def test_failed_thread_reply_is_an_error_naming_the_sent_summary(
     assert "ts=1726000001.000001" in str(info.value)
 
 
+def test_a_thread_cut_short_carries_on_where_it_stopped(
+    slack: SlackServer, clock: FakeClock
+) -> None:
+    d = digest(100)
+    slack.script(OK, OK, Reply.server_error(503))
+    n = notifier(slack, clock)
+    with pytest.raises(DeliveryError) as info:
+        n.send(CHANNEL, d)
+    assert info.value.resume == "C123|1726000001.000001|2"  # summary and one reply went out
+    receipt = n.send(CHANNEL, d, resume=info.value.resume)
+
+    posted = slack.posts()
+    assert sum("thread_ts" not in c.body for c in posted) == 1  # one summary, not two
+    assert all(c.body["thread_ts"] == "1726000001.000001" for c in posted[1:])
+    assert receipt.reference == "1726000001.000001"
+    blob = all_text(posted)
+    for m in d.matches:
+        assert blob.count(f"{m.paper.abs_url}|") == 1, m.paper.id  # every paper exactly once
+
+
 def test_posts_to_one_channel_are_paced_one_per_second(
     slack: SlackServer, clock: FakeClock
 ) -> None:

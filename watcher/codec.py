@@ -197,6 +197,7 @@ def entry_to_dict(entry: OutboxEntry) -> JSONDict:
         "last_error": entry.last_error,
         "receipt": None if entry.receipt is None else receipt_to_dict(entry.receipt),
         "due": None if entry.due is None else entry.due.isoformat(),
+        "resume": entry.resume,
     }
 
 
@@ -213,4 +214,5 @@ def entry_from_dict(data: JSONDict) -> OutboxEntry:
         last_error=_opt_str(data.get("last_error")),
         receipt=None if receipt is None else receipt_from_dict(receipt),
         due=_time_in(data.get("due")),
+        resume=_opt_str(data.get("resume")),
     )

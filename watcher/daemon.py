@@ -680,15 +680,19 @@ class RedactingNotifier:
     inner: Notifier
     secrets: tuple[str, ...]
 
-    def send(self, destination: Destination, digest: Digest) -> Receipt:
+    def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
         try:
-            return self.inner.send(destination, digest)
+            if resume is None:
+                return self.inner.send(destination, digest)
+            return self.inner.send(destination, digest, resume=resume)
         except DeliveryError as error:
             message = logs.redact(error.message, self.secrets)
             where = logs.redact(error.where, self.secrets)
             if (message, where) == (error.message, error.where):
                 raise
-            raise type(error)(message, where=where, permanent=error.permanent) from None
+            raise type(error)(
+                message, where=where, permanent=error.permanent, resume=error.resume
+            ) from None
 
 
 def _redacted(value: Any, secrets: Sequence[str]) -> Any:

@@ -49,8 +49,13 @@ class DeliveryError(WatcherError):
     an unknown channel); temporary failures are retried on the next cycle.
     """
 
-    def __init__(self, message: str, *, where: str, permanent: bool = False) -> None:
+    def __init__(
+        self, message: str, *, where: str, permanent: bool = False, resume: str | None = None
+    ) -> None:
         self.permanent = permanent
+        # Where a send of several messages stopped (opaque to all but its notifier), so the
+        # next attempt carries on instead of sending again what already arrived.
+        self.resume = resume
         super().__init__(message, where=where)
 
 

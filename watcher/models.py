@@ -257,6 +257,8 @@ class OutboxEntry:
     receipt: Receipt | None = None
     # Not sent before this time (a weekly or cron schedule's slot); None: at once.
     due: datetime | None = None
+    # Where a partly sent digest stopped (a Slack thread: its ts and the next message).
+    resume: str | None = None
 
     @property
     def key(self) -> str:

@@ -204,13 +204,16 @@ def deliver(store: Store, notifiers: Registry, now: datetime) -> tuple[DeliveryR
             # it, the rerun finds the entry "unknown" and does not send it again on its own.
             store.mark_sending(entry.key)
         try:
-            receipt = notifier.send(destination, digest)
+            if entry.resume is None:
+                receipt = notifier.send(destination, digest)
+            else:  # carry on where the last attempt stopped (a partly sent Slack thread)
+                receipt = notifier.send(destination, digest, resume=entry.resume)
         except DeliveryUnknown as exc:
             # The report and the entry already name the destination: keep only the message.
-            store.mark_unknown(entry.key, exc.message)
+            store.mark_unknown(entry.key, exc.message, resume=exc.resume)
             reports.append(DeliveryReport(*report_args, status="unknown", detail=exc.message))
         except DeliveryError as exc:
-            store.mark_failed(entry.key, exc.message, permanent=exc.permanent)
+            store.mark_failed(entry.key, exc.message, permanent=exc.permanent, resume=exc.resume)
             reports.append(DeliveryReport(*report_args, status="failed", detail=exc.message))
         else:
             store.mark_delivered(entry.key, receipt)

@@ -147,6 +147,7 @@ def _mark_fields(entry: OutboxEntry) -> JSONDict:
         "attempts": entry.attempts,
         "last_error": entry.last_error,
         "receipt": receipt,
+        "resume": entry.resume,
     }
 
 
@@ -596,11 +597,18 @@ class Store:
         self._mark(
             entry_key,
             lambda e: replace(
-                e, status="delivered", attempts=e.attempts + 1, last_error=None, receipt=receipt
+                e,
+                status="delivered",
+                attempts=e.attempts + 1,
+                last_error=None,
+                receipt=receipt,
+                resume=None,
             ),
         )
 
-    def mark_failed(self, entry_key: str, error: str, *, permanent: bool = False) -> None:
+    def mark_failed(
+        self, entry_key: str, error: str, *, permanent: bool = False, resume: str | None = None
+    ) -> None:
         """Record a refused send; it is retried next cycle. Durable before this returns.
 
         A permanent failure (wrong token, unknown channel) is marked in ``last_error`` with a
@@ -609,14 +617,26 @@ class Store:
         message = f"{PERMANENT}{error}" if permanent else error
         self._mark(
             entry_key,
-            lambda e: replace(e, status="failed", attempts=e.attempts + 1, last_error=message),
+            lambda e: replace(
+                e,
+                status="failed",
+                attempts=e.attempts + 1,
+                last_error=message,
+                resume=resume or e.resume,
+            ),
         )
 
-    def mark_unknown(self, entry_key: str, error: str) -> None:
+    def mark_unknown(self, entry_key: str, error: str, resume: str | None = None) -> None:
         """Record a send that may or may not have arrived; it is not retried on its own."""
         self._mark(
             entry_key,
-            lambda e: replace(e, status="unknown", attempts=e.attempts + 1, last_error=error),
+            lambda e: replace(
+                e,
+                status="unknown",
+                attempts=e.attempts + 1,
+                last_error=error,
+                resume=resume or e.resume,
+            ),
         )
 
     def mark_sending(self, entry_key: str) -> None:

@@ -14,8 +14,12 @@ from watcher.models import Destination, Digest, Receipt
 
 
 class Notifier(Protocol):
-    def send(self, destination: Destination, digest: Digest) -> Receipt:
-        """Deliver ``digest`` to ``destination``; return the destination's receipt."""
+    def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
+        """Deliver ``digest`` to ``destination``; return the destination's receipt.
+
+        ``resume`` is what an earlier attempt's DeliveryError carried (where a send of
+        several messages stopped); a notifier that sends one message ignores it.
+        """
         ...
 
 

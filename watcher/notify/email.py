@@ -376,7 +376,7 @@ class EmailNotifier:
     def __repr__(self) -> str:
         return f"EmailNotifier({self.config!r})"
 
-    def send(self, destination: Destination, digest: Digest) -> Receipt:
+    def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
         """Mail ``digest`` to every address of ``destination``; the receipt is the Message-ID.
 
         All recipients or none: if the server refuses any of them, nothing is sent, so a retry

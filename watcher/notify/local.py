@@ -28,7 +28,7 @@ class LocalNotifier:
         self.stream = stream
         self.clock = clock
 
-    def send(self, destination: Destination, digest: Digest) -> Receipt:
+    def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
         # The annotated layout: the seed's, plus why each paper is there (matched terms).
         # Only Markdown is rendered: this destination shows nothing else.
         markdown = render_format(digest, "markdown", highlight=True)

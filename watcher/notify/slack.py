@@ -195,7 +195,7 @@ class SlackNotifier:
 
     # --- entry point ----------------------------------------------------------------------
 
-    def send(self, destination: Destination, digest: Digest) -> Receipt:
+    def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
         """Deliver ``digest``; return a Receipt whose reference is the first message's ts.
 
         Raises DeliveryError (``permanent`` when only the user can fix it) or DeliveryUnknown
@@ -222,12 +222,13 @@ class SlackNotifier:
                     permanent=True,
                 )
             self._redact.add(url)
-            reference = self._send_webhook(url, env_name, messages, where)
+            reference = self._send_webhook(url, env_name, messages, where, resume)
         elif self.config.bot_token:
-            reference = self._send_bot(self._channel(destination, where), messages, where)
+            channel = self._channel(destination, where)
+            reference = self._send_bot(channel, messages, where, resume)
         elif self.config.webhook_url:
             reference = self._send_webhook(
-                self.config.webhook_url, "SLACK_WEBHOOK_URL", messages, where
+                self.config.webhook_url, "SLACK_WEBHOOK_URL", messages, where, resume
             )
         else:
             raise DeliveryError(
@@ -280,15 +281,17 @@ class SlackNotifier:
     def _retry_handlers(self) -> list[RetryHandler]:
         return [_RateLimitHandler(self._sleep)]
 
-    def _send_bot(self, channel: str, messages: list[SlackMessage], where: str) -> str:
-        # If the summary went out but a reply failed we still raise: the outbox keeps the
-        # digest pending and the next cycle resends all of it. A duplicated summary is the
-        # price of never losing papers (the outbox tracks digests, not single messages);
-        # the error names the ts already posted so a person can delete the partial thread.
+    def _send_bot(
+        self, channel: str, messages: list[SlackMessage], where: str, resume: str | None
+    ) -> str:
+        # If the summary went out but a reply failed, the error carries where the thread
+        # stopped (``resume``): the outbox keeps it, and the next attempt posts the remaining
+        # replies into the same thread instead of starting the digest again. Messages are
+        # built the same way from the same digest, so "the next message" is well defined.
         client = self._client()
-        first_ts: str | None = None
-        thread_channel = channel
-        for i, message in enumerate(messages):
+        thread_channel, first_ts, start = _parse_resume(resume, channel)
+        for i in range(start, len(messages)):
+            message = messages[i]
             self._pace(channel)
             try:
                 response = client.chat_postMessage(
@@ -300,9 +303,11 @@ class SlackNotifier:
                     unfurl_media=False,
                 )
             except SlackApiError as exc:
-                raise self._api_error(exc, channel, where, i, len(messages), first_ts) from None
+                error = self._api_error(exc, channel, where, i, len(messages), first_ts)
+                raise _resumable(error, thread_channel, first_ts, i) from None
             except Exception as exc:
-                raise self._transport_error(exc, where, i, len(messages), first_ts) from None
+                error = self._transport_error(exc, where, i, len(messages), first_ts)
+                raise _resumable(error, thread_channel, first_ts, i) from None
             if first_ts is None:
                 first_ts = str(response.get("ts") or "")
                 thread_channel = str(response.get("channel") or channel)
@@ -365,7 +370,12 @@ class SlackNotifier:
     # --- incoming webhook -----------------------------------------------------------------
 
     def _send_webhook(
-        self, url: str, env_name: str, messages: list[SlackMessage], where: str
+        self,
+        url: str,
+        env_name: str,
+        messages: list[SlackMessage],
+        where: str,
+        resume: str | None = None,
     ) -> str:
         # A webhook cannot start a thread: the summary and the pages go out one after another.
         client = WebhookClient(
@@ -375,7 +385,9 @@ class SlackNotifier:
             retry_handlers=self._retry_handlers(),
         )
         key = f"webhook:{env_name}"
-        for i, message in enumerate(messages):
+        _, _, start = _parse_resume(resume, "")
+        for i in range(start, len(messages)):
+            message = messages[i]
             self._pace(key)
             try:
                 response = client.send(
@@ -385,10 +397,12 @@ class SlackNotifier:
                     unfurl_media=False,
                 )
             except Exception as exc:
-                raise self._transport_error(exc, where, i, len(messages), None) from None
+                error = self._transport_error(exc, where, i, len(messages), None)
+                raise _resumable(error, "", None, i) from None
             if response.status_code == 200 and response.body.strip() == "ok":
                 continue
-            raise self._webhook_error(response.status_code, response.body, env_name, where, i)
+            error = self._webhook_error(response.status_code, response.body, env_name, where, i)
+            raise _resumable(error, "", None, i)
         return "webhook"
 
     def _webhook_error(
@@ -424,10 +438,28 @@ def _looks_secret(target: str) -> bool:
 def _progress(index: int, total: int, first_ts: str | None) -> str:
     if not index:
         return ""
+    where = f" as ts={first_ts}" if first_ts else ""
     return (
-        f" (message {index + 1} of {total} failed after the summary went out as ts={first_ts};"
-        " the whole digest will be resent)"
+        f" (message {index + 1} of {total} failed after the summary went out{where};"
+        " the next attempt carries on from there)"
     )
+
+
+def _parse_resume(resume: str | None, channel: str) -> tuple[str, str | None, int]:
+    """(channel, thread ts, index of the next message) from a ``resume`` token, or a fresh
+    start. A token that does not parse starts afresh rather than losing messages."""
+    if resume:
+        parts = resume.split("|")
+        if len(parts) == 3 and parts[2].isdigit():
+            return parts[0] or channel, parts[1] or None, int(parts[2])
+    return channel, None, 0
+
+
+def _resumable(error: DeliveryError, channel: str, ts: str | None, index: int) -> DeliveryError:
+    """``error`` carrying where the send stopped, once anything went out (index > 0)."""
+    if index > 0:
+        error.resume = f"{channel}|{ts or ''}|{index}"
+    return error
 
 
 def _maybe_delivered(exc: BaseException) -> bool:

@@ -246,13 +246,26 @@ def _normalized_with_offsets(text: str) -> tuple[str, list[int], list[int]]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _occurrences(key: TermKey) -> re.Pattern[str]:
-    """A regex for a term in normalised text: whole tokens (runs of letters and digits),
-    phrase words separated by anything else, the last word open-ended for a prefix."""
+def _occurrence(key: TermKey) -> re.Pattern[str]:
+    """A regex matching a term at a given position of normalised text: whole tokens (runs
+    of letters and digits), phrase words separated by anything else, the last word
+    open-ended for a prefix."""
     words, prefix = key
     body = "[\\W_]+".join(re.escape(w) for w in words)
     end = "[^\\W_]*" if prefix else "(?![^\\W_])"
-    return re.compile(f"(?<![^\\W_])(?=({body}{end}))")
+    return re.compile(f"(?<![^\\W_]){body}{end}")
+
+
+def _spans_of(key: TermKey, folded: str) -> list[tuple[int, int]]:
+    """Every occurrence of a term, overlapping ones included: str.find (in C) proposes
+    where the first word starts, the regex confirms the whole term there."""
+    first, pattern, spans = key[0][0], _occurrence(key), []
+    at = folded.find(first)
+    while at != -1:
+        if m := pattern.match(folded, at):
+            spans.append((at, m.end()))
+        at = folded.find(first, at + 1)
+    return spans
 
 
 def highlight_spans(text: str, terms: Sequence[Term]) -> list[tuple[int, int]]:
@@ -271,13 +284,11 @@ def highlight_spans(text: str, terms: Sequence[Term]) -> list[tuple[int, int]]:
     if text.isascii():  # lower-casing keeps every offset: no mapping needed
         folded = text.lower()
         for key in dict.fromkeys(keys):
-            # A lookahead finds every start, so overlapping occurrences are all seen.
-            found += [(m.start(1), m.end(1)) for m in _occurrences(key).finditer(folded)]
+            found += _spans_of(key, folded)
     else:
         folded, starts, ends = _normalized_with_offsets(text)
         for key in dict.fromkeys(keys):
-            for m in _occurrences(key).finditer(folded):
-                found.append((starts[m.start(1)], ends[m.end(1) - 1]))
+            found += [(starts[a], ends[b - 1]) for a, b in _spans_of(key, folded)]
     found.sort()
     merged: list[tuple[int, int]] = []
     for start, end in found:

@@ -3,10 +3,12 @@
 Layout of ``data_dir``::
 
     .lock              flock held by the one writer; contains its pid
-    state.json         outbox + per-feed state: small, rewritten every cycle
-    papers/2409.json   the paper archive, one shard per arXiv month of the id
-    papers/0601.json   (old-style ids: astro-ph/0601001)
-    papers/other.json  (non-arXiv ``feed:`` ids)
+    state.json         the delivery outbox (digests carry their papers)
+    outbox.log         delivery marks since state.json was last written (fsynced lines)
+    feeds.json         per-feed state: etag, last listing, last poll (small, every cycle)
+    papers/2409.json   identity of every paper seen, one file per arXiv month of the id
+    papers/0601.json   (old-style ids: astro-ph/0601001; non-arXiv ``feed:`` ids: other)
+    text/2024-09-18.json  titles and abstracts of the papers first seen that day
 
 Every file is a TinyDB database whose documents are keyed by our own string ids (paper id,
 outbox key, feed source). Files are read at most once per Store, changes are buffered, and
@@ -43,7 +45,8 @@ from watcher.codec import (
 from watcher.errors import StoreError
 from watcher.models import Destination, Digest, Match, OutboxEntry, Paper, Receipt, is_arxiv_id
 
-STATE_FILE = "state.json"
+STATE_FILE = "state.json"  # the delivery outbox
+FEEDS_FILE = "feeds.json"  # per-feed state: etag, last listing, last poll
 # Delivery marks between two commits, one JSON line each (see Store._mark).
 JOURNAL_FILE = "outbox.log"
 SHARD_DIR = "papers"  # identity: id -> version, first seen, matched by (small, kept forever)
@@ -275,6 +278,9 @@ class Store:
         self._lock_fd = lock_fd
         self._closed = False
         self._state = _File(data_dir / STATE_FILE, read_only=read_only)
+        # Feed state apart from the outbox: it is written after the archive, every cycle,
+        # and must not cost a rewrite of every pending digest.
+        self._feeds = _File(data_dir / FEEDS_FILE, read_only=read_only)
         self._shards: dict[str, _File] = {}
         self._staged_papers: dict[str, dict[str, JSONDict]] = {}  # shard -> id -> identity
         self._staged_text: dict[str, dict[str, JSONDict]] = {}  # day -> id -> paper
@@ -752,13 +758,13 @@ class Store:
         self._usable()
         state = self._staged_feeds.get(source)
         if state is None:
-            state = self._state.get("feeds", source) or {}
+            state = self._feeds.get("feeds", source) or {}
         return copy.deepcopy(state)
 
     def feed_states(self) -> dict[str, dict[str, Any]]:
         """Every feed's stored state by source, staged changes included (for status)."""
         self._usable()
-        states: dict[str, dict[str, Any]] = dict(self._state.items("feeds"))
+        states: dict[str, dict[str, Any]] = dict(self._feeds.items("feeds"))
         states.update(self._staged_feeds)
         return copy.deepcopy(states)
 
@@ -808,8 +814,8 @@ class Store:
         # Feed state last, in a second small write: a crash before it makes the rerun fetch
         # again instead of trusting a 304 (etag) for papers that never reached the archive.
         if self._staged_feeds:
-            self._state.put("feeds", self._staged_feeds)
-            self._state.flush()
+            self._feeds.put("feeds", self._staged_feeds)
+            self._feeds.flush()
             self._staged_feeds = {}
 
     def _prune(self, now: datetime) -> None:

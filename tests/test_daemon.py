@@ -26,6 +26,7 @@ from tests.conftest import PROJECT
 from tests.feeds import Item, api_atom, rss
 from tests.feedserver import FeedServer, Reply
 from tests.smtpserver import Captured, SmtpServer, running_server
+from watcher.store import Store
 
 DAY = date(2026, 11, 10)  # a Tuesday: the next days are weekdays, no API fill in between
 TOKEN = "xoxb-daemon-test-secret-token"
@@ -230,7 +231,8 @@ def test_the_daemon_follows_rule_edits_survives_a_restart_and_runs_alone(
     h.wait("the fix", lambda: h.status().returncode == 0)
     assert h.stop(daemon) == 0
     sent = len(h.smtp.messages)
-    assert json.loads((h.data / "state.json").read_text(encoding="utf-8"))["outbox"]
+    with Store.open(h.data, read_only=True) as store:
+        assert store.entries()
     assert h.heartbeat()["stopped"]
     assert "SIGTERM" in h.log() and "watcher daemon stopped" in h.log()
     assert "Daemon: no daemon running; the last one stopped" in h.status().stdout
@@ -271,6 +273,6 @@ def test_sigterm_mid_cycle_finishes_the_cycle_then_exits_0(harness: Harness) -> 
     assert daemon.wait(timeout=30) == 0
     assert len(h.mail_to(A)) == 1  # the cycle in progress was finished, digest sent
     assert "Quantization, served slowly" in h.mail_to(A)[0]
-    state = json.loads((h.data / "state.json").read_text(encoding="utf-8"))
-    assert [e["status"] for e in state["outbox"].values()] == ["delivered"]
+    with Store.open(h.data, read_only=True) as store:  # (delivery marks are journaled)
+        assert [e.status for e in store.entries()] == ["delivered"]
     assert len(h.feeds.requests_for("/rss/cs.LG")) == 1  # and nothing new was started

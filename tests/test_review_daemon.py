@@ -289,3 +289,22 @@ def test_every_variable_an_error_names_is_one_the_settings_read() -> None:
     for path in (PROJECT / "watcher").rglob("*.py"):
         named |= set(re.findall(r'where="([A-Z][A-Z0-9_]*_[A-Z0-9_]+)"', path.read_text()))
     assert named and named <= read, named - read
+
+
+# --- the last good version of a rule file survives a restart --------------------------------
+
+
+def test_a_rule_file_broken_while_the_daemon_was_down_runs_as_it_last_loaded(
+    setup: Setup,
+) -> None:
+    first = setup.daemon()
+    assert [s.name for s in first.subscriptions] == ["a"]
+    rule_file = setup.rules / "a.yaml"
+    rule_file.write_text(rule_file.read_text().replace("[quantiz*]", "[]"), encoding="utf-8")
+
+    restarted = setup.daemon()  # a new process: nothing in memory
+    assert [s.name for s in restarted.subscriptions] == ["a"]
+    assert restarted.subscriptions[0].path == str(rule_file)
+    assert [str(e) for e in restarted.rules.errors] == [
+        f"{rule_file}:5: topics[0].any: the term list is empty"
+    ]

@@ -192,3 +192,12 @@ def test_a_missing_directory_is_a_rule_error(tmp_path: Path) -> None:
 
     with pytest.raises(RuleError, match="does not exist"):
         snapshot(tmp_path / "nowhere")
+
+
+def test_after_a_restart_a_broken_file_runs_as_it_last_loaded(rules: Dir) -> None:
+    good = Subscription("alpha", str(rules.path / "a.yaml"), ("cs.LG",), ())
+    rules.write("a.yaml", BROKEN)  # broken while the daemon was down
+    change = reload(RuleState(), snapshot(rules.path), last_good=lambda path: good)
+    assert change.state.subscriptions == (good,)  # the remembered version runs...
+    [error] = change.rejected  # ...and the error is reported
+    assert "topics[0].any" in str(error)

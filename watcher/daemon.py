@@ -65,6 +65,7 @@ from watcher.models import (
 )
 from watcher.notify import Notifier, Registry
 from watcher.pipeline import deliver, run_cycle
+from watcher.rules import load_rule_file
 from watcher.rulewatch import Reload, RuleState, reload, snapshot
 from watcher.schedule import cron_trigger, schedule_cron
 from watcher.settings import Settings, load_settings, read_environment, with_dirs
@@ -91,6 +92,8 @@ MISFIRE_GRACE = 3600
 # How long a job waits for the data directory while another command (`watcher once`,
 # `retry`, `confirm`) holds it, before giving up until its next run.
 STORE_WAIT = 120.0
+# Where the daemon keeps the last version of each rule file that loaded.
+LAST_GOOD_DIR = "rules-last-good"
 # Feeds a recheck polls again: stale, failed, or never polled (a rule file added since).
 RECHECK = frozenset({"stale", "failed", None})
 _SECRET_NAME = re.compile(r"TOKEN|PASSW|SECRET|WEBHOOK|API_?KEY|CREDENTIAL", re.I)
@@ -321,9 +324,10 @@ class Daemon:
         fixed_dir = self.rules_dir_error is not None
         self.rules_dir_error = None
         with self.state_lock:
-            change = reload(self.rules, current)
+            change = reload(self.rules, current, last_good=self._last_good)
             if change.touched or initial:
                 self._apply(change)
+                self._remember_good(change)
         if change.touched or initial or fixed_dir:
             self._log_rules(change, initial)
             self.write_heartbeat()
@@ -334,6 +338,27 @@ class Daemon:
                 self._with_store("backfill", self._backfill_and_deliver)
             finally:
                 self.store_lock.release()
+
+    def _last_good(self, path: Path) -> Subscription | None:
+        """The version of ``path`` that last loaded, kept in the data directory, so a file
+        broken while the daemon was down still runs as it was (and is reported)."""
+        saved = self.settings.data_dir / LAST_GOOD_DIR / path.name
+        try:
+            return replace(load_rule_file(saved), path=str(path))
+        except (RuleError, OSError):
+            return None
+
+    def _remember_good(self, change: Reload) -> None:
+        """Keep a copy of every rule file that just loaded (see ``_last_good``)."""
+        directory = self.settings.data_dir / LAST_GOOD_DIR
+        for path in (*change.added, *change.updated, *change.fixed):
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                temporary = directory / f".{path.name}.tmp"
+                temporary.write_bytes(path.read_bytes())
+                temporary.replace(directory / path.name)
+            except OSError as error:
+                log.warning("cannot keep a copy of %s: %s", path, error, extra={"event": "rules"})
 
     def _apply(self, change: Reload) -> None:
         self.rules = change.state

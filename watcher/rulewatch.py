@@ -116,11 +116,14 @@ def reload(
     previous: RuleState,
     current: Snapshot,
     load: Callable[[Path], Subscription] = load_rule_file,
+    last_good: Callable[[Path], Subscription | None] | None = None,
 ) -> Reload:
     """The new state after the directory changed from ``previous`` to ``current``.
 
     Files whose stamp is unchanged are not read. Files are taken in name order; a name
     clash is charged to the file that was read this time (or, if both were, the later one).
+    A file that does not load keeps the version in use; one this state has never seen (a
+    restart) keeps what ``last_good`` remembers of it, if anything.
     """
     files: dict[Path, RuleFile] = {}
     added: list[Path] = []
@@ -137,7 +140,10 @@ def reload(
             subscription = load(path)
             _check_name(subscription, path, files, previous, current)
         except RuleError as error:
-            kept = before.subscription if before is not None else None
+            if before is not None:
+                kept = before.subscription
+            else:
+                kept = last_good(path) if last_good is not None else None
             files[path] = RuleFile(path, stamp, kept, error)
             rejected.append(error)
             continue

@@ -44,6 +44,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from watcher import app, logs
+from watcher.atomic import write_atomically
 from watcher.backfill import run_backfill
 from watcher.errors import DeliveryError, RuleError, WatcherError
 from watcher.heartbeat import (
@@ -353,10 +354,7 @@ class Daemon:
         directory = self.settings.data_dir / LAST_GOOD_DIR
         for path in (*change.added, *change.updated, *change.fixed):
             try:
-                directory.mkdir(parents=True, exist_ok=True)
-                temporary = directory / f".{path.name}.tmp"
-                temporary.write_bytes(path.read_bytes())
-                temporary.replace(directory / path.name)
+                write_atomically(directory / path.name, path.read_bytes())
             except OSError as error:
                 log.warning("cannot keep a copy of %s: %s", path, error, extra={"event": "rules"})
 

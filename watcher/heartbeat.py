@@ -16,13 +16,13 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from watcher.atomic import write_atomically
 from watcher.errors import RuleError, StoreError
 from watcher.rules import iter_rule_files, load_rules
 from watcher.status import DaemonHealth, RulesHealth, daemon_health
@@ -110,19 +110,8 @@ def _read_pid(fd: int) -> int | None:
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write through a temp file, fsync and rename: readers see the old or the new file."""
-    payload = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write atomically: readers see the old or the new file."""
+    write_atomically(path, json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode())
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -23,7 +23,6 @@ import copy
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,7 @@ from typing import Any, TypeVar, cast
 from tinydb import Storage, TinyDB
 from tinydb.table import Table
 
+from watcher.atomic import fsync_directory, write_atomically
 from watcher.codec import (
     JSONDict,
     entry_from_dict,
@@ -117,24 +117,10 @@ class AtomicJSONStorage(Storage):
         if self.read_only:
             raise StoreError("the store was opened read-only", where=str(self.path))
         payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        directory = self.path.parent
-        tmp: str | None = None
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-            tmp = None
-            _fsync_dir(directory)
+            write_atomically(self.path, payload)
         except OSError as e:
             raise StoreError(f"cannot write: {e.strerror or e}", where=str(self.path)) from e
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
 
 
 def _day(record: JSONDict) -> str:
@@ -152,15 +138,6 @@ def _mark_fields(entry: OutboxEntry) -> JSONDict:
         "receipt": receipt,
         "resume": entry.resume,
     }
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; without it a power cut can bring back the old file.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class _Buffered(Storage):
@@ -511,7 +488,7 @@ class Store:
             pruned += len(old)
             if len(old) == len(records):
                 path.unlink()
-                _fsync_dir(directory)
+                fsync_directory(directory)
             elif old:
                 shard.remove("papers", old)
                 shard.flush()

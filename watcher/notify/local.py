@@ -3,14 +3,13 @@ to the terminal. Used when a subscription names no destination or none is config
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from watcher.atomic import write_atomically
 from watcher.errors import DeliveryError
 from watcher.models import Destination, Digest, Receipt
 from watcher.render import render_format, subject
@@ -34,8 +33,7 @@ class LocalNotifier:
         markdown = render_format(digest, "markdown", highlight=True)
         path = self._free_path(digest)
         try:
-            self.digests_dir.mkdir(parents=True, exist_ok=True)
-            _write_atomically(path, markdown)
+            write_atomically(path, markdown.encode("utf-8"))
         except OSError as exc:
             raise DeliveryError(f"cannot write {path}: {exc.strerror}", where="local") from exc
         if self.stream is not None:
@@ -54,16 +52,3 @@ class LocalNotifier:
             path = self.digests_dir / f"{stem}-{counter}.md"
             counter += 1
         return path
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".md")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

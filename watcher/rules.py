@@ -72,12 +72,10 @@ from watcher.models import (
     Term,
     Topic,
 )
+from watcher.sources import ARXIV_ARCHIVES, QUERY_PREFIX, is_categories, is_category
 
 # Where the never-fires check of a cron schedule starts (any fixed time does: cron repeats).
 _CRON_CHECK_FROM = datetime(2000, 1, 1, tzinfo=UTC)
-
-# How an API query travels in Subscription.feeds (next to categories, URLs and paths).
-QUERY_PREFIX = "query:"
 
 TOP_KEYS = (
     "name",
@@ -497,7 +495,7 @@ class _Reader:
                 raise self.error(f"{feed!r} contains spaces; join categories with '+'", item, field)
             if "://" in feed and not feed.lower().startswith(("http://", "https://")):
                 raise self.error(f"{feed!r}: only http(s) URLs can be fetched", item, field)
-            if "://" not in feed and "/" not in feed and not _is_categories(feed):
+            if "://" not in feed and "/" not in feed and not is_categories(feed):
                 raise self.error(
                     f"{feed!r} is not an arXiv category (like cs.LG, cs, or cs.LG+stat.ML; "
                     f"archives: {', '.join(sorted(ARXIV_ARCHIVES))}), a URL, or a path "
@@ -584,7 +582,7 @@ class _Reader:
         categories: dict[str, None] = {}
         for item, inner in self.items(node, field):
             value = self.string(item, inner)
-            if not _is_category(value):
+            if not is_category(value):
                 raise self.error(
                     f"{value!r} is not an arXiv category or archive, like cs.LG or cs",
                     item,
@@ -745,46 +743,6 @@ def _unknown(what: str, value: str, allowed: tuple[str, ...]) -> str:
     close = difflib.get_close_matches(value, allowed, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown {what} {value!r}{hint}; allowed: {', '.join(allowed)}"
-
-
-_CATEGORY = re.compile(r"^[a-z][a-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?$", re.I)
-
-
-# arXiv's archives: a typo here would poll a feed that does not exist, every day.
-ARXIV_ARCHIVES = frozenset(
-    [
-        "astro-ph",
-        "cond-mat",
-        "cs",
-        "econ",
-        "eess",
-        "gr-qc",
-        "hep-ex",
-        "hep-lat",
-        "hep-ph",
-        "hep-th",
-        "math",
-        "math-ph",
-        "nlin",
-        "nucl-ex",
-        "nucl-th",
-        "physics",
-        "q-bio",
-        "q-fin",
-        "quant-ph",
-        "stat",
-    ]
-)
-
-
-def _is_category(name: str) -> bool:
-    """``cs`` or ``cs.LG``: a known archive, optionally with a subject class."""
-    return bool(_CATEGORY.match(name)) and name.split(".")[0].lower() in ARXIV_ARCHIVES
-
-
-def _is_categories(feed: str) -> bool:
-    """``cs``, ``cs.LG`` or ``cs.LG+stat.ML``: the forms arXiv's RSS URLs accept."""
-    return all(_is_category(part) for part in feed.split("+"))
 
 
 def iter_rule_files(directory: Path) -> Iterator[Path]:

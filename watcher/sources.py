@@ -17,9 +17,37 @@ from urllib.parse import urlencode
 
 from watcher.match import category_allows
 from watcher.models import Paper, Subscription
-from watcher.rules import QUERY_PREFIX
 
-CATEGORY = re.compile(r"^[a-z][a-z\-]*(?:\.[A-Za-z\-]+)?$")
+# How an API query travels in Subscription.feeds (next to categories, URLs and paths).
+QUERY_PREFIX = "query:"
+
+CATEGORY = re.compile(r"^[a-z][a-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?$", re.I)
+
+# arXiv's archives: a typo here would poll a feed that does not exist, every day.
+ARXIV_ARCHIVES = frozenset(
+    [
+        "astro-ph",
+        "cond-mat",
+        "cs",
+        "econ",
+        "eess",
+        "gr-qc",
+        "hep-ex",
+        "hep-lat",
+        "hep-ph",
+        "hep-th",
+        "math",
+        "math-ph",
+        "nlin",
+        "nucl-ex",
+        "nucl-th",
+        "physics",
+        "q-bio",
+        "q-fin",
+        "quant-ph",
+        "stat",
+    ]
+)
 SourceKind = Literal["arxiv-rss", "arxiv-query", "feed"]
 
 
@@ -35,7 +63,13 @@ class FeedSource:
 
 
 def is_category(name: str) -> bool:
-    return all(CATEGORY.match(part) for part in name.split("+"))
+    """``cs`` or ``cs.LG``: a known archive, optionally with a subject class."""
+    return bool(CATEGORY.match(name)) and name.split(".")[0].lower() in ARXIV_ARCHIVES
+
+
+def is_categories(name: str) -> bool:
+    """``cs``, ``cs.LG`` or ``cs.LG+stat.ML``: the forms arXiv's RSS URLs accept."""
+    return all(is_category(part) for part in name.split("+"))
 
 
 def in_subscription_feeds(sub: Subscription, paper: Paper) -> bool:
@@ -54,7 +88,7 @@ def resolve_source(name: str, rss_base: str, api_base: str, page_size: int = 100
         return FeedSource(api_url(api_base, query, 0, page_size), "arxiv-query", query=query)
     if "://" in name or "/" in name or name.endswith(".xml"):
         return FeedSource(name, "feed")
-    if is_category(name):
+    if is_categories(name):
         url = rss_base.rstrip("/") + "/" + name
         return FeedSource(url, "arxiv-rss", categories=tuple(name.split("+")))
     return FeedSource(name, "feed")

@@ -35,7 +35,7 @@ CAP = 64 * 1024
 class Recorder:
     sent: list[Digest] = field(default_factory=list)
 
-    def send(self, destination: Destination, digest: Digest) -> Receipt:
+    def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
         self.sent.append(digest)
         return Receipt(destination.key, str(len(self.sent)), datetime.now(UTC))
 

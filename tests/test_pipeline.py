@@ -40,7 +40,7 @@ class Recorder:
     fail: list[DeliveryError] = field(default_factory=list)
     sent: list[tuple[Destination, Digest]] = field(default_factory=list)
 
-    def send(self, destination: Destination, digest: Digest) -> Receipt:
+    def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
         if self.fail:
             raise self.fail.pop(0)
         self.sent.append((destination, digest))
@@ -268,7 +268,7 @@ from watcher.settings import Settings
 from watcher.store import Store
 
 class Killed:
-    def send(self, destination, digest):
+    def send(self, destination, digest, resume=None):
         os.kill(os.getpid(), signal.SIGKILL)  # the process dies mid-delivery
 
 data, rules, feed = map(Path, sys.argv[1:4])

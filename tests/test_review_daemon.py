@@ -215,7 +215,7 @@ class Failing:
     def __init__(self, error: DeliveryError) -> None:
         self.error = error
 
-    def send(self, destination: Destination, digest: Digest) -> Receipt:
+    def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
         raise self.error
 
 

@@ -705,8 +705,6 @@ class RedactingNotifier:
 
     def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
         try:
-            if resume is None:
-                return self.inner.send(destination, digest)
             return self.inner.send(destination, digest, resume=resume)
         except DeliveryError as error:
             message = logs.redact(error.message, self.secrets)

@@ -204,10 +204,8 @@ def deliver(store: Store, notifiers: Registry, now: datetime) -> tuple[DeliveryR
             # it, the rerun finds the entry "unknown" and does not send it again on its own.
             store.mark_sending(entry.key)
         try:
-            if entry.resume is None:
-                receipt = notifier.send(destination, digest)
-            else:  # carry on where the last attempt stopped (a partly sent Slack thread)
-                receipt = notifier.send(destination, digest, resume=entry.resume)
+            # resume: where the last attempt stopped (a partly sent Slack thread), if anywhere.
+            receipt = notifier.send(destination, digest, resume=entry.resume)
         except DeliveryUnknown as exc:
             # The report and the entry already name the destination: keep only the message.
             store.mark_unknown(entry.key, exc.message, resume=exc.resume)

@@ -14,12 +14,12 @@ from typing import Any, TextIO
 from watcher import __version__, app, daemon, logs, ruletools
 from watcher.errors import SettingsError, WatcherError
 from watcher.heartbeat import read_health
-from watcher.models import CycleReport, FeedReport, OutboxEntry, Receipt
+from watcher.models import CycleReport, OutboxEntry, Receipt
 from watcher.pipeline import gather, run_cycle
 from watcher.render import render_format
 from watcher.rules import RuleSet, load_rules
 from watcher.settings import Settings, load_settings, read_environment, with_dirs
-from watcher.status import FEED_WORDS, count, render_status, summarize
+from watcher.status import count, feed_line, render_status, summarize
 from watcher.store import Store
 
 
@@ -222,7 +222,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
         app.build_fetcher(settings) as fetcher,
     ):
         plan = gather(app.build_cycle(settings, store, fetcher, subs, args.feed, available), now())
-    for line in _feed_lines(plan.feeds):
+    for line in map(feed_line, plan.feeds):
         print(line, file=sys.stderr)
     if not plan.digests:
         failed = sum(1 for f in plan.feeds if f.status == "failed")
@@ -334,21 +334,8 @@ def _resolve(args: argparse.Namespace, action: str) -> int:
     return code
 
 
-def _feed_lines(feeds: Sequence[FeedReport]) -> list[str]:
-    lines = []
-    for feed in feeds:
-        what = FEED_WORDS[feed.status]
-        if feed.status == "failed":
-            lines.append(f"feed {feed.source}: {what}: {feed.error}")
-            continue
-        day = f" {feed.announced.isoformat()}" if feed.announced else ""
-        counts = f", {feed.papers} papers, {feed.new} new" if feed.status == "new" else ""
-        lines.append(f"feed {feed.source}: {what}{day}{counts}")
-    return lines
-
-
 def print_report(report: CycleReport, out: TextIO) -> None:
-    for line in _feed_lines(report.feeds):
+    for line in map(feed_line, report.feeds):
         print(line, file=out)
     for note in report.notes:
         print(f"note: {note}", file=out)

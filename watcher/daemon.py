@@ -60,7 +60,6 @@ from watcher.models import (
     DeliveryReport,
     Destination,
     Digest,
-    FeedReport,
     Receipt,
     Subscription,
 )
@@ -71,7 +70,7 @@ from watcher.rulewatch import Reload, RuleState, reload, snapshot
 from watcher.schedule import cron_trigger, schedule_cron
 from watcher.settings import Settings, load_settings, read_environment, with_dirs
 from watcher.sources import FeedSource
-from watcher.status import FEED_WORDS, count
+from watcher.status import count, feed_line
 from watcher.store import Store
 
 log = logging.getLogger("watcher.daemon")
@@ -643,18 +642,6 @@ def next_runs(specs: Iterable[JobSpec], now: datetime) -> list[dict[str, Any]]:
             }
         )
     return runs
-
-
-def feed_line(feed: FeedReport) -> str:
-    """One log line per feed, as ``watcher once`` prints it."""
-    word = FEED_WORDS[feed.status]
-    if feed.status == "failed":
-        return f"feed {feed.source}: {word}: {feed.error}"
-    if feed.status == "new":
-        day = f" {feed.announced.isoformat()}" if feed.announced else ""
-        return f"feed {feed.source}: {word}{day}, {feed.papers} papers, {feed.new} new"
-    day = f" (listing of {feed.announced.isoformat()})" if feed.announced else ""
-    return f"feed {feed.source}: {word}{day}"
 
 
 def _cycle_outcome(report: CycleReport) -> tuple[str, str]:

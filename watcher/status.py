@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from watcher.models import OutboxEntry, Receipt, Subscription
+from watcher.models import FeedReport, OutboxEntry, Receipt, Subscription
 from watcher.store import PERMANENT
 
 PERMANENT_PREFIX = PERMANENT  # how Store.mark_failed marks a failure only a person can fix
@@ -505,3 +505,13 @@ def count(n: int, noun: str) -> str:
     """``1 paper``, ``2 papers``, ``3 matches``: for the lines people read."""
     plural = noun + ("es" if noun.endswith(("ch", "sh", "s", "x")) else "s")
     return f"{n} {noun if n == 1 else plural}"
+
+
+def feed_line(feed: FeedReport) -> str:
+    """One line for one poll, as `watcher once` prints it and the daemon logs it."""
+    word = FEED_WORDS[feed.status]
+    if feed.status == "failed":
+        return f"feed {feed.source}: {word}: {feed.error}"
+    day = f" {feed.announced.isoformat()}" if feed.announced else ""
+    counts = f", {feed.papers} papers, {feed.new} new" if feed.status == "new" else ""
+    return f"feed {feed.source}: {word}{day}{counts}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -90,6 +91,12 @@ def test_tokenize_splits_on_non_alphanumerics_and_folds_case() -> None:
         "fine",
         "strasse",
     ]
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_text_splits_like_unicode_text(text: str) -> None:
+    # ASCII takes a faster path; it must find exactly the words the general one finds.
+    assert tokenize(text) == re.findall(r"[^\W_]+", text.lower())
 
 
 def test_prefix_is_a_word_prefix_not_a_substring() -> None:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from typing import NamedTuple
 
 from watcher.models import (
     Match,
@@ -57,8 +58,15 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+# ASCII text: every character that is not a letter or digit becomes a space, then split.
+# The same words as ``_WORD`` finds, in a third of the time (most abstracts are ASCII).
+_ASCII_SEPARATORS = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
+
+
 def tokenize(text: str) -> list[str]:
     """Split ``text`` into normalised words; every non-alphanumeric character separates."""
+    if text.isascii():
+        return text.lower().translate(_ASCII_SEPARATORS).split()
     return _WORD.findall(normalize(text))
 
 
@@ -207,7 +215,7 @@ def query_terms(node: QueryNode, positive: bool = True) -> list[tuple[Term, bool
     return [pair for part in node.parts for pair in query_terms(part, positive)]
 
 
-def evaluate_query(node: QueryNode, hits: set[TermKey] | frozenset[TermKey]) -> bool:
+def evaluate_query(node: QueryNode, hits: Container[TermKey]) -> bool:
     """The query's truth for a paper whose found terms are ``hits``."""
     if isinstance(node, Term):
         return term_key(node) in hits
@@ -305,15 +313,21 @@ def highlight_spans(text: str, terms: Sequence[Term]) -> list[tuple[int, int]]:
 
 @dataclass(frozen=True, slots=True)
 class _CompiledTopic:
+    """A topic as the matcher needs it; terms are ids (``Matcher._ids``)."""
+
     topic: Topic
     subscription: int  # index into Matcher.subscriptions
     fields: tuple[str, ...]
-    all: frozenset[TermKey]
-    positive: tuple[tuple[str, TermKey], ...]  # (written, key) of terms that make it match
-    query_keys: frozenset[TermKey]  # every key of the query, for its evaluation
-    positive_keys: frozenset[TermKey] = frozenset()  # the keys of ``positive``, for one `&`
-    text_of: Mapping[TermKey, str] = dataclass_field(default_factory=dict)  # key -> written
-    one_text_per_key: bool = True  # no two written terms share a key ("low-bit", "low bit")
+    all: frozenset[int]
+    positive: tuple[tuple[str, int], ...]  # (written, id) of the terms that make it match
+    positive_ids: frozenset[int]  # the ids of ``positive``, for one `&`
+    # The hit of a paper in which exactly one positive term was found, per term; empty when
+    # two written terms share a key ("low-bit", "low bit"), since both must then be shown.
+    hit_of_id: Mapping[int, TopicHit] = dataclass_field(default_factory=dict)
+    check: bool = False  # has an ``all`` list or a query, to be checked term by term
+    # The subscription has only this topic and it watches no authors: its score is simply
+    # the sum of its found terms' field weights, and its hit is its only one.
+    simple: bool = False
 
 
 class _Found:
@@ -323,69 +337,94 @@ class _Found:
 
     def __init__(self) -> None:
         self.hits: list[TopicHit] = []
-        self.scored: set[tuple[TermKey, str]] = set()  # (term, field) pairs counted once
+        self.scored: set[tuple[int, str]] = set()  # (term id, field) pairs counted once
         self.authors: set[str] = set()
         self.score = 0.0
 
+    def match(self, paper: Paper, subscription: str) -> Match:
+        score = self.score + AUTHOR_WEIGHT * len(self.authors)
+        return Match(paper, subscription, tuple(self.hits), score)
+
 
 class _TokenIndex:
-    """All terms, keyed by what their first word must be.
+    """All terms (by id), keyed by what their first word must be.
 
     ``exact`` maps a word to the single-word terms equal to it; ``phrases`` maps a word to
     the phrases starting with it; ``prefixes`` maps a prefix string to single-word prefix
     terms (``prun*`` under "prun"). What a word finds is worked out once and cached.
     """
 
-    def __init__(self, keys: Iterable[TermKey]) -> None:
-        self.exact: dict[str, list[TermKey]] = {}
-        self.phrases: dict[str, list[TermKey]] = {}
-        self.prefixes: dict[str, list[TermKey]] = {}
-        for key in dict.fromkeys(keys):
+    def __init__(self, ids: Mapping[TermKey, int]) -> None:
+        self.exact: dict[str, list[int]] = {}
+        self.phrases: dict[str, list[tuple[TermKey, int]]] = {}
+        self.prefixes: dict[str, list[int]] = {}
+        for key, term_id in ids.items():
             words, prefix = key
             if not words:  # only a hand-built Term can be empty; it matches nothing
                 continue
             if len(words) > 1:
-                self.phrases.setdefault(words[0], []).append(key)
+                self.phrases.setdefault(words[0], []).append((key, term_id))
             elif prefix:
-                self.prefixes.setdefault(words[0], []).append(key)
+                self.prefixes.setdefault(words[0], []).append(term_id)
             else:
-                self.exact.setdefault(words[0], []).append(key)
+                self.exact.setdefault(words[0], []).append(term_id)
         self.prefix_lengths = sorted({len(p) for p in self.prefixes})
-        self._cache: dict[str, tuple[frozenset[TermKey], tuple[tuple[TermKey, str], ...]]] = {}
+        self._cache: dict[str, tuple[frozenset[int], tuple[_Phrase, ...]]] = {}
+        # Words known to start no term ("the", "results"): most of any text. One set
+        # difference (in C) drops them before the loop.
+        self._inert: set[str] = set()
 
-    def _probe(self, token: str) -> tuple[frozenset[TermKey], tuple[tuple[TermKey, str], ...]]:
+    def _probe(self, token: str) -> tuple[frozenset[int], tuple[_Phrase, ...]]:
         singles = list(self.exact.get(token, ()))
         for length in self.prefix_lengths:
             if length > len(token):
                 break
             singles += self.prefixes.get(token[:length], ())
         phrases = tuple(
-            (key, " " + " ".join(key[0]) + ("" if key[1] else " "))
-            for key in self.phrases.get(token, ())
+            _Phrase(
+                term_id,
+                " " + " ".join(key[0]) + ("" if key[1] else " "),
+                frozenset(key[0][1:-1] if key[1] else key[0][1:]),
+            )
+            for key, term_id in self.phrases.get(token, ())
         )
         return frozenset(singles), phrases
 
-    def find(self, tokens: Sequence[str]) -> set[TermKey]:
-        """The terms that occur in ``tokens`` (whole words, phrases as consecutive words)."""
-        found: set[TermKey] = set()
+    def find(self, tokens: Sequence[str]) -> set[int]:
+        """The ids of the terms that occur in ``tokens`` (whole words, phrases as
+        consecutive words)."""
+        found: set[int] = set()
         cache = self._cache
-        if len(cache) > _CACHE_LIMIT:
+        if len(cache) + len(self._inert) > _CACHE_LIMIT:
             cache.clear()
+            self._inert.clear()
         padded: str | None = None
-        for token in set(tokens):
+        words = set(tokens)
+        for token in words.difference(self._inert):
             entry = cache.get(token)
             if entry is None:
-                entry = cache[token] = self._probe(token)
+                entry = self._probe(token)
+                if not entry[0] and not entry[1]:
+                    self._inert.add(token)
+                    continue
+                cache[token] = entry
             singles, phrases = entry
             if singles:
                 found |= singles
-            if phrases:
-                if padded is None:
-                    padded = " " + " ".join(tokens) + " "
-                for key, needle in phrases:
-                    if needle in padded:
-                        found.add(key)
+            for phrase in phrases:
+                # Most phrases fail for want of a word, which a set answers before any search.
+                if phrase.other_words <= words:
+                    if padded is None:
+                        padded = " " + " ".join(tokens) + " "
+                    if phrase.needle in padded:
+                        found.add(phrase.term)
         return found
+
+
+class _Phrase(NamedTuple):
+    term: int  # the term's id
+    needle: str  # the words between spaces, as they occur in " ".join(tokens)
+    other_words: frozenset[str]  # the whole words after the first: all must be present
 
 
 class Matcher:
@@ -402,14 +441,20 @@ class Matcher:
         self._names = tuple(sub.name for sub in self.subscriptions)
         self._hit_cache: dict[tuple[int, tuple[str, ...]], TopicHit] = {}
         self._topics: list[_CompiledTopic] = []
-        # field -> key -> [any, all, none, query] topic bits
-        self._tables: dict[str, dict[TermKey, list[int]]] = {}
+        # Every distinct term gets a small int id: sets and dicts of ids hash far faster
+        # than of the nested tuples that TermKeys are.
+        self._ids: dict[TermKey, int] = {}
+        # field -> term id -> [any, all, none, query] topic bits
+        self._tables: dict[str, dict[int, list[int]]] = {}
         self._category_bits: dict[str, int] = {}
         self._author_bits: dict[str, int] = {}
         self._author_names: list[tuple[tuple[str, frozenset[str]], ...]] = []
-        self._needs_check = 0
         everyone = no_any = no_all = no_query = no_category = no_authors = 0
-        keys: list[TermKey] = []
+        ids = self._ids
+
+        def id_of(term: Term) -> int:
+            return ids.setdefault(term_key(term), len(ids))
+
         for s, sub in enumerate(self.subscriptions):
             for topic in sub.topics:
                 bit = 1 << len(self._topics)
@@ -423,12 +468,12 @@ class Matcher:
                 ]
                 for kind, terms in kinds:
                     for term in terms:
-                        key = term_key(term)
-                        keys.append(key)
+                        term_id = id_of(term)
                         for field in topic.fields:
                             table = self._tables.setdefault(field, {})
-                            table.setdefault(key, [0, 0, 0, 0])[kind] |= bit
-                keys += [term_key(t) for t, _ in query]
+                            table.setdefault(term_id, [0, 0, 0, 0])[kind] |= bit
+                for term, _ in query:
+                    id_of(term)
                 if query or topic.none:  # terms that only exclude still need their fields read
                     for field in topic.fields:
                         self._tables.setdefault(field, {})
@@ -438,8 +483,6 @@ class Matcher:
                     no_all |= bit
                 if topic.query is None or evaluate_query(topic.query.root, frozenset()):
                     no_query |= bit  # (a hand-built query true without any term is no filter)
-                if topic.all or topic.query is not None:
-                    self._needs_check |= bit
                 if topic.categories:
                     for category in topic.categories:
                         folded = category.casefold()
@@ -455,31 +498,39 @@ class Matcher:
                     no_authors |= bit
                 self._author_names.append(watch)
                 positive = [*topic.any, *topic.all, *(t for t, p in query if p)]
-                written = tuple(dict.fromkeys((t.text, term_key(t)) for t in positive))
+                written = tuple(dict.fromkeys((t.text, id_of(t)) for t in positive))
+                one_text_per_key = len({i for _, i in written}) == len(written)
                 self._topics.append(
                     _CompiledTopic(
                         topic=topic,
                         subscription=s,
                         fields=topic.fields,
-                        all=frozenset(map(term_key, topic.all)),
+                        all=frozenset(map(id_of, topic.all)),
                         positive=written,
-                        query_keys=frozenset(term_key(t) for t, _ in query),
-                        positive_keys=frozenset(term_key(t) for t in positive),
-                        text_of={key: text for text, key in reversed(written)},
-                        one_text_per_key=len({k for _, k in written}) == len(written),
+                        positive_ids=frozenset(i for _, i in written),
+                        hit_of_id={i: TopicHit(topic.name, (text,)) for text, i in written}
+                        if one_text_per_key
+                        else {},
+                        check=bool(topic.all) or topic.query is not None,
+                        simple=len(sub.topics) == 1 and not topic.authors,
                     )
                 )
         self._everyone = everyone
         self._no_any, self._no_all, self._no_query = no_any, no_all, no_query
         self._no_category, self._no_authors = no_category, no_authors
         self._fields = tuple(self._tables)
-        self._index = _TokenIndex(keys)
+        self._keys = list(ids)  # id -> TermKey
+        self._index = _TokenIndex(ids)
         self._author_key_cache: dict[str, frozenset[str]] = {}
 
     def field_hits(
         self, paper: Paper, fields: Iterable[str] | None = None
     ) -> dict[str, set[TermKey]]:
         """The compiled terms found in each field of ``paper`` (for explanations and tests)."""
+        keys = self._keys
+        return {f: {keys[i] for i in ids} for f, ids in self._field_ids(paper, fields).items()}
+
+    def _field_ids(self, paper: Paper, fields: Iterable[str] | None = None) -> dict[str, set[int]]:
         wanted = self._fields if fields is None else tuple(fields)
         return {f: self._index.find(tokenize(field_text(paper, f))) for f in wanted}
 
@@ -499,7 +550,7 @@ class Matcher:
         """One Match per subscription with a matching topic, in subscription order."""
         if not self._topics:
             return ()
-        by_field = self.field_hits(paper)
+        by_field = self._field_ids(paper)
         any_hit = all_hit = none_hit = query_hit = 0
         for field, found in by_field.items():
             table = self._tables[field]
@@ -531,70 +582,118 @@ class Matcher:
         if not candidates:
             return ()
 
-        # Per subscription: its topic hits, the (term, field) pairs that score, watched names.
-        per_sub: dict[int, _Found] = {}
-        # Many topics search the same fields (title and abstract): one union per field set.
-        unions: dict[tuple[str, ...], set[TermKey] | frozenset[TermKey]] = {}
+        # Matches come out in subscription order because topics are numbered in that order.
+        results: list[Match] = []
+        names = self._names
+        # Many topics search the same fields (title and abstract): per field set, once, the
+        # terms found there and what each scores (its field weights summed).
+        views: dict[tuple[str, ...], tuple[set[int] | frozenset[int], dict[int, float]]]
+        views = {}
+        gathering: _Found | None = None  # a subscription of several topics, topic by topic
+        gathering_sub = -1
+        topics = self._topics
+        fields: tuple[str, ...] = ()
+        hits: set[int] | frozenset[int] = _NONE
+        weight_of: dict[int, float] = {}
         while candidates:
             low = candidates & -candidates
             candidates ^= low
             index = low.bit_length() - 1
-            ct = self._topics[index]
-            hits = unions.get(ct.fields)
-            if hits is None:
-                hits = unions[ct.fields] = _union(by_field, ct.fields)
-            if low & self._needs_check:
+            ct = topics[index]
+            if ct.fields != fields:  # (usually the same fields as the topic before)
+                fields = ct.fields
+                view = views.get(fields)
+                if view is None:
+                    view = views[fields] = _view(by_field, fields)
+                hits, weight_of = view
+            if ct.check:
                 if not ct.all <= hits:
                     continue
                 query = ct.topic.query
-                if query is not None and not evaluate_query(query.root, hits):
+                if query is not None and not evaluate_query(query.root, _KeysOf(hits, self._ids)):
                     continue
-            entry = per_sub.get(ct.subscription)
-            if entry is None:
-                entry = per_sub[ct.subscription] = _Found()
-            matched = ct.positive_keys & hits
-            if len(matched) == 1 and ct.one_text_per_key:
-                written = [ct.text_of[next(iter(matched))]]
-            else:
-                written = [text for text, key in ct.positive if key in matched]
-            for key in matched:
+            matched = ct.positive_ids & hits
+            if ct.simple:
+                # The usual shape, kept short: a subscription of one topic without authors.
+                if gathering is not None:
+                    results.append(gathering.match(paper, names[gathering_sub]))
+                    gathering = None
+                if len(matched) == 1:
+                    (term,) = matched
+                    hit = ct.hit_of_id.get(term) or self._topic_hit(index, ct, matched)
+                    score = weight_of[term]
+                else:
+                    hit = self._topic_hit(index, ct, matched)
+                    score = sum([weight_of[term] for term in matched])
+                results.append(Match(paper, names[ct.subscription], (hit,), score))
+                continue
+            if gathering_sub != ct.subscription or gathering is None:
+                if gathering is not None:
+                    results.append(gathering.match(paper, names[gathering_sub]))
+                gathering, gathering_sub = _Found(), ct.subscription
+            for term in matched:
                 for f in ct.fields:
-                    if key in by_field.get(f, _NONE) and (key, f) not in entry.scored:
-                        entry.scored.add((key, f))
-                        entry.score += FIELD_WEIGHTS.get(f, DEFAULT_WEIGHT)
+                    if term in by_field.get(f, _NONE) and (term, f) not in gathering.scored:
+                        gathering.scored.add((term, f))
+                        gathering.score += field_weight(f)
+            hit = self._topic_hit(index, ct, matched)
             if author_keys_found:
-                names = [n for n, keys in self._author_names[index] if keys & author_keys_found]
-                if names:
-                    written = list(dict.fromkeys([*written, *names]))
-                    entry.authors.update(names)
-            # The same topic finds the same few terms in paper after paper: share the value.
-            hit_key = (index, tuple(written))
-            hit = self._hit_cache.get(hit_key)
-            if hit is None:
-                if len(self._hit_cache) > _CACHE_LIMIT:
-                    self._hit_cache.clear()
-                hit = self._hit_cache[hit_key] = TopicHit(ct.topic.name, hit_key[1])
-            entry.hits.append(hit)
+                names_found = [
+                    n for n, keys in self._author_names[index] if keys & author_keys_found
+                ]
+                if names_found:
+                    terms = tuple(dict.fromkeys([*hit.terms, *names_found]))
+                    hit = self._cached_hit(index, ct, terms)
+                    gathering.authors.update(names_found)
+            gathering.hits.append(hit)
+        if gathering is not None:
+            results.append(gathering.match(paper, names[gathering_sub]))
+        return tuple(results)
 
-        sub_names = self._names
-        return tuple(
-            Match(paper, sub_names[s], tuple(e.hits), e.score + AUTHOR_WEIGHT * len(e.authors))
-            for s, e in per_sub.items()
-        )
+    def _topic_hit(self, index: int, ct: _CompiledTopic, matched: frozenset[int]) -> TopicHit:
+        """The hit of topic ``index`` for the positive terms ``matched``, as written."""
+        if len(matched) == 1 and (hit := ct.hit_of_id.get(next(iter(matched)))) is not None:
+            return hit
+        return self._cached_hit(index, ct, tuple(t for t, i in ct.positive if i in matched))
+
+    def _cached_hit(self, index: int, ct: _CompiledTopic, terms: tuple[str, ...]) -> TopicHit:
+        # The same topic finds the same few terms in paper after paper: share the value.
+        hit = self._hit_cache.get((index, terms))
+        if hit is None:
+            if len(self._hit_cache) > _CACHE_LIMIT:
+                self._hit_cache.clear()
+            hit = self._hit_cache[(index, terms)] = TopicHit(ct.topic.name, terms)
+        return hit
 
 
-_NONE: frozenset[TermKey] = frozenset()
+_NONE: frozenset[int] = frozenset()
 
 
-def _union(
-    by_field: Mapping[str, set[TermKey]], fields: Sequence[str]
-) -> set[TermKey] | frozenset[TermKey]:
-    if len(fields) == 1:
-        return by_field.get(fields[0], _NONE)
-    found: set[TermKey] = set()
+class _KeysOf:
+    """Term ids seen as the TermKeys they stand for, for ``evaluate_query``."""
+
+    __slots__ = ("ids", "ids_of")
+
+    def __init__(self, ids: set[int] | frozenset[int], ids_of: Mapping[TermKey, int]) -> None:
+        self.ids, self.ids_of = ids, ids_of
+
+    def __contains__(self, key: object) -> bool:
+        return self.ids_of.get(key, -1) in self.ids  # type: ignore[call-overload]
+
+
+def _view(
+    by_field: Mapping[str, set[int]], fields: Sequence[str]
+) -> tuple[set[int] | frozenset[int], dict[int, float]]:
+    """The terms found in any of ``fields``, and each one's score: the weights of the
+    fields it was found in, summed."""
+    weight_of: dict[int, float] = {}
     for field in fields:
-        found |= by_field.get(field, _NONE)
-    return found
+        weight = field_weight(field)
+        for term in by_field.get(field, _NONE):
+            weight_of[term] = weight_of.get(term, 0.0) + weight
+    if len(fields) == 1:
+        return by_field.get(fields[0], _NONE), weight_of
+    return set(weight_of), weight_of
 
 
 def compile_matcher(subscriptions: Sequence[Subscription]) -> Matcher:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
@@ -446,3 +447,29 @@ def test_a_digest_cut_short_is_resumed_where_it_stopped_next_cycle(
     second = cycle(tmp_path / "data", rules_dir, [feed], {"local": channel})
     assert [d.status for d in second.deliveries] == ["delivered"]
     assert channel.calls == [None, "thread|2"]  # the outbox kept where it stopped
+
+
+class Exploding(Recorder):
+    def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
+        raise RuntimeError("a bug in a notifier")
+
+
+def test_the_cycle_collector_runs_again_after_every_cycle(tmp_path: Path, rules_dir: Path) -> None:
+    # A cycle holds Python's cycle collector (for speed); a long-running daemon whose
+    # collector stayed off would slowly fill memory with cyclic garbage.
+    feed = feed_file(tmp_path, "lg", DAY, [QUANT, PRUNE])
+    seen: list[bool] = []
+
+    class Watching(Recorder):
+        def send(
+            self, destination: Destination, digest: Digest, resume: str | None = None
+        ) -> Receipt:
+            seen.append(gc.isenabled())
+            return super().send(destination, digest, resume)
+
+    assert gc.isenabled()
+    cycle(tmp_path / "data", rules_dir, [feed], {"local": Watching()})
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(RuntimeError):
+        cycle(tmp_path / "data2", rules_dir, [feed], {"local": Exploding()})
+    assert gc.isenabled()

@@ -89,7 +89,7 @@ def test_new_version_or_another_feeds_copy_is_not_new(tmp_path: Path) -> None:
         assert s.known_versions(["2409.12121"]) == {"2409.12121": 2}
         # The archive keeps the text as first seen: a replacement only bumps the version.
         assert s.paper("2409.12121") == paper("2409.12121", 1)
-    raw = json.loads((tmp_path / "papers" / "2409.json").read_text())
+    raw = json.loads((tmp_path / "papers" / "2409.12.json").read_text())
     assert raw["papers"]["2409.12121"]["first_seen"] == NOW.isoformat()  # v1's day, kept
 
 
@@ -101,19 +101,73 @@ def test_the_same_paper_twice_in_one_cycle_is_new_once(tmp_path: Path) -> None:
         assert s.unseen([from_cl]) == []  # staged counts as seen before commit
 
 
-def test_archive_is_sharded_by_arxiv_month(tmp_path: Path) -> None:
+def test_archive_is_sharded_by_arxiv_number(tmp_path: Path) -> None:
     feed_item = Paper("feed:0123abcd", None, "Blog post", (), "", link="https://example.org/p")
     with Store.open(tmp_path) as s:
         s.record_papers([paper("2409.12121"), paper("astro-ph/0601001"), feed_item], NOW)
         s.commit()
     assert sorted(p.name for p in (tmp_path / "papers").iterdir()) == [
-        "0601.json",
-        "2409.json",
+        "0601.json",  # old-style ids: by month
+        "2409.12.json",  # 2409.12000 to 2409.12999
         "other.json",
     ]
     with Store.open(tmp_path) as s:
         assert s.paper("feed:0123abcd") == feed_item
         assert s.known_versions(["feed:0123abcd"]) == {"feed:0123abcd": None}
+
+
+def write_month_file(data: Path, month: str, records: dict[str, dict[str, Any]]) -> None:
+    """A shard as stores wrote it before shards were split by number: a whole month."""
+    (data / "papers").mkdir(parents=True, exist_ok=True)
+    (data / "papers" / f"{month}.json").write_text(json.dumps({"papers": records}))
+
+
+def identity(paper_id: str, version: int = 1, matched_by: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "id": paper_id,
+        "version": version,
+        "first_seen": NOW.isoformat(),
+        "matched_by": list(matched_by),
+        "read_by": [],
+    }
+
+
+def test_a_store_with_month_files_keeps_every_paper_after_the_upgrade(tmp_path: Path) -> None:
+    old_ids = ["2409.00001", "2409.01234", "2409.12121"]
+    write_month_file(
+        tmp_path, "2409", {i: identity(i, matched_by=("efficient-ml",)) for i in old_ids}
+    )
+    write_month_file(tmp_path, "0601", {"astro-ph/0601001": identity("astro-ph/0601001")})
+
+    with Store.open(tmp_path, read_only=True) as reader:  # status before the daemon restarts
+        assert reader.unseen([paper(i) for i in old_ids]) == []
+        assert reader.matched_by("2409.12121") == {"efficient-ml"}
+        assert not (tmp_path / "papers" / "2409.00.json").exists()  # a reader writes nothing
+
+    with Store.open(tmp_path) as s:
+        assert s.unseen([paper(i) for i in [*old_ids, "astro-ph/0601001"]]) == []
+        assert s.known_versions(old_ids) == dict.fromkeys(old_ids, 1)
+        assert s.matched_by("2409.12121") == {"efficient-ml"}
+    assert sorted(f.name for f in (tmp_path / "papers").iterdir()) == [
+        "0601.json",  # old-style ids keep their month file
+        "2409.00.json",
+        "2409.01.json",
+        "2409.12.json",
+    ]
+
+
+def test_an_upgrade_cut_short_moves_the_rest_without_undoing_later_changes(
+    tmp_path: Path,
+) -> None:
+    write_month_file(tmp_path, "2409", {"2409.00001": identity("2409.00001")})
+    # The shard was written, then the process died before the month file let go of the
+    # paper; a later cycle saw version 2. The stale copy in the month file must not win.
+    (tmp_path / "papers" / "2409.00.json").write_text(
+        json.dumps({"papers": {"2409.00001": identity("2409.00001", version=2)}})
+    )
+    with Store.open(tmp_path) as s:
+        assert s.known_versions(["2409.00001"]) == {"2409.00001": 2}
+    assert not (tmp_path / "papers" / "2409.json").exists()
 
 
 def test_closing_without_commit_forgets_the_cycle(tmp_path: Path) -> None:
@@ -310,10 +364,10 @@ def test_a_crash_between_outbox_and_archive_writes_loses_and_duplicates_nothing(
 
     with Store.open(tmp_path) as s:
         monkeypatch.setattr(os, "replace", dies_on_shards)
-        with pytest.raises(StoreError, match=r"2409\.json"):
+        with pytest.raises(StoreError, match=r"2409\.00\.json"):
             cycle(s)
         monkeypatch.undo()
-    assert not (tmp_path / "papers" / "2409.json").exists()
+    assert not (tmp_path / "papers" / "2409.00.json").exists()
     with Store.open(tmp_path) as s:
         [entry] = s.pending()  # the outbox was written first, papers and all
         assert ids(entry) == ["2409.00001", "2409.00002"]
@@ -363,8 +417,8 @@ def test_a_corrupt_file_is_an_error_naming_it_not_an_empty_store(tmp_path: Path)
     assert str(tmp_path / "state.json") in str(err.value)
     (tmp_path / "state.json").unlink()  # the user moves it aside; the failed open left no lock
     (tmp_path / "papers").mkdir()
-    (tmp_path / "papers" / "2409.json").write_text("[1, 2]")
-    with Store.open(tmp_path) as s, pytest.raises(StoreError, match=r"2409\.json"):
+    (tmp_path / "papers" / "2409.00.json").write_text("[1, 2]")
+    with Store.open(tmp_path) as s, pytest.raises(StoreError, match=r"2409\.00\.json"):
         s.unseen([paper("2409.00001")])
 
 
@@ -430,9 +484,9 @@ def test_a_cycle_touches_only_the_shards_it_needs(
         s.record_papers([*today, replacement], NOW)
         s.commit()
     # papers/2201 and papers/2409 (identity), text/<today> (where today's text goes), state.
-    assert sorted(reads) == ["2024-09-18.json", "2201.json", "2409.json", "state.json"]
+    assert sorted(reads) == ["2024-09-18.json", "2201.00.json", "2409.00.json", "state.json"]
     touched = sorted(f.name for f in (tmp_path / "papers").iterdir() if f.stat().st_mtime != old)
-    assert touched == ["2409.json"]
+    assert touched == ["2409.00.json"]
     assert not (tmp_path / "state.json").exists()  # no outbox or feed change: not written
 
 

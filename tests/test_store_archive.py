@@ -66,8 +66,8 @@ def test_recent_papers_sees_staged_papers_and_does_not_keep_shards(tmp_path: Pat
         store.record_papers([paper("2409.00005")], NOW)
         found = sorted(p.id for p in store.recent_papers(NOW - timedelta(1)))
         assert found == ["2408.00004", "2409.00005"]
-        # Shards read for history are dropped (2409 was loaded by record_papers itself).
-        assert set(store._shards) == {"2409"}
+        # Shards read for history are dropped (2409.00 was loaded by record_papers itself).
+        assert set(store._shards) == {"2409.00"}
 
 
 def test_recent_papers_on_an_empty_store(tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ def test_prune_archive_drops_the_text_of_old_papers_and_keeps_their_identity(
         assert store.paper("astro-ph/0601001") is None
         assert store.paper("2407.00002") is not None
         assert store.known_versions(["2406.00001"]) == {"2406.00001": 1}
-    text = (tmp_path / SHARD_DIR / "2406.json").read_text(encoding="utf-8")
+    text = (tmp_path / SHARD_DIR / "2406.00.json").read_text(encoding="utf-8")
     assert "2406.00001" in text and "abstract" not in text
     assert recent_ids(tmp_path, NOW - timedelta(1000)) == [
         "2407.00002",
@@ -116,7 +116,7 @@ def test_prune_archive_reads_only_days_up_to_the_cutoff(tmp_path: Path) -> None:
     seed_store(tmp_path)
     for newer in ("2024-09-16.json", "2024-09-17.json"):
         (tmp_path / "text" / newer).write_text("not json")  # would raise if it were read
-    (tmp_path / SHARD_DIR / "2406.json").write_text("not json")  # identity is never read
+    (tmp_path / SHARD_DIR / "2406.00.json").write_text("not json")  # identity is never read
     with Store.open(tmp_path) as store:
         assert store.prune_archive(NOW - timedelta(90)) == 2
     assert not (tmp_path / "text" / "2024-06-10.json").exists()  # a whole old day: deleted

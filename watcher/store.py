@@ -49,7 +49,7 @@ STATE_FILE = "state.json"  # the delivery outbox
 FEEDS_FILE = "feeds.json"  # per-feed state: etag, last listing, last poll
 # Delivery marks between two commits, one JSON line each (see Store._mark).
 JOURNAL_FILE = "outbox.log"
-SHARD_DIR = "papers"  # identity: id -> version, first seen, matched by (small, kept forever)
+SHARD_DIR = "papers"  # identity: id -> version, first seen, matched by (see shard_name)
 # Title, abstract, authors... one file per day first seen: a cycle writes only today's
 # file, history is read by whole days, and retention deletes whole old days.
 TEXT_DIR = "text"
@@ -67,10 +67,28 @@ T = TypeVar("T")
 
 
 def shard_name(paper_id: str) -> str:
-    """Archive shard of a paper: the YYMM of its arXiv id, or ``other`` for feed items."""
+    """Identity shard of a paper: its arXiv id up to the second digit after the dot
+    (``2409.01234`` -> ``2409.01``), the YYMM of an old-style id (``hep-th/9901001`` ->
+    ``9901``), or ``other`` for items of other feeds.
+
+    A shard thus holds at most 1,000 papers of one month (100 for the four-digit numbers of
+    2007-2014). A cycle that meets an old paper again, a cross-list or a new version, reads
+    and rewrites that small file, never the 20,000 papers of a whole month: a cycle's cost
+    does not grow with the history kept (bench/cycle.py).
+    """
     if is_arxiv_id(paper_id):
-        return paper_id.rpartition("/")[2][:4]
+        if "/" in paper_id:
+            return paper_id.rpartition("/")[2][:4]
+        return paper_id[:7]
     return "other"
+
+
+def _month_shard_name(paper_id: str) -> str | None:
+    """The shard a paper had when shards were whole months (before ``shard_name``
+    split them), where it differs from today's; None where it does not."""
+    if is_arxiv_id(paper_id) and "/" not in paper_id:
+        return paper_id[:4]
+    return None
 
 
 def split_period(period: str) -> tuple[str, int]:
@@ -298,6 +316,7 @@ class Store:
             store._state.storage.read()  # a corrupt state file fails here, not mid-cycle
             store._replay_journal()
             if not read_only:
+                store._split_month_shards()
                 # Fold the marks into state.json now: new marks must never be appended after
                 # a line that a crash cut in half (replay stops at that line).
                 store.checkpoint()
@@ -438,7 +457,40 @@ class Store:
     def _record(self, paper_id: str) -> JSONDict | None:
         shard = shard_name(paper_id)
         staged = self._staged_papers.get(shard, {}).get(paper_id)
-        return staged if staged is not None else self._shard(shard).get("papers", paper_id)
+        if staged is not None:
+            return staged
+        record = self._shard(shard).get("papers", paper_id)
+        if record is None and self.read_only and (month := _month_shard_name(paper_id)):
+            # A reader (watcher status, preview) may come before the first writable open
+            # has split the month files of an older store: look where the paper used to be.
+            record = self._shard(month).get("papers", paper_id)
+        return record
+
+    def _split_month_shards(self) -> None:
+        """Move the papers of month files (``papers/2409.json``, written before shards were
+        split by number) to their shards, once. Each shard is written before the month file
+        lets go of its papers; after a crash between the two, the next open moves them again
+        without overwriting what the shard learnt since."""
+        directory = self.data_dir / SHARD_DIR
+        for path in sorted(directory.glob("[0-9][0-9][0-9][0-9].json")):
+            month = _File(path, read_only=False)
+            records = month.items("papers")
+            moving: dict[str, dict[str, JSONDict]] = {}
+            for key, record in records:
+                if shard_name(key) != path.stem:  # (old-style ids stay: their shard is this)
+                    moving.setdefault(shard_name(key), {})[key] = record
+            for name, moved in moving.items():
+                shard = _File(directory / f"{name}.json", read_only=False)
+                known = {key for key, _ in shard.items("papers")}
+                shard.put("papers", {k: r for k, r in moved.items() if k not in known})
+                shard.flush()
+            moved_keys = [key for moved in moving.values() for key in moved]
+            if moved_keys and len(moved_keys) == len(records):
+                path.unlink()
+                fsync_directory(directory)
+            elif moved_keys:
+                month.remove("papers", moved_keys)
+                month.flush()
 
     def _shard(self, name: str) -> _File:
         if name not in self._shards:

@@ -808,3 +808,57 @@ def test_a_feed_naming_no_arxiv_archive_is_an_error(tmp_path: Path, feed: str) -
         load_rule_file(path)
     assert str(caught.value).startswith(f"{path}:1: feeds[0]: '{feed}' is not an arXiv category")
     assert "./my-feed.xml" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("where", "written", "expected"),
+    [
+        (
+            "feeds",
+            "cs.LGG",
+            "'cs.LGG' is not an arXiv category: cs has no subject class 'LGG' "
+            "(did you mean cs.LG?)",
+        ),
+        ("feeds", "cs.LG+stat.MLL", "stat has no subject class 'MLL' (did you mean stat.ML?)"),
+        ("categories", "math.OCC", "math has no subject class 'OCC' (did you mean math.OC?)"),
+        (
+            "categories",
+            "physic",
+            "'physic' is not an arXiv category or archive, like cs.LG or cs "
+            "(did you mean physics?)",
+        ),
+    ],
+)
+def test_a_mistyped_category_is_an_error_that_suggests_the_right_one(
+    tmp_path: Path, where: str, written: str, expected: str
+) -> None:
+    # Unchecked, a typo would poll a feed that does not exist every day, or filter a topic
+    # down to nothing without a word.
+    path = tmp_path / "typo.yaml"
+    topic = "  - name: T\n    any: [prun*]\n"
+    if where == "feeds":
+        path.write_text(f"feeds: [{written}]\ntopics:\n{topic}", encoding="utf-8")
+    else:
+        path.write_text(f"feeds: [cs]\ntopics:\n{topic}    categories: [{written}]\n")
+    with pytest.raises(RuleError) as caught:
+        load_rule_file(path)
+    assert expected in str(caught.value)
+
+
+def test_every_category_of_the_taxonomy_and_any_case_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    feeds = "[cs.LG+stat.ML, cond-mat.mes-hall, physics.optics, hep-th, q-fin.ST, eess.IV]"
+    path.write_text(
+        f"feeds: {feeds}\ntopics:\n  - name: T\n    any: [prun*]\n"
+        "    categories: [CS.lg, math, astro-ph.GA, nlin.CD, econ.EM, q-bio.NC]\n",
+        encoding="utf-8",
+    )
+    sub = load_rule_file(path)
+    assert sub.topics[0].categories == (
+        "CS.lg",
+        "math",
+        "astro-ph.GA",
+        "nlin.CD",
+        "econ.EM",
+        "q-bio.NC",
+    )

@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-import re
+import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -21,33 +22,45 @@ from watcher.models import Paper, Subscription
 # How an API query travels in Subscription.feeds (next to categories, URLs and paths).
 QUERY_PREFIX = "query:"
 
-CATEGORY = re.compile(r"^[a-z][a-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?$", re.I)
-
-# arXiv's archives: a typo here would poll a feed that does not exist, every day.
-ARXIV_ARCHIVES = frozenset(
-    [
-        "astro-ph",
-        "cond-mat",
-        "cs",
-        "econ",
-        "eess",
-        "gr-qc",
-        "hep-ex",
-        "hep-lat",
-        "hep-ph",
-        "hep-th",
-        "math",
-        "math-ph",
-        "nlin",
-        "nucl-ex",
-        "nucl-th",
-        "physics",
-        "q-bio",
-        "q-fin",
-        "quant-ph",
-        "stat",
-    ]
-)
+# arXiv's archives and their subject classes (arxiv.org/category_taxonomy): a typo in a rule
+# file would otherwise poll a feed that does not exist every day, or filter on a category
+# no paper has. When arXiv opens a new category, it is added here.
+ARXIV_SUBJECTS: Mapping[str, frozenset[str]] = {
+    archive: frozenset(subjects.split())
+    for archive, subjects in {
+        "astro-ph": "CO EP GA HE IM SR",
+        "cond-mat": "dis-nn mes-hall mtrl-sci other quant-gas soft stat-mech str-el supr-con",
+        "cs": "AI AR CC CE CG CL CR CV CY DB DC DL DM DS ET FL GL GR GT HC IR IT LG LO MA MM "
+        "MS NA NE NI OH OS PF PL RO SC SD SE SI SY",
+        "econ": "EM GN TH",
+        "eess": "AS IV SP SY",
+        "gr-qc": "",
+        "hep-ex": "",
+        "hep-lat": "",
+        "hep-ph": "",
+        "hep-th": "",
+        "math": "AC AG AP AT CA CO CT CV DG DS FA GM GN GR GT HO IT KT LO MG MP NA NT OA OC PR "
+        "QA RA RT SG SP ST",
+        "math-ph": "",
+        "nlin": "AO CD CG PS SI",
+        "nucl-ex": "",
+        "nucl-th": "",
+        "physics": "acc-ph ao-ph app-ph atm-clus atom-ph bio-ph chem-ph class-ph comp-ph data-an "
+        "ed-ph flu-dyn gen-ph geo-ph hist-ph ins-det med-ph optics plasm-ph pop-ph soc-ph "
+        "space-ph",
+        "q-bio": "BM CB GN MN NC OT PE QM SC TO",
+        "q-fin": "CP EC GN MF PM PR RM ST TR",
+        "quant-ph": "",
+        "stat": "AP CO ME ML OT TH",
+    }.items()
+}
+ARXIV_ARCHIVES = frozenset(ARXIV_SUBJECTS)
+# Every category as arXiv spells it, by its case-folded form (rules may write cs.lg).
+_CATEGORIES = {
+    name.casefold(): name
+    for archive, subjects in ARXIV_SUBJECTS.items()
+    for name in [archive, *(f"{archive}.{subject}" for subject in subjects)]
+}
 SourceKind = Literal["arxiv-rss", "arxiv-query", "feed"]
 
 
@@ -63,8 +76,14 @@ class FeedSource:
 
 
 def is_category(name: str) -> bool:
-    """``cs`` or ``cs.LG``: a known archive, optionally with a subject class."""
-    return bool(CATEGORY.match(name)) and name.split(".")[0].lower() in ARXIV_ARCHIVES
+    """``cs`` or ``cs.LG``: an arXiv archive, or one of its subject classes (any case)."""
+    return name.casefold() in _CATEGORIES
+
+
+def closest_category(name: str) -> str | None:
+    """The arXiv category a mistyped ``name`` most likely meant (``cs.LGG`` -> ``cs.LG``)."""
+    close = difflib.get_close_matches(name.casefold(), _CATEGORIES, n=1, cutoff=0.6)
+    return _CATEGORIES[close[0]] if close else None
 
 
 def is_categories(name: str) -> bool:

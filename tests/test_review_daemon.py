@@ -5,6 +5,7 @@ state.json and status, and no error names a variable that does not exist."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import textwrap
 import threading
@@ -130,6 +131,30 @@ def test_a_daemon_job_runs_once_the_data_directory_is_released(setup: Setup) -> 
     assert daemon.last is not None and daemon.last["outcome"] != "error", daemon.last
     with Store.open(setup.data, read_only=True) as store:
         assert store.paper("2611.00001") is not None
+
+
+def test_a_stop_request_ends_a_job_s_wait_for_the_data_directory(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SIGTERM (systemctl stop) while a job waits for `watcher once`: the job must not keep
+    # the daemon up for the two minutes it would wait (systemd kills after 90 s).
+    caplog.set_level(logging.INFO, logger="watcher.daemon")
+    daemon = setup.daemon()
+    holder = Store.open(setup.data)
+    job = threading.Thread(target=daemon._job_runner(POLL))
+    try:
+        job.start()
+        time.sleep(0.3)
+        assert job.is_alive()
+        asked = time.monotonic()
+        daemon.stopping.set()
+        job.join(timeout=5)
+        assert not job.is_alive() and time.monotonic() - asked < 2
+    finally:
+        holder.close()
+    assert "poll: not run, stopping (another watcher is using" in caplog.text
+    with Store.open(setup.data, read_only=True) as store:
+        assert store.paper("2611.00001") is None  # it really did not run
 
 
 # --- 3. status ignores feeds no rule reads --------------------------------------------------

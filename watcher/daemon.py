@@ -466,14 +466,22 @@ class Daemon:
             self.running = {"job": name, "since": now.isoformat()}
         self.write_heartbeat()
         outcome, summary = "error", ""
+        opened = False
         try:
             # `watcher once`, `retry` or `confirm` may hold the data directory right now:
-            # wait for it (they take seconds) rather than skip this run.
-            with Store.open(self.data_dir, wait=STORE_WAIT) as store:
+            # wait for it (they take seconds) rather than skip this run; but a stop request
+            # ends the wait, or SIGTERM would wait with it (and systemd would kill us).
+            with Store.open(self.data_dir, wait=STORE_WAIT, give_up=self.stopping.is_set) as store:
+                opened = True
                 outcome, summary = work(store, now)
         except WatcherError as error:
             summary = str(error)
-            log.error("%s: %s; trying again at the next run", name, error, extra={"event": "job"})
+            if not opened and self.stopping.is_set():
+                log.info("%s: not run, stopping (%s)", name, error, extra={"event": "job"})
+            else:
+                log.error(
+                    "%s: %s; trying again at the next run", name, error, extra={"event": "job"}
+                )
         except Exception as error:  # a bug must not stop the daemon: log it and go on
             summary = f"{type(error).__name__}: {error}"
             log.exception("%s failed unexpectedly", name, extra={"event": "job"})

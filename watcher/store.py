@@ -292,12 +292,14 @@ class Store:
         read_only: bool = False,
         keep_delivered_days: int = KEEP_DELIVERED_DAYS,
         wait: float = 0,
+        give_up: Callable[[], bool] = lambda: False,
     ) -> Store:
         """Open (creating if needed) a data directory as its only writer.
 
         Raises StoreError if another process holds it, at once or, given ``wait``, once it
         has tried for that many seconds (the daemon's jobs wait for a ``watcher once`` or
-        ``retry`` to finish instead of skipping their run). ``read_only`` takes no lock, creates
+        ``retry`` to finish instead of skipping their run), or until ``give_up()`` says so (the
+        daemon was asked to stop). ``read_only`` takes no lock, creates
         nothing and refuses writes: for ``watcher preview`` and ``watcher status`` beside a
         running daemon (its writes are atomic renames, so a reader sees whole files).
         """
@@ -308,7 +310,7 @@ class Store:
                 path.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise StoreError(f"cannot create: {e.strerror or e}", where=str(path)) from e
-            lock_fd = _lock(path, wait)
+            lock_fd = _lock(path, wait, give_up)
         store = cls(
             path, read_only=read_only, lock_fd=lock_fd, keep_delivered_days=keep_delivered_days
         )
@@ -870,8 +872,9 @@ class Store:
             raise StoreError("the store was opened read-only", where=str(self.data_dir))
 
 
-def _lock(data_dir: Path, wait: float = 0) -> int:
-    """Take the data directory's flock; try again every 0.1 s for up to ``wait`` seconds."""
+def _lock(data_dir: Path, wait: float, give_up: Callable[[], bool]) -> int:
+    """Take the data directory's flock; try again every 0.1 s for up to ``wait`` seconds,
+    unless ``give_up()`` turns true."""
     import time
 
     path = data_dir / LOCK_FILE
@@ -886,7 +889,7 @@ def _lock(data_dir: Path, wait: float = 0) -> int:
             break
         except OSError as e:
             left = deadline - time.monotonic()
-            if isinstance(e, BlockingIOError) and left > 0:
+            if isinstance(e, BlockingIOError) and left > 0 and not give_up():
                 time.sleep(min(0.1, left))
                 continue
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"

@@ -137,3 +137,18 @@ def test_every_command_explains_itself(command: list[str]) -> None:
     assert result.returncode == 0
     assert "usage: watcher" in result.stdout
     assert len(result.stdout.splitlines()) > 4
+
+
+@pytest.mark.parametrize(
+    ("feed", "hint"), [("cs.LGG", "did you mean cs.LG?"), ("cs.ML", "did you mean stat.ML?")]
+)
+def test_a_mistyped_category_given_as_feed_is_refused_with_the_likely_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], feed: str, hint: str
+) -> None:
+    # Not a path, not a category: before, it was looked for as a local file of that name.
+    with pytest.raises(SystemExit) as exit_:
+        main(["once", "--feed", feed, "--rules", str(RULES_DIR), "--data", str(tmp_path)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --feed: '{feed}' is not an arXiv category" in err and hint in err
+    assert not (tmp_path / "state.json").exists()  # refused before anything ran

@@ -821,6 +821,9 @@ def test_a_feed_naming_no_arxiv_archive_is_an_error(tmp_path: Path, feed: str) -
         ),
         ("feeds", "cs.LG+stat.MLL", "stat has no subject class 'MLL' (did you mean stat.ML?)"),
         ("categories", "math.OCC", "math has no subject class 'OCC' (did you mean math.OC?)"),
+        ("feeds", "cs.ML", "cs has no subject class 'ML' (did you mean stat.ML?)"),
+        ("categories", "cond-mat.stat", "(did you mean cond-mat.stat-mech?)"),
+        ("categories", "math.PH", "(did you mean math-ph?)"),
         (
             "categories",
             "physic",

@@ -19,6 +19,7 @@ from watcher.pipeline import gather, run_cycle
 from watcher.render import render_format
 from watcher.rules import RuleSet, load_rules
 from watcher.settings import Settings, load_settings, read_environment, with_dirs
+from watcher.sources import feed_name_problem, is_categories
 from watcher.status import count, feed_line, render_status, summarize
 from watcher.store import Store
 
@@ -172,12 +173,21 @@ def _add_cycle_arguments(parser: argparse.ArgumentParser) -> None:
         "--feed",
         action="append",
         default=[],
+        type=_feed_argument,
         metavar="PATH_OR_URL",
         help="read this feed instead of the rule files' own feeds (repeatable); "
         "a local file, a URL, or an arXiv category such as cs.LG",
     )
     parser.add_argument("--rules", type=Path, help="rules directory (default: ./rules)")
     parser.add_argument("--data", type=Path, help="data directory (default: ./data)")
+
+
+def _feed_argument(value: str) -> str:
+    """A ``--feed``: a URL, a path, or arXiv categories; a mistyped category is an error
+    (it would otherwise be looked for as a local file)."""
+    if "://" in value or "/" in value or value.endswith(".xml") or is_categories(value):
+        return value
+    raise argparse.ArgumentTypeError(feed_name_problem(value))
 
 
 def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:

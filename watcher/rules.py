@@ -73,9 +73,9 @@ from watcher.models import (
     Topic,
 )
 from watcher.sources import (
-    ARXIV_ARCHIVES,
     QUERY_PREFIX,
-    closest_category,
+    category_problem,
+    feed_name_problem,
     is_categories,
     is_category,
 )
@@ -260,24 +260,6 @@ class _QueryParser:
             return parse_term(value)
         except ValueError as error:
             raise QuerySyntaxError(f"invalid term {error}", where) from None
-
-
-# --- categories ----------------------------------------------------------------------------
-
-
-def _did_you_mean(name: str) -> str:
-    guess = closest_category(name)
-    return f" (did you mean {guess}?)" if guess else ""
-
-
-def _not_a_category(name: str) -> str:
-    """Why ``name`` is no arXiv category, and the likeliest fix."""
-    archive, _, subject = name.partition(".")
-    if archive.casefold() in ARXIV_ARCHIVES and subject:
-        return f"{name!r} is not an arXiv category: {archive} has no subject class {subject!r}" + (
-            _did_you_mean(name) or " (arxiv.org/category_taxonomy lists them)"
-        )
-    return f"{name!r} is not an arXiv category or archive, like cs.LG or cs{_did_you_mean(name)}"
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -520,16 +502,7 @@ class _Reader:
             if "://" in feed and not feed.lower().startswith(("http://", "https://")):
                 raise self.error(f"{feed!r}: only http(s) URLs can be fetched", item, field)
             if "://" not in feed and "/" not in feed and not is_categories(feed):
-                bad = next(part for part in feed.split("+") if not is_category(part))
-                if bad.partition(".")[0].casefold() in ARXIV_ARCHIVES:
-                    raise self.error(_not_a_category(bad), item, field)
-                raise self.error(
-                    f"{feed!r} is not an arXiv category (like cs.LG, cs, or cs.LG+stat.ML; "
-                    f"archives: {', '.join(sorted(ARXIV_ARCHIVES))}), a URL, or a path "
-                    f"(a local file needs a '/', like ./my-feed.xml){_did_you_mean(bad)}",
-                    item,
-                    field,
-                )
+                raise self.error(feed_name_problem(feed), item, field)
             if feed in feeds:
                 raise self.error(f"{feed!r} is listed twice", item, field)
             feeds[feed] = None
@@ -610,7 +583,7 @@ class _Reader:
         for item, inner in self.items(node, field):
             value = self.string(item, inner)
             if not is_category(value):
-                raise self.error(_not_a_category(value), item, inner)
+                raise self.error(category_problem(value), item, inner)
             categories[value] = None
         if not categories:
             raise self.error("the category list is empty", node, field)

@@ -81,9 +81,46 @@ def is_category(name: str) -> bool:
 
 
 def closest_category(name: str) -> str | None:
-    """The arXiv category a mistyped ``name`` most likely meant (``cs.LGG`` -> ``cs.LG``)."""
-    close = difflib.get_close_matches(name.casefold(), _CATEGORIES, n=1, cutoff=0.6)
+    """The arXiv category a mistyped ``name`` most likely meant: the same subject class in
+    another archive (``cs.ML`` -> ``stat.ML``), a class it begins (``cond-mat.stat`` ->
+    ``cond-mat.stat-mech``), an archive with a dash (``math.PH`` -> ``math-ph``), or else
+    the closest spelling (``cs.LGG`` -> ``cs.LG``)."""
+    folded = name.casefold()
+    archive, _, subject = folded.partition(".")
+    if subject:
+        elsewhere = [c for c in _CATEGORIES if c.partition(".")[2] == subject]
+        begun = [c for c in _CATEGORIES if c.startswith(folded) and c != folded]
+        for found in (elsewhere, begun, [f"{archive}-{subject}"]):
+            if len(found) == 1 and found[0] in _CATEGORIES:
+                return _CATEGORIES[found[0]]
+    close = difflib.get_close_matches(folded, _CATEGORIES, n=1, cutoff=0.6)
     return _CATEGORIES[close[0]] if close else None
+
+
+def category_problem(name: str) -> str:
+    """Why ``name`` is no arXiv category, and the likeliest fix (for error messages)."""
+    guess = closest_category(name)
+    did_you_mean = f" (did you mean {guess}?)" if guess else ""
+    archive, _, subject = name.partition(".")
+    if archive.casefold() in ARXIV_ARCHIVES and subject:
+        return f"{name!r} is not an arXiv category: {archive} has no subject class {subject!r}" + (
+            did_you_mean or " (arxiv.org/category_taxonomy lists them)"
+        )
+    return f"{name!r} is not an arXiv category or archive, like cs.LG or cs{did_you_mean}"
+
+
+def feed_name_problem(feed: str) -> str:
+    """Why ``feed`` (no URL, no path) is not arXiv categories either, for error messages."""
+    bad = next((part for part in feed.split("+") if not is_category(part)), feed)
+    if bad.partition(".")[0].casefold() in ARXIV_ARCHIVES:
+        return category_problem(bad)
+    guess = closest_category(bad)
+    return (
+        f"{feed!r} is not an arXiv category (like cs.LG, cs, or cs.LG+stat.ML; "
+        f"archives: {', '.join(sorted(ARXIV_ARCHIVES))}), a URL, or a path "
+        "(a local file needs a '/', like ./my-feed.xml)"
+        + (f" (did you mean {guess}?)" if guess else "")
+    )
 
 
 def is_categories(name: str) -> bool:

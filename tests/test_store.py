@@ -132,12 +132,15 @@ def identity(paper_id: str, version: int = 1, matched_by: tuple[str, ...] = ()) 
     }
 
 
-def test_a_store_with_month_files_keeps_every_paper_after_the_upgrade(tmp_path: Path) -> None:
+def test_a_store_with_month_files_keeps_every_paper_after_the_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     old_ids = ["2409.00001", "2409.01234", "2409.12121"]
     write_month_file(
         tmp_path, "2409", {i: identity(i, matched_by=("efficient-ml",)) for i in old_ids}
     )
     write_month_file(tmp_path, "0601", {"astro-ph/0601001": identity("astro-ph/0601001")})
+    write_month_file(tmp_path, "2410", {})  # an empty month goes too
 
     with Store.open(tmp_path, read_only=True) as reader:  # status before the daemon restarts
         assert reader.unseen([paper(i) for i in old_ids]) == []
@@ -154,6 +157,16 @@ def test_a_store_with_month_files_keeps_every_paper_after_the_upgrade(tmp_path: 
         "2409.01.json",
         "2409.12.json",
     ]
+    reads: list[str] = []
+    real_read = AtomicJSONStorage.read
+
+    def counting_read(self: AtomicJSONStorage) -> Any:
+        reads.append(self.path.name)
+        return real_read(self)
+
+    monkeypatch.setattr(AtomicJSONStorage, "read", counting_read)
+    Store.open(tmp_path).close()
+    assert reads == ["state.json"]  # done once: later opens read no shard, 0601.json included
 
 
 def test_an_upgrade_cut_short_moves_the_rest_without_undoing_later_changes(

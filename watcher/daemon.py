@@ -46,7 +46,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from watcher import app, logs
 from watcher.atomic import write_atomically
 from watcher.backfill import run_backfill
-from watcher.errors import DeliveryError, RuleError, WatcherError
+from watcher.errors import DeliveryError, RuleError, StoreBusy, WatcherError
 from watcher.heartbeat import (
     HEARTBEAT_FILE,
     STATE_FILE,
@@ -466,17 +466,17 @@ class Daemon:
             self.running = {"job": name, "since": now.isoformat()}
         self.write_heartbeat()
         outcome, summary = "error", ""
-        opened = False
+        skipped = False
         try:
             # `watcher once`, `retry` or `confirm` may hold the data directory right now:
             # wait for it (they take seconds) rather than skip this run; but a stop request
-            # ends the wait, or SIGTERM would wait with it (and systemd would kill us).
+            # ends the wait, or a stop would take as long as that wait.
             with Store.open(self.data_dir, wait=STORE_WAIT, give_up=self.stopping.is_set) as store:
-                opened = True
                 outcome, summary = work(store, now)
         except WatcherError as error:
             summary = str(error)
-            if not opened and self.stopping.is_set():
+            skipped = isinstance(error, StoreBusy) and self.stopping.is_set()
+            if skipped:
                 log.info("%s: not run, stopping (%s)", name, error, extra={"event": "job"})
             else:
                 log.error(
@@ -495,9 +495,10 @@ class Daemon:
             }
             with self.state_lock:
                 self.running = None
-                self.last = record
-                if name in ("poll", "recheck"):
-                    self.last_cycle = record
+                if not skipped:  # a run that never began must not hide how the last one went
+                    self.last = record
+                    if name in ("poll", "recheck"):
+                        self.last_cycle = record
             self.write_heartbeat()
 
     def _cycle(self, spec: JobSpec, store: Store, now: datetime) -> tuple[str, str]:

@@ -42,6 +42,10 @@ class StoreError(WatcherError):
     """The data directory cannot be read or written, or is held by another process."""
 
 
+class StoreBusy(StoreError):
+    """Another process holds the data directory (and waiting for it did not help)."""
+
+
 class DeliveryError(WatcherError):
     """A destination refused or failed a send.
 

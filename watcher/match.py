@@ -624,7 +624,7 @@ class Matcher:
                     score = weight_of[term]
                 else:
                     hit = self._topic_hit(index, ct, matched)
-                    score = sum([weight_of[term] for term in matched])
+                    score = sum([weight_of[term] for term in matched], 0.0)
                 results.append(Match(paper, names[ct.subscription], (hit,), score))
                 continue
             if gathering_sub != ct.subscription or gathering is None:

@@ -42,7 +42,7 @@ from watcher.codec import (
     paper_to_dict,
     receipt_to_dict,
 )
-from watcher.errors import StoreError
+from watcher.errors import StoreBusy, StoreError
 from watcher.models import Destination, Digest, Match, OutboxEntry, Paper, Receipt, is_arxiv_id
 
 STATE_FILE = "state.json"  # the delivery outbox
@@ -81,6 +81,11 @@ def shard_name(paper_id: str) -> str:
             return paper_id.rpartition("/")[2][:4]
         return paper_id[:7]
     return "other"
+
+
+# New-style ids (2409.01234) began in April 2007; their months will meet the old-style
+# ids' months (9108: August 1991) again in 2091.
+_NEW_STYLE_FIRST_MONTH, _NEW_STYLE_WRAPS = "0704", "9108"
 
 
 def _month_shard_name(paper_id: str) -> str | None:
@@ -472,27 +477,25 @@ class Store:
         """Move the papers of month files (``papers/2409.json``, written before shards were
         split by number) to their shards, once. Each shard is written before the month file
         lets go of its papers; after a crash between the two, the next open moves them again
-        without overwriting what the shard learnt since."""
+        without overwriting what the shard learnt since. A month file holds only new-style
+        ids; those of old-style ids (``9901.json``: hep-th/9901001) are today's shards."""
         directory = self.data_dir / SHARD_DIR
         for path in sorted(directory.glob("[0-9][0-9][0-9][0-9].json")):
-            month = _File(path, read_only=False)
-            records = month.items("papers")
+            if not _NEW_STYLE_FIRST_MONTH <= path.stem < _NEW_STYLE_WRAPS:
+                continue
             moving: dict[str, dict[str, JSONDict]] = {}
-            for key, record in records:
-                if shard_name(key) != path.stem:  # (old-style ids stay: their shard is this)
-                    moving.setdefault(shard_name(key), {})[key] = record
+            for key, record in _File(path, read_only=False).items("papers"):
+                moving.setdefault(shard_name(key), {})[key] = record
             for name, moved in moving.items():
                 shard = _File(directory / f"{name}.json", read_only=False)
                 known = {key for key, _ in shard.items("papers")}
                 shard.put("papers", {k: r for k, r in moved.items() if k not in known})
                 shard.flush()
-            moved_keys = [key for moved in moving.values() for key in moved]
-            if moved_keys and len(moved_keys) == len(records):
+            try:
                 path.unlink()
                 fsync_directory(directory)
-            elif moved_keys:
-                month.remove("papers", moved_keys)
-                month.flush()
+            except OSError as e:
+                raise StoreError(f"cannot remove: {e.strerror or e}", where=str(path)) from e
 
     def _shard(self, name: str) -> _File:
         if name not in self._shards:
@@ -895,7 +898,7 @@ def _lock(data_dir: Path, wait: float, give_up: Callable[[], bool]) -> int:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
             os.close(fd)
             if isinstance(e, BlockingIOError):
-                raise StoreError(f"another watcher is using {data_dir} (pid {holder})") from e
+                raise StoreBusy(f"another watcher is using {data_dir} (pid {holder})") from e
             raise StoreError(f"cannot lock: {e.strerror or e}", where=str(path)) from e
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)

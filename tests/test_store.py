@@ -116,6 +116,19 @@ def test_archive_is_sharded_by_arxiv_number(tmp_path: Path) -> None:
         assert s.known_versions(["feed:0123abcd"]) == {"feed:0123abcd": None}
 
 
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the name of every store file read, in order."""
+    reads: list[str] = []
+    real_read = AtomicJSONStorage.read
+
+    def counting_read(self: AtomicJSONStorage) -> Any:
+        reads.append(self.path.name)
+        return real_read(self)
+
+    monkeypatch.setattr(AtomicJSONStorage, "read", counting_read)
+    return reads
+
+
 def write_month_file(data: Path, month: str, records: dict[str, dict[str, Any]]) -> None:
     """A shard as stores wrote it before shards were split by number: a whole month."""
     (data / "papers").mkdir(parents=True, exist_ok=True)
@@ -157,14 +170,7 @@ def test_a_store_with_month_files_keeps_every_paper_after_the_upgrade(
         "2409.01.json",
         "2409.12.json",
     ]
-    reads: list[str] = []
-    real_read = AtomicJSONStorage.read
-
-    def counting_read(self: AtomicJSONStorage) -> Any:
-        reads.append(self.path.name)
-        return real_read(self)
-
-    monkeypatch.setattr(AtomicJSONStorage, "read", counting_read)
+    reads = count_reads(monkeypatch)
     Store.open(tmp_path).close()
     assert reads == ["state.json"]  # done once: later opens read no shard, 0601.json included
 
@@ -481,14 +487,7 @@ def test_a_cycle_touches_only_the_shards_it_needs(
     for f in shards:
         os.utime(f, (old, old))
 
-    reads: list[str] = []
-    real_read = AtomicJSONStorage.read
-
-    def counting_read(self: AtomicJSONStorage) -> Any:
-        reads.append(self.path.name)
-        return real_read(self)
-
-    monkeypatch.setattr(AtomicJSONStorage, "read", counting_read)
+    reads = count_reads(monkeypatch)
     today = [paper(f"2409.{n:05d}") for n in range(100)]
     replacement = paper("2201.00007")  # a known paper again, same version: nothing to write
     with Store.open(tmp_path) as s:

@@ -97,7 +97,7 @@ def test_rules_check_names_file_line_and_field(
     out = capsys.readouterr().out.splitlines()
     assert f"{rules / 'bad.yaml'}:5: topics[0].any: the term list is empty" in out
     assert any(line.startswith(f"{rules / 'typo.yaml'}:3: topic:") for line in out)
-    assert out[-1].endswith("1 valid subscriptions (good); with errors")
+    assert out[-1].endswith("1 valid subscription (good); with errors")
 
 
 def test_rules_check_passes_on_the_shipped_rules(capsys: pytest.CaptureFixture[str]) -> None:

@@ -255,7 +255,8 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
         print(error)
     names = ", ".join(s.name for s in ruleset.subscriptions) or "none"
     status = "with errors" if ruleset.errors else "OK"
-    print(f"{directory}: {len(ruleset.subscriptions)} valid subscriptions ({names}); {status}")
+    valid = count(len(ruleset.subscriptions), "valid subscription")
+    print(f"{directory}: {valid} ({names}); {status}")
     return 1 if ruleset.errors else 0
 
 

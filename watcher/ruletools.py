@@ -32,7 +32,7 @@ from watcher.match import (
     term_key,
     watched_authors,
 )
-from watcher.models import FIELDS, Paper, Subscription, Term, Topic, TopicHit
+from watcher.models import ANNOUNCEABLE, FIELDS, Paper, Subscription, Term, Topic, TopicHit
 from watcher.parse import parse_feed
 from watcher.render import one_line
 from watcher.rules import iter_rule_files, load_rule_file, load_rules
@@ -44,6 +44,7 @@ DEFAULT_DAYS = 90  # the archive's default retention (WATCHER_ARCHIVE_DAYS)
 BROAD_SHARE = 0.10  # a topic matching more of the pool than this is "too broad"
 SAMPLE_SIZE = 5
 _VERSION = re.compile(r"v\d+$")
+_ARXIV_PREFIX = re.compile(r"^arxiv:", re.I)  # as papers cite each other: arXiv:2409.12121
 
 
 # --- progress ------------------------------------------------------------------------------
@@ -190,7 +191,8 @@ def papers_from_store(data_dir: Path, since: datetime) -> list[Paper]:
 
 
 def papers_from_feeds(settings: Settings, feeds: Sequence[str]) -> list[Paper]:
-    """Every paper of the given feed files (or URLs), one copy per id, newest version."""
+    """Every paper the given feed files (or URLs) announce, one copy per id. Replacements
+    are left out: a cycle never announces them as new either."""
     papers: dict[str, Paper] = {}
     with app.build_fetcher(settings) as fetcher:
         for source in feeds:
@@ -198,6 +200,8 @@ def papers_from_feeds(settings: Settings, feeds: Sequence[str]) -> list[Paper]:
             if result.raw is None:
                 continue
             for paper in parse_feed(result.raw).papers:
+                if paper.announce_type not in ANNOUNCEABLE:
+                    continue
                 kept = papers.get(paper.id)
                 if kept is None or (paper.version or 0) > (kept.version or 0):
                     papers[paper.id] = paper
@@ -381,7 +385,7 @@ def cmd_rules_explain(args: argparse.Namespace) -> int:
         if not subs:
             files = list(iter_rule_files(settings.rules_dir))
             raise WatcherError(f"no usable rule files in {settings.rules_dir} ({len(files)} found)")
-    paper_id = _VERSION.sub("", args.id.strip())
+    paper_id = _VERSION.sub("", _ARXIV_PREFIX.sub("", args.id.strip()))
     with Store.open(settings.data_dir, read_only=True) as store:
         paper = store.paper(paper_id)
     if paper is None:

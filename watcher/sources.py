@@ -145,8 +145,10 @@ def resolve_source(name: str, rss_base: str, api_base: str, page_size: int = 100
     if "://" in name or "/" in name or name.endswith(".xml"):
         return FeedSource(name, "feed")
     if is_categories(name):
-        url = rss_base.rstrip("/") + "/" + name
-        return FeedSource(url, "arxiv-rss", categories=tuple(name.split("+")))
+        # arXiv's own spelling in the URL: a rule may write cs.lg, arXiv serves cs.LG.
+        categories = tuple(_CATEGORIES[part.casefold()] for part in name.split("+"))
+        url = rss_base.rstrip("/") + "/" + "+".join(categories)
+        return FeedSource(url, "arxiv-rss", categories=categories)
     return FeedSource(name, "feed")
 
 

@@ -388,10 +388,14 @@ def cmd_rules_explain(args: argparse.Namespace) -> int:
     paper_id = _VERSION.sub("", _ARXIV_PREFIX.sub("", args.id.strip()))
     with Store.open(settings.data_dir, read_only=True) as store:
         paper = store.paper(paper_id)
+        first_seen = store.first_seen(paper_id)
+    if paper is None and first_seen is None:
+        raise WatcherError(f"paper {paper_id} was never seen by {settings.data_dir}")
     if paper is None:
         raise WatcherError(
-            f"paper {paper_id} is not in the archive of {settings.data_dir} "
-            "(never seen, or older than the archive keeps)"
+            f"paper {paper_id} was seen (first on {first_seen:%Y-%m-%d}) but its text is not "
+            f"in the archive of {settings.data_dir}: older than the archive keeps "
+            "(WATCHER_ARCHIVE_DAYS), or it only ever came as a new version of an older paper"
         )
     sys.stdout.write(explain(subs, paper))
     return 0

@@ -18,7 +18,13 @@ from watcher.models import CycleReport, OutboxEntry, Receipt
 from watcher.pipeline import gather, run_cycle
 from watcher.render import render_format
 from watcher.rules import RuleSet, load_rules
-from watcher.settings import Settings, load_settings, read_environment, with_dirs
+from watcher.settings import (
+    Settings,
+    add_dir_arguments,
+    load_settings,
+    read_environment,
+    with_dirs,
+)
 from watcher.sources import feed_name_problem, is_categories
 from watcher.status import count, feed_line, render_status, summarize
 from watcher.store import Store
@@ -120,8 +126,7 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "needs attention (a failed or unknown delivery, a feed whose last poll failed, a rule "
         "file that does not load, a daemon that died or has a job long overdue).",
     )
-    status.add_argument("--data", type=Path, help="data directory (default: ./data)")
-    status.add_argument("--rules", type=Path, help="rules directory to validate (default: ./rules)")
+    add_dir_arguments(status, rules="rules directory to validate")
     status.add_argument(
         "--require-daemon",
         action="store_true",
@@ -144,7 +149,7 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         action="store_true",
         help="every failed delivery, permanent ones included (after you fixed the cause)",
     )
-    retry.add_argument("--data", type=Path, help="data directory (default: ./data)")
+    add_dir_arguments(retry, rules=None)
     retry.set_defaults(handler=cmd_retry)
 
     confirm = sub.add_parser(
@@ -154,7 +159,7 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "the channel or mailbox; `watcher status` stops reporting them.",
     )
     confirm.add_argument("keys", nargs="+", metavar="KEY", help="outbox key from watcher status")
-    confirm.add_argument("--data", type=Path, help="data directory (default: ./data)")
+    add_dir_arguments(confirm, rules=None)
     confirm.set_defaults(handler=cmd_confirm)
 
     drop = sub.add_parser(
@@ -164,7 +169,7 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "no longer exists. Their papers stay seen and are not sent again anywhere.",
     )
     drop.add_argument("keys", nargs="+", metavar="KEY", help="outbox key from watcher status")
-    drop.add_argument("--data", type=Path, help="data directory (default: ./data)")
+    add_dir_arguments(drop, rules=None)
     drop.set_defaults(handler=cmd_drop)
 
 
@@ -178,8 +183,7 @@ def _add_cycle_arguments(parser: argparse.ArgumentParser) -> None:
         help="read this feed instead of the rule files' own feeds (repeatable); "
         "a local file, a URL, or an arXiv category such as cs.LG",
     )
-    parser.add_argument("--rules", type=Path, help="rules directory (default: ./rules)")
-    parser.add_argument("--data", type=Path, help="data directory (default: ./data)")
+    add_dir_arguments(parser)
 
 
 def _feed_argument(value: str) -> str:

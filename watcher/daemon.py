@@ -68,7 +68,13 @@ from watcher.pipeline import deliver, run_cycle
 from watcher.rules import load_rule_file
 from watcher.rulewatch import Reload, RuleState, reload, snapshot
 from watcher.schedule import cron_trigger, schedule_cron
-from watcher.settings import Settings, load_settings, read_environment, with_dirs
+from watcher.settings import (
+    Settings,
+    add_dir_arguments,
+    load_settings,
+    read_environment,
+    with_dirs,
+)
 from watcher.sources import FeedSource
 from watcher.status import count, feed_line
 from watcher.store import Store
@@ -741,8 +747,7 @@ def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "files within seconds. One daemon per data directory. `watcher status` shows its "
         "health.",
     )
-    run.add_argument("--rules", type=Path, help="rules directory (default: ./rules)")
-    run.add_argument("--data", type=Path, help="data directory (default: ./data)")
+    add_dir_arguments(run)
     run.add_argument(
         "--log-json",
         action="store_true",

@@ -36,7 +36,13 @@ from watcher.models import ANNOUNCEABLE, FIELDS, Paper, Subscription, Term, Topi
 from watcher.parse import parse_feed
 from watcher.render import one_line
 from watcher.rules import iter_rule_files, load_rule_file, load_rules
-from watcher.settings import Settings, load_settings, read_environment, with_dirs
+from watcher.settings import (
+    Settings,
+    add_dir_arguments,
+    load_settings,
+    read_environment,
+    with_dirs,
+)
 from watcher.sources import in_subscription_feeds
 from watcher.store import Store
 
@@ -328,7 +334,7 @@ def add_commands(rules_sub: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="PATH",
         help="test against this feed file or URL instead of the history (repeatable)",
     )
-    test.add_argument("--data", type=Path, help="data directory (default: ./data)")
+    add_dir_arguments(test, rules=None)
     test.set_defaults(handler=cmd_rules_test)
 
     why = rules_sub.add_parser(
@@ -339,8 +345,7 @@ def add_commands(rules_sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     why.add_argument("id", help="an arXiv id, such as 2409.12121 (a version is ignored)")
     why.add_argument("file", nargs="?", type=Path, help="a rule file (default: every rule file)")
-    why.add_argument("--rules", type=Path, help="rules directory (default: ./rules)")
-    why.add_argument("--data", type=Path, help="data directory (default: ./data)")
+    add_dir_arguments(why)
     why.set_defaults(handler=cmd_rules_explain)
 
 

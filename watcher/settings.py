@@ -6,6 +6,7 @@ name destinations, never tokens, and ``Settings.__repr__`` hides every secret.
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -155,6 +156,21 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         log_format="json" if log_format == "json" else "text",
         archive_days=int(archive_days),
     )
+
+
+def add_dir_arguments(
+    parser: argparse.ArgumentParser, *, rules: str | None = "rules directory", data: bool = True
+) -> None:
+    """``--rules`` (described as ``rules``; None: no such option) and ``--data`` for a
+    command; ``with_dirs`` applies what they name."""
+    if rules is not None:
+        parser.add_argument(
+            "--rules", type=Path, help=f"{rules} (default: WATCHER_RULES_DIR, or ./rules)"
+        )
+    if data:
+        parser.add_argument(
+            "--data", type=Path, help="data directory (default: WATCHER_DATA_DIR, or ./data)"
+        )
 
 
 def with_dirs(settings: Settings, rules: Path | None, data: Path | None) -> Settings:

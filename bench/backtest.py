@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import bench.cycle as bc
-from watcher.backfill import run_backfill
+from watcher.daemon.backfill import run_backfill
 from watcher.match import compile_matcher
 from watcher.notify.local import LocalNotifier
 from watcher.pipeline import Cycle, run_cycle

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from watcher import sources
-from watcher.backfill import run_backfill
+from watcher.daemon.backfill import run_backfill
 from watcher.models import ANNOUNCEABLE, Paper, Subscription, Topic
 from watcher.rules import parse_term
 from watcher.store import Store

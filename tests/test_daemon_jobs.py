@@ -19,10 +19,10 @@ import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 
 from watcher import logs
-from watcher.backfill import run_backfill
 from watcher.daemon import Daemon, next_runs, recheck_sources
+from watcher.daemon.backfill import run_backfill
+from watcher.daemon.heartbeat import DaemonLock, daemon_pid
 from watcher.errors import StoreError
-from watcher.heartbeat import DaemonLock, daemon_pid
 from watcher.models import LOCAL, Destination, Paper, Subscription, Topic
 from watcher.rules import parse_term
 from watcher.schedule import SafeCronTrigger

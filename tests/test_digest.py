@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from watcher.codec import digest_from_dict, digest_to_dict
 from watcher.digest import make_digest, merge_digests, order_matches, order_updates, plan_digests
 from watcher.models import LOCAL, Destination, Digest, Match, Paper, Subscription, TopicHit
+from watcher.store.codec import digest_from_dict, digest_to_dict
 
 T0 = datetime(2024, 9, 18, 12, 0, tzinfo=UTC)
 

@@ -20,7 +20,6 @@ from watcher.match import (
     compile_matcher,
     highlight_spans,
     name_words,
-    tokenize,
     watched_authors,
 )
 from watcher.models import (
@@ -36,6 +35,7 @@ from watcher.models import (
     Topic,
     TopicHit,
 )
+from watcher.query import tokenize
 from watcher.rules import load_rule_file, parse_query, parse_term
 
 # --- the oracle lives in tests/reference_matcher.py (shared with bench/match.py) -----------

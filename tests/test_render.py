@@ -20,7 +20,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watcher import render as render_module
 from watcher.models import Digest, Match, Paper, TopicHit
 from watcher.render import (
     block,
@@ -32,6 +31,7 @@ from watcher.render import (
     safe_href,
     subject,
 )
+from watcher.render import formats as render_module
 
 GOLDEN_DIR = Path(__file__).parent / "data" / "render"
 MARK = '<mark style="background:#fff1a8;color:inherit;padding:0;">'

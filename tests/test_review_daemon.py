@@ -24,8 +24,8 @@ from tests.feeds import Item, rss
 from watcher import app
 from watcher.cli import main
 from watcher.daemon import Daemon, JobSpec, RedactingNotifier, secrets_of
+from watcher.daemon.heartbeat import HEARTBEAT_FILE
 from watcher.errors import DeliveryError, DeliveryUnknown, SettingsError, StoreError, WatcherError
-from watcher.heartbeat import HEARTBEAT_FILE
 from watcher.models import LOCAL, Destination, Digest, Paper, Receipt
 from watcher.notify.email import SmtpConfig
 from watcher.settings import Settings

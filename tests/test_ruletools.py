@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import PROJECT, RULES_DIR
 from watcher.cli import main
 from watcher.models import Paper
-from watcher.ruletools import Progress
+from watcher.rules.tools import Progress
 from watcher.store import Store
 
 NOW = datetime.now(UTC)

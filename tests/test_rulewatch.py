@@ -1,4 +1,4 @@
-"""The reload logic of watcher.rulewatch, driven by plain snapshots: no threads, no waiting."""
+"""The reload logic of watcher.rules.watch, driven by plain snapshots: no threads, no waiting."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from watcher.models import Subscription
 from watcher.rules import load_rule_file
-from watcher.rulewatch import Reload, RuleState, Snapshot, reload, snapshot
+from watcher.rules.watch import Reload, RuleState, Snapshot, reload, snapshot
 
 
 def rule(name: str, term: str = "quantiz*", schedule: str = "daily") -> str:

@@ -17,8 +17,7 @@ from tests.slackserver import OK, Call, Reply, SlackServer
 from watcher.errors import DeliveryError, DeliveryUnknown
 from watcher.models import Destination, Digest, Match, Paper, Term, TopicHit
 from watcher.notify.slack import SlackConfig, SlackNotifier
-from watcher.rules import parse_term
-from watcher.slack_blocks import (
+from watcher.render.slack import (
     build_messages,
     clip,
     highlight_mrkdwn,
@@ -27,6 +26,7 @@ from watcher.slack_blocks import (
     shorten_authors,
     slack_escape,
 )
+from watcher.rules import parse_term
 
 TOKEN = "xoxb-1234567890-secret-token-value"
 WEBHOOK_SECRET = "T0001/B0002/webhooksecretpart123"

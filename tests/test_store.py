@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from watcher import codec, store
 from watcher.errors import StoreError
 from watcher.models import (
     LOCAL,
@@ -26,7 +25,8 @@ from watcher.models import (
     Receipt,
     TopicHit,
 )
-from watcher.store import AtomicJSONStorage, Store
+from watcher.store import AtomicJSONStorage, Store, codec
+from watcher.store import core as store
 
 NOW = datetime(2024, 9, 18, 6, 0, tzinfo=UTC)
 SLACK = Destination("slack", ("#efficient-ml",))

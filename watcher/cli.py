@@ -11,13 +11,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from watcher import __version__, app, daemon, logs, ruletools
+from watcher import __version__, app, daemon, logs
+from watcher.daemon import service as daemon_command
+from watcher.daemon.heartbeat import read_health
 from watcher.errors import SettingsError, WatcherError
-from watcher.heartbeat import read_health
 from watcher.models import CycleReport, OutboxEntry, Receipt
 from watcher.pipeline import gather, run_cycle
 from watcher.render import render_format
 from watcher.rules import RuleSet, load_rules
+from watcher.rules import tools as ruletools
 from watcher.settings import (
     Settings,
     add_dir_arguments,
@@ -111,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_rules_check)
     ruletools.add_commands(rules_sub)  # rules test, rules explain
     _add_outbox_commands(sub)
-    daemon.add_command(sub)  # watcher run
+    daemon_command.add_command(sub)  # watcher run
     return parser
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import NamedTuple
@@ -28,46 +28,25 @@ from typing import NamedTuple
 from watcher.models import (
     Match,
     Paper,
-    QueryAnd,
-    QueryNode,
-    QueryNot,
-    QueryOr,
     Subscription,
     Term,
     Topic,
     TopicHit,
 )
-
-# Runs of alphanumerics (Unicode-aware): ``\w`` minus the underscore.
-_WORD = re.compile(r"[^\W_]+")
-
-# A term's identity in the index: its words and whether the last word is a prefix.
-TermKey = tuple[tuple[str, ...], bool]
+from watcher.query import (
+    WORD_RUN,
+    TermKey,
+    evaluate_query,
+    query_terms,
+    term_key,
+    tokenize,
+)
 
 FIELD_WEIGHTS: Mapping[str, float] = {"title": 3.0}
 DEFAULT_WEIGHT = 1.0
 AUTHOR_WEIGHT = 5.0
 
 _CACHE_LIMIT = 200_000  # distinct words remembered per Matcher before starting over
-
-
-def normalize(text: str) -> str:
-    """NFKC and casefold: the one normal form shared by rule terms and paper text."""
-    if text.isascii():
-        return text.lower()  # the same result, without the Unicode tables
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
-# ASCII text: every character that is not a letter or digit becomes a space, then split.
-# The same words as ``_WORD`` finds, in a third of the time (most abstracts are ASCII).
-_ASCII_SEPARATORS = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
-
-
-def tokenize(text: str) -> list[str]:
-    """Split ``text`` into normalised words; every non-alphanumeric character separates."""
-    if text.isascii():
-        return text.lower().translate(_ASCII_SEPARATORS).split()
-    return _WORD.findall(normalize(text))
 
 
 def field_text(paper: Paper, field: str) -> str:
@@ -87,10 +66,6 @@ def field_text(paper: Paper, field: str) -> str:
     if field == "announce_type":
         return paper.announce_type or ""
     raise ValueError(f"unknown field {field!r}")
-
-
-def term_key(term: Term) -> TermKey:
-    return (term.words, term.prefix)
 
 
 def field_weight(field: str) -> float:
@@ -170,7 +145,7 @@ def name_words(name: str) -> tuple[str, ...]:
     if not text.isascii():
         decomposed = unicodedata.normalize("NFKD", text)
         text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return tuple(_WORD.findall(text.casefold()))
+    return tuple(WORD_RUN.findall(text.casefold()))
 
 
 def author_keys(name: str) -> frozenset[str]:
@@ -201,31 +176,6 @@ def watched_authors(watch: Sequence[str], authors: Iterable[str]) -> tuple[str, 
     for author in authors:
         found |= author_keys(author)
     return tuple(name for name in watch if author_keys(name) & found)
-
-
-# --- boolean queries ---------------------------------------------------------------------
-
-
-def query_terms(node: QueryNode, positive: bool = True) -> list[tuple[Term, bool]]:
-    """Every term of a query tree with its polarity (False under an odd number of NOTs)."""
-    if isinstance(node, Term):
-        return [(node, positive)]
-    if isinstance(node, QueryNot):
-        return query_terms(node.part, not positive)
-    return [pair for part in node.parts for pair in query_terms(part, positive)]
-
-
-def evaluate_query(node: QueryNode, hits: Container[TermKey]) -> bool:
-    """The query's truth for a paper whose found terms are ``hits``."""
-    if isinstance(node, Term):
-        return term_key(node) in hits
-    if isinstance(node, QueryNot):
-        return not evaluate_query(node.part, hits)
-    if isinstance(node, QueryAnd):
-        return all(evaluate_query(part, hits) for part in node.parts)
-    if isinstance(node, QueryOr):
-        return any(evaluate_query(part, hits) for part in node.parts)
-    raise TypeError(f"not a query node: {node!r}")
 
 
 # --- highlighting --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ daemon (``watcher run``) that died without stopping cleanly, is not running when
 required (``--require-daemon``), or has a job long overdue. Pending deliveries are not: the
 next cycle sends them.
 
-The daemon's part comes from its heartbeat (``data/daemon.json``, see watcher.heartbeat),
+The daemon's part comes from its heartbeat (``data/daemon.json``, see watcher.daemon.heartbeat),
 read by the caller and handed in as values with :func:`daemon_health`.
 """
 

@@ -9,10 +9,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from watcher.atomic import write_atomically
 from watcher.errors import DeliveryError
 from watcher.models import Destination, Digest, Receipt
 from watcher.render import render_format, subject
+from watcher.store.atomic import write_atomically
 
 UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 

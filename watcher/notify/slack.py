@@ -1,5 +1,5 @@
 """Slack delivery: a bot token (chat.postMessage, summary + thread replies) or an incoming
-webhook (messages in sequence). The edge around the pure :mod:`watcher.slack_blocks`.
+webhook (messages in sequence). The edge around the pure :mod:`watcher.render.slack`.
 
 Secrets (the token, webhook URLs) come from the environment, never from rule files, and never
 reach an exception message or a log line: slack_sdk's own debug logging (request URLs,
@@ -28,7 +28,7 @@ from slack_sdk.webhook import WebhookClient
 
 from watcher.errors import DeliveryError, DeliveryUnknown
 from watcher.models import Destination, Digest, Receipt
-from watcher.slack_blocks import SlackMessage, build_messages
+from watcher.render.slack import SlackMessage, build_messages
 
 log = logging.getLogger(__name__)
 

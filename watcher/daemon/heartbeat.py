@@ -22,10 +22,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from watcher.atomic import write_atomically
 from watcher.errors import RuleError, StoreError
 from watcher.rules import iter_rule_files, load_rules
 from watcher.status import DaemonHealth, RulesHealth, daemon_health
+from watcher.store.atomic import write_atomically
 
 LOCK_FILE = "daemon.lock"
 HEARTBEAT_FILE = "daemon.json"

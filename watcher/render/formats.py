@@ -27,6 +27,7 @@ import jinja2
 
 from watcher.match import highlight_spans
 from watcher.models import Digest, Match, Message, Paper, Term
+from watcher.query import parse_term
 
 __all__ = [
     "ANNOTATED_MARKDOWN",
@@ -73,7 +74,7 @@ _SPACE = re.compile(r"\s+")
 def environment() -> jinja2.Environment:
     """The one template environment: strict, autoescaping only the HTML template."""
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("watcher", "templates"),
+        loader=jinja2.PackageLoader("watcher.render", "templates"),
         # select_autoescape matches name endings, so "digest.html.j2" needs "html.j2".
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("html", "html.j2"),
@@ -162,10 +163,8 @@ Piece = tuple[str, bool]
 
 @cache
 def _parse_term(text: str) -> Term | None:
-    # Imported here: watcher.rules pulls in YAML and the scheduler, which rendering does not
-    # otherwise need. A term that no longer parses highlights nothing rather than failing.
-    from watcher.rules import parse_term
-
+    # A term that no longer parses (the rule language changed since it was queued)
+    # highlights nothing rather than failing the digest.
     try:
         return parse_term(text)
     except ValueError:

@@ -11,7 +11,7 @@ Jobs on an APScheduler 3 BlockingScheduler, every trigger with an explicit time 
 - ``deliver:<subscription>``: for each subscription with a weekly or cron ``schedule``, at
   that schedule in the subscription's ``timezone``, sends the outbox entries now due;
 - ``rules``: every ``WATCHER_RULES_RELOAD_INTERVAL`` seconds, looks for added, edited and
-  deleted rule files (watcher.rulewatch) and runs ``backfill`` for new subscriptions.
+  deleted rule files (watcher.rules.watch) and runs ``backfill`` for new subscriptions.
 
 Cron triggers are watcher.schedule's SafeCronTrigger (APScheduler's own skips a day across
 spring-forward). Every job coalesces missed runs and never overlaps itself; the jobs that
@@ -44,16 +44,15 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from watcher import app, logs
-from watcher.atomic import write_atomically
-from watcher.backfill import run_backfill
-from watcher.errors import DeliveryError, RuleError, StoreBusy, WatcherError
-from watcher.heartbeat import (
+from watcher.daemon.backfill import run_backfill
+from watcher.daemon.heartbeat import (
     HEARTBEAT_FILE,
     STATE_FILE,
     DaemonLock,
     read_json,
     write_json,
 )
+from watcher.errors import DeliveryError, RuleError, StoreBusy, WatcherError
 from watcher.match import Matcher, compile_matcher
 from watcher.models import (
     CycleReport,
@@ -66,7 +65,7 @@ from watcher.models import (
 from watcher.notify import Notifier, Registry
 from watcher.pipeline import deliver, run_cycle
 from watcher.rules import load_rule_file
-from watcher.rulewatch import Reload, RuleState, reload, snapshot
+from watcher.rules.watch import Reload, RuleState, reload, snapshot
 from watcher.schedule import cron_trigger, schedule_cron
 from watcher.settings import (
     Settings,
@@ -78,6 +77,7 @@ from watcher.settings import (
 from watcher.sources import FeedSource
 from watcher.status import count, feed_line
 from watcher.store import Store
+from watcher.store.atomic import write_atomically
 
 log = logging.getLogger("watcher.daemon")
 

@@ -33,8 +33,10 @@ from typing import Any, TypeVar, cast
 from tinydb import Storage, TinyDB
 from tinydb.table import Table
 
-from watcher.atomic import fsync_directory, write_atomically
-from watcher.codec import (
+from watcher.errors import StoreBusy, StoreError
+from watcher.models import Destination, Digest, Match, OutboxEntry, Paper, Receipt, is_arxiv_id
+from watcher.store.atomic import fsync_directory, write_atomically
+from watcher.store.codec import (
     JSONDict,
     entry_from_dict,
     entry_to_dict,
@@ -42,8 +44,6 @@ from watcher.codec import (
     paper_to_dict,
     receipt_to_dict,
 )
-from watcher.errors import StoreBusy, StoreError
-from watcher.models import Destination, Digest, Match, OutboxEntry, Paper, Receipt, is_arxiv_id
 
 STATE_FILE = "state.json"  # the delivery outbox
 FEEDS_FILE = "feeds.json"  # per-feed state: etag, last listing, last poll

@@ -23,17 +23,14 @@ from watcher import app
 from watcher.errors import WatcherError
 from watcher.match import (
     AUTHOR_WEIGHT,
-    TermKey,
     category_allows,
     compile_matcher,
-    evaluate_query,
     field_weight,
-    query_terms,
-    term_key,
     watched_authors,
 )
 from watcher.models import ANNOUNCEABLE, FIELDS, Paper, Subscription, Term, Topic, TopicHit
 from watcher.parse import parse_feed
+from watcher.query import TermKey, evaluate_query, query_terms, term_key
 from watcher.render import one_line
 from watcher.rules import iter_rule_files, load_rule_file, load_rules
 from watcher.settings import (

@@ -1,0 +1,26 @@
+"""The store: what was seen (the paper archive) and what is to be or was delivered (the outbox).
+
+Edge: the only package that reads and writes the data directory's state files. Every write
+goes through a temp file, fsync and rename (``atomic``); nothing here fetches, parses,
+matches or renders. Callers use the ``Store`` face; its modules are the storage domains.
+"""
+
+from watcher.store.core import (
+    INTERRUPTED,
+    PERMANENT,
+    SHARD_DIR,
+    AtomicJSONStorage,
+    Store,
+    shard_name,
+    split_period,
+)
+
+__all__ = [
+    "INTERRUPTED",
+    "PERMANENT",
+    "SHARD_DIR",
+    "AtomicJSONStorage",
+    "Store",
+    "shard_name",
+    "split_period",
+]

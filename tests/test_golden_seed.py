@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import pytest
 
-from tests.conftest import PROJECT, RULES_DIR
+from tests.conftest import RULES_DIR
 from tests.seed import SeedPaper, read_seed
 from watcher.digest import plan_digests
 from watcher.models import Digest, Match, Paper, RawFeed, TopicHit

@@ -39,8 +39,8 @@ from tests.test_store import NOW, digest, paper, receipt
 from watcher import app, pipeline
 from watcher.cli import main
 from watcher.models import Destination
-from watcher.notify.email import DEFAULT_MAX_BYTES
 from watcher.notify.slack import SlackConfig, SlackNotifier
+from watcher.render import DEFAULT_MAX_BYTES
 from watcher.store import INTERRUPTED, Store
 
 TOKEN = "xoxb-1111-2222-e2eSecretBotToken"

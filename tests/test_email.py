@@ -23,7 +23,8 @@ from tests.smtpserver import (  # the fixtures are used by name
 )
 from watcher.errors import DeliveryError, DeliveryUnknown, SettingsError
 from watcher.models import Destination, Digest, Match, Paper, TopicHit
-from watcher.notify.email import EmailNotifier, SmtpConfig, build_message, list_id
+from watcher.notify.email import EmailNotifier, SmtpConfig
+from watcher.render import build_message, list_id
 
 __all__ = ["smtp_server", "smtp_server_factory", "smtp_tls_server"]  # fixtures, used by name
 

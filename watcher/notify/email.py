@@ -1,15 +1,9 @@
-"""Email delivery: one multipart/alternative mail per digest, sent over SMTP.
+"""Email delivery: one multipart/alternative mail per digest, sent over SMTP. The edge around
+the pure :mod:`watcher.render.email` (the composition and its size budget).
 
 Security first: STARTTLS is required when asked for (never a silent fall back to plain text),
 certificates are verified, every socket call has a timeout, and the password never reaches
-an exception message or a log line. Every string from a feed is untrusted: the Subject and
-List-Id are cleaned of CR/LF and control characters before they reach a header, and the HTML
-comes from the autoescaping renderer (the overflow list here is escaped with html.escape).
-
-A digest too big for one readable mail (Gmail clips bodies past ~102 KB) keeps as many full
-papers as fit under the size budget and lists the rest by title and link only. The "Updated"
-section (replaced papers, a few lines each) counts against the same budget: it stays whole
-while any paper is shown in full, and is cut before the titles of new papers are.
+an exception message or a log line.
 
 Failures are mapped for the outbox: DeliveryError(permanent=True) when only the user can fix
 it (wrong password, unknown recipient, no STARTTLS), DeliveryError(permanent=False) when the
@@ -21,46 +15,32 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import html
 import logging
 import re
 import smtplib
 import socket
 import ssl
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import make_msgid, parseaddr
 from typing import Literal, NoReturn, get_args
 
 from watcher.errors import DeliveryError, DeliveryUnknown, SettingsError
-from watcher.models import Destination, Digest, Match, Message, Receipt
-from watcher.render import one_line, render, safe_href
+from watcher.models import Destination, Digest, Receipt
+from watcher.render import one_line, render
+from watcher.render.email import DEFAULT_MAX_BYTES, Renderer, build_message, header_text
 
-__all__ = [
-    "DEFAULT_MAX_BYTES",
-    "EmailNotifier",
-    "Security",
-    "SmtpConfig",
-    "build_message",
-]
+__all__ = ["EmailNotifier", "Security", "SmtpConfig"]
 
 log = logging.getLogger(__name__)
 
 Security = Literal["starttls", "ssl", "none"]
 SECURITIES: tuple[Security, ...] = get_args(Security)
 
-# Gmail clips a message body past ~102 KB ("[Message clipped]"); stay safely below it.
-DEFAULT_MAX_BYTES = 100_000
-
-Renderer = Callable[[Digest], Message]
 Clock = Callable[[], datetime]
 
 _ADDR = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
-_LIST_LABEL = re.compile(r"[^a-z0-9-]+")
 _FALLBACK_DOMAIN = "arxiv-watcher.invalid"
 
 
@@ -151,197 +131,6 @@ class SmtpConfig:
         return ssl.create_default_context(cafile=self.cafile)
 
 
-# --- composing the mail (pure) -----------------------------------------------------------
-
-
-def header_text(value: str) -> str:
-    """One header-safe line: no CR/LF, control, format or private-use characters."""
-    value = one_line(value)
-    return "".join(c for c in value if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co"))
-
-
-def list_id(subscription: str) -> str:
-    """``<name.arxiv-watcher>`` with ``name`` reduced to a DNS-like label (RFC 2919)."""
-    label = _LIST_LABEL.sub("-", subscription.lower()).strip("-")[:63].strip("-")
-    return f"<{label or 'digest'}.arxiv-watcher>"
-
-
-def _papers(count: int) -> str:
-    return f"{count} more paper" if count == 1 else f"{count} more papers"
-
-
-def _overflow_text(rest: Sequence[Match], listed: int) -> str:
-    lines = [
-        "",
-        "",
-        f"{_papers(len(rest))} (titles and links only, to keep this mail short):",
-        "",
-    ]
-    for match in rest[:listed]:
-        lines.append(f"- {one_line(match.paper.title)}")
-        href = safe_href(one_line(match.paper.abs_url))
-        if href:
-            lines.append(f"  {href}")
-    if listed < len(rest):
-        lines.append(f"- ... and {len(rest) - listed} more, not listed (see the archive)")
-    return "\n".join(lines) + "\n"
-
-
-def _overflow_html(rest: Sequence[Match], listed: int) -> str:
-    items = []
-    for match in rest[:listed]:
-        title = html.escape(one_line(match.paper.title))
-        href = safe_href(one_line(match.paper.abs_url))
-        items.append(
-            f'<li><a href="{html.escape(href)}">{title}</a></li>' if href else f"<li>{title}</li>"
-        )
-    if listed < len(rest):
-        items.append(f"<li>&hellip; and {len(rest) - listed} more, not listed</li>")
-    return (
-        '<div style="margin-top:24px;border-top:1px solid #ddd;padding-top:12px;'
-        'font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222">'
-        f'<p style="margin:0 0 8px 0;font-weight:bold">{_papers(len(rest))}</p>'
-        '<p style="margin:0 0 8px 0;color:#555">Titles and links only, to keep this mail '
-        "short.</p>"
-        f'<ul style="margin:0;padding-left:20px;line-height:1.5">{"".join(items)}</ul></div>\n'
-    )
-
-
-def _updates(count: int) -> str:
-    return f"{count} more updated paper" if count == 1 else f"{count} more updated papers"
-
-
-def _dropped_updates_text(count: int) -> str:
-    return f"\n\n{_updates(count)}, not listed to keep this mail short (see the archive).\n"
-
-
-def _dropped_updates_html(count: int) -> str:
-    return (
-        '<p style="margin:16px 0 0 0;font-family:Arial,Helvetica,sans-serif;font-size:14px;'
-        f'color:#555">{_updates(count)}, not listed to keep this mail short.</p>\n'
-    )
-
-
-def _insert_html(document: str, fragment: str) -> str:
-    """``fragment`` just before ``</body>`` (or at the end of a bare fragment)."""
-    at = document.lower().rfind("</body>")
-    return document + fragment if at < 0 else document[:at] + fragment + document[at:]
-
-
-@dataclass(frozen=True, slots=True)
-class Composed:
-    """A finished mail: what it is, and how much of the digest it shows in full."""
-
-    message: EmailMessage
-    data: bytes  # CRLF line endings, ready for DATA
-    message_id: str
-    shown: int  # papers shown in full; the rest are listed by title
-
-
-def _assemble(
-    body: Message,
-    subject: str,
-    headers: dict[str, str],
-    rest: Sequence[Match],
-    listed: int,
-    dropped_updates: int = 0,
-) -> EmailMessage:
-    text, page = body.text, body.html
-    if rest:
-        text = text.rstrip("\n") + "\n" + _overflow_text(rest, listed)
-        page = _insert_html(page, _overflow_html(rest, listed))
-    if dropped_updates:
-        text = text.rstrip("\n") + _dropped_updates_text(dropped_updates)
-        page = _insert_html(page, _dropped_updates_html(dropped_updates))
-    msg = EmailMessage(policy=SMTP_POLICY)
-    msg["Subject"] = subject
-    for name, value in headers.items():
-        msg[name] = value
-    msg.set_content(text, subtype="plain", charset="utf-8")
-    msg.add_alternative(page, subtype="html", charset="utf-8")
-    return msg
-
-
-def build_message(
-    digest: Digest,
-    *,
-    mail_from: str,
-    to: Sequence[str],
-    now: datetime,
-    message_id: str,
-    renderer: Renderer = render,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-) -> Composed:
-    """Compose the mail for ``digest`` within ``max_bytes`` (the whole message, headers too).
-
-    When the full digest does not fit, the first papers (digest order) are shown in full and
-    the rest listed by title and link; if that does not fit even with no paper in full, as
-    many updated papers as fit beside every title; failing that, as many titles as fit.
-    """
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    full = renderer(digest)
-    subject = header_text(full.subject) or "arXiv digest"
-    headers = {
-        "From": mail_from,
-        "To": ", ".join(to),
-        "Date": formatdate(now.timestamp(), usegmt=True),
-        "Message-ID": message_id,
-        "List-Id": list_id(digest.subscription),
-        # RFC 3834: no vacation auto-replies to a machine-sent digest.
-        "Auto-Submitted": "auto-generated",
-    }
-    matches, updated = digest.matches, digest.updated
-
-    def compose(shown: int, listed: int, updates: int = len(updated)) -> Composed:
-        body = full
-        if shown < len(matches) or updates < len(updated):
-            part = renderer(
-                dataclasses.replace(digest, matches=matches[:shown], updated=updated[:updates])
-            )
-            # The renderer titles the body with the subset's subject ("(10 papers)"); the
-            # reader should see the whole digest's count there, as in the Subject.
-            body = dataclasses.replace(
-                part,
-                text=part.text.replace(part.subject, full.subject),
-                html=part.html.replace(html.escape(part.subject), html.escape(full.subject)),
-            )
-        msg = _assemble(body, subject, headers, matches[shown:], listed, len(updated) - updates)
-        return Composed(msg, msg.as_bytes(), message_id, shown)
-
-    best = compose(len(matches), 0)
-    if len(best.data) <= max_bytes:
-        return best
-    papers, updates = len(matches), len(updated)
-
-    def largest(count: int, attempt: Callable[[int], Composed]) -> Composed | None:
-        """``attempt(n)`` for the largest n < count that fits (sizes grow with n)."""
-        low, high, found = 0, count - 1, None
-        while low <= high:
-            mid = (low + high) // 2
-            composed = attempt(mid)
-            if len(composed.data) <= max_bytes:
-                found, low = composed, mid + 1
-            else:
-                high = mid - 1
-        return found
-
-    # In turn, until one fits: the first papers in full and every other paper listed by
-    # title (a full paper costs more than its title line); no paper in full, every title and
-    # as many updated papers as fit; as many titles as fit, without updated papers.
-    found = (
-        largest(papers, lambda n: compose(n, papers - n))
-        or largest(updates, lambda n: compose(0, papers, n))
-        or largest(papers, lambda n: compose(0, n, 0))
-    )
-    if found is not None:
-        return found
-    log.warning(
-        "digest %s does not fit in %d bytes even without papers", digest.subscription, max_bytes
-    )
-    return compose(0, 0, 0)
-
-
 # --- sending (edge) ----------------------------------------------------------------------
 
 
@@ -393,6 +182,12 @@ class EmailNotifier:
             renderer=self.renderer,
             max_bytes=self.max_bytes,
         )
+        if len(composed.data) > self.max_bytes:
+            log.warning(
+                "digest %s does not fit in %d bytes even without papers",
+                digest.subscription,
+                self.max_bytes,
+            )
         self._transmit(recipients, composed.data, where)
         log.info(
             "mailed the %s digest of %s to %s: %s (%d bytes, %d of %d papers in full)",

@@ -3,53 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from functools import partial
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests import factories
+from tests.factories import match, subscription
 from watcher.digest import make_digest, merge_digests, order_matches, order_updates, plan_digests
-from watcher.models import LOCAL, Destination, Digest, Match, Paper, Subscription, TopicHit
+from watcher.models import LOCAL, Destination, Digest, Match, TopicHit
 from watcher.store.codec import digest_from_dict, digest_to_dict
 
 T0 = datetime(2024, 9, 18, 12, 0, tzinfo=UTC)
 
 
-def paper(
-    id: str,
-    version: int | None = 1,
-    published: datetime | None = T0,
-    title: str = "",
-    updated: datetime | None = None,
-) -> Paper:
-    return Paper(
-        id,
-        version,
-        title or f"Paper {id}",
-        ("A. Author",),
-        "An abstract.",
-        ("cs.LG",),
-        published=published,
-        updated=updated,
-    )
-
-
-def match(
-    p: Paper, subscription: str = "efficient-ml", topic: str = "Quantization", score: float = 0.0
-) -> Match:
-    return Match(p, subscription, (TopicHit(topic, ("quantiz*",)),), score=score)
-
-
-def subscription(name: str, *deliver: Destination, **options: Any) -> Subscription:
-    return Subscription(
-        name=name,
-        path=f"rules/{name}.yaml",
-        feeds=("cs.LG",),
-        topics=(),
-        deliver=deliver,
-        **options,
-    )
+paper = partial(factories.paper, published=T0)
 
 
 def ids(matches: tuple[Match, ...]) -> list[str]:
@@ -102,8 +71,8 @@ def test_deduplicates_by_id_keeping_the_highest_version() -> None:
 
 
 def test_equal_versions_keep_the_later_match() -> None:
-    first = match(paper("2409.00001"), topic="Old")
-    later = match(paper("2409.00001"), topic="New")
+    first = match(paper("2409.00001"), hits=(TopicHit("Old", ("quantiz*",)),))
+    later = match(paper("2409.00001"), hits=(TopicHit("New", ("quantiz*",)),))
     (kept,) = order_matches([first, later])
     assert kept.hits[0].topic == "New"
 
@@ -123,7 +92,10 @@ def test_empty() -> None:
     )
 )
 def test_order_is_a_sorted_unique_selection(entries: list[tuple[str, int, int | None]]) -> None:
-    ms = [match(paper(i, v, None if h is None else T0 + timedelta(hours=h))) for i, v, h in entries]
+    ms = [
+        match(paper(i, v, published=None if h is None else T0 + timedelta(hours=h)))
+        for i, v, h in entries
+    ]
     ordered = order_matches(ms)
     assert sorted(ids(ordered)) == sorted({i for i, _, _ in entries})
     for m in ordered:
@@ -140,8 +112,8 @@ def test_one_digest_per_subscription_with_matches_and_destination() -> None:
     slack = Destination("slack", ("#efficient-ml",))
     email = Destination("email", ("team@example.org",))
     subs = [
-        subscription("efficient-ml", slack, email),
-        subscription("nothing-today", slack),
+        subscription("efficient-ml", deliver=(slack, email)),
+        subscription("nothing-today", deliver=(slack,)),
         subscription("attention"),
     ]
     ms = [

@@ -8,9 +8,11 @@ import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import partial
 
 import pytest
 
+from tests import factories
 from tests.smtpserver import (  # the fixtures are used by name
     PASSWORD,
     USER,
@@ -22,7 +24,7 @@ from tests.smtpserver import (  # the fixtures are used by name
     smtp_tls_server,
 )
 from watcher.errors import DeliveryError, DeliveryUnknown, SettingsError
-from watcher.models import Destination, Digest, Match, Paper, TopicHit
+from watcher.models import Destination, Digest, Paper
 from watcher.notify.email import EmailNotifier, SmtpConfig
 from watcher.render import build_message, list_id
 
@@ -56,20 +58,7 @@ def paper(n: int, title: str | None = None, **fields: object) -> Paper:
     return Paper(**values)  # type: ignore[arg-type]
 
 
-def digest(
-    *papers: Paper,
-    subscription: str = "efficient-ml",
-    updated: tuple[Paper, ...] = (),
-    omitted: int = 0,
-) -> Digest:
-    hits = (TopicHit("Quantization", ("quantiz*", "low-bit")),)
-    return Digest(
-        subscription=subscription,
-        period="2024-09-20",
-        matches=tuple(Match(p, subscription, hits) for p in papers),
-        updated=tuple(Match(p, subscription, hits) for p in updated),
-        omitted=omitted,
-    )
+digest = partial(factories.digest, period="2024-09-20")
 
 
 def replaced(n: int, title: str | None = None) -> Paper:

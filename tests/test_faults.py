@@ -11,13 +11,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.factories import subscription, topic
+from tests.fakes import Recorder
 from tests.feeds import ApiEntry, Item, api_atom, rss
 from tests.feedserver import FeedServer, Reply, Request
 from watcher.fetch import FetchConfig, Fetcher
 from watcher.match import compile_matcher
-from watcher.models import CycleReport, Destination, Digest, Receipt, Subscription, Topic
+from watcher.models import CycleReport
 from watcher.pipeline import Cycle, run_cycle
-from watcher.rules import parse_term
 from watcher.sources import resolve_source
 from watcher.store import Store
 
@@ -26,21 +27,8 @@ A = Item("2611.01001", "Quantization for speech models")
 B = Item("2611.02002", "Pruning graph networks")  # Tuesday's paper: the fault hides it
 C = Item("2611.03003", "Sparse attention kernels")
 NOISE = Item("2611.01009", "A history of sundials")
-TOPICS = (Topic("Efficient", any=tuple(parse_term(t) for t in ("quantiz*", "prun*", "sparse"))),)
-SUBSCRIPTION = Subscription("efficient", "efficient.yaml", ("cs.LG",), TOPICS)
+SUBSCRIPTION = subscription("efficient", topic("Efficient", "quantiz*", "prun*", "sparse"))
 CAP = 64 * 1024
-
-
-@dataclass
-class Recorder:
-    sent: list[Digest] = field(default_factory=list)
-
-    def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
-        self.sent.append(digest)
-        return Receipt(destination.key, str(len(self.sent)), datetime.now(UTC))
-
-    def ids(self) -> list[str]:
-        return [m.paper.id for d in self.sent for m in d.matches]
 
 
 @dataclass
@@ -115,7 +103,7 @@ def test_a_fault_is_recorded_and_the_lost_day_is_filled_once(world: World, fault
     tuesday = world.cycle(at(TUESDAY))
     [failed] = tuesday.feeds
     assert failed.status == "failed" and reason in (failed.error or ""), failed
-    assert world.local.ids() == [A.id]  # nothing from the broken response
+    assert world.local.paper_ids() == [A.id]  # nothing from the broken response
 
     world.server.set_routes(
         {"/rss/cs.LG": Reply.feed(rss(WEDNESDAY, [C])), "/api/query": api_answer}
@@ -123,7 +111,7 @@ def test_a_fault_is_recorded_and_the_lost_day_is_filled_once(world: World, fault
     wednesday = world.cycle(at(WEDNESDAY))
     assert [f.status for f in wednesday.feeds] == ["new", "new"]
     assert "from the arXiv API" in wednesday.feeds[1].source
-    assert sorted(world.local.ids()) == sorted([A.id, B.id, C.id])
+    assert sorted(world.local.paper_ids()) == sorted([A.id, B.id, C.id])
 
 
 def test_retry_after_is_honoured_before_giving_up(world: World) -> None:
@@ -133,7 +121,7 @@ def test_retry_after_is_honoured_before_giving_up(world: World) -> None:
     report = world.cycle(at(MONDAY))
     assert [f.status for f in report.feeds] == ["new"]
     assert any(41 < s <= 42 for s in world.slept)  # waited out Retry-After (real clock)
-    assert world.local.ids() == [A.id]
+    assert world.local.paper_ids() == [A.id]
 
 
 def test_an_api_error_entry_is_a_failure_with_arxivs_message_and_is_retried(world: World) -> None:
@@ -156,7 +144,7 @@ def test_an_api_error_entry_is_a_failure_with_arxivs_message_and_is_retried(worl
     report = world.cycle(at(WEDNESDAY))
     assert [f.status for f in report.feeds] == ["new", "failed"]
     assert "arXiv API error: malformed query" in (report.feeds[1].error or "")
-    assert sorted(world.local.ids()) == [A.id, C.id]
+    assert sorted(world.local.paper_ids()) == [A.id, C.id]
 
     # The gap stays open until the API answers: the next poll asks again.
     world.server.set_routes(
@@ -170,7 +158,7 @@ def test_an_api_error_entry_is_a_failure_with_arxivs_message_and_is_retried(worl
     )
     again = world.cycle(at(WEDNESDAY))
     assert [f.status for f in again.feeds] == ["not-modified", "new"]
-    assert sorted(world.local.ids()) == [A.id, B.id, C.id]
+    assert sorted(world.local.paper_ids()) == [A.id, B.id, C.id]
 
 
 def paged_api(entries: list[ApiEntry]) -> Callable[[Request], Reply]:
@@ -197,7 +185,7 @@ def test_a_missed_day_is_read_to_the_last_page(world: World) -> None:
         {"/rss/cs.LG": Reply.feed(rss(WEDNESDAY, [C])), "/api/query": paged_api(MISSED)}
     )
     world.cycle(at(WEDNESDAY), api_page_size=2, api_max_pages=5)  # 7 results: 4 pages
-    assert sorted(world.local.ids()) == sorted([A.id, C.id, *(e.id for e in MISSED)])
+    assert sorted(world.local.paper_ids()) == sorted([A.id, C.id, *(e.id for e in MISSED)])
 
 
 def test_a_missed_day_too_big_to_read_whole_is_an_error_and_retried(world: World) -> None:
@@ -209,7 +197,7 @@ def test_a_missed_day_too_big_to_read_whole_is_an_error_and_retried(world: World
     report = world.cycle(at(WEDNESDAY), api_page_size=2, api_max_pages=2)  # 4 of 7 at most
     assert [f.status for f in report.feeds] == ["new", "failed"]
     assert "more than 4 results" in (report.feeds[1].error or "")
-    assert sorted(world.local.ids()) == [A.id, C.id]  # no partial day
+    assert sorted(world.local.paper_ids()) == [A.id, C.id]  # no partial day
     again = world.cycle(at(WEDNESDAY), api_page_size=5, api_max_pages=2)
     assert [f.status for f in again.feeds] == ["not-modified", "new"]
-    assert len(world.local.ids()) == 2 + len(MISSED)
+    assert len(world.local.paper_ids()) == 2 + len(MISSED)

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fakes import FakeClock
 from tests.feedserver import FeedServer, Reply, Request, feed_server  # noqa: F401
 from watcher.errors import FeedError
 from watcher.fetch import (
@@ -40,21 +41,6 @@ RSS = (
     b"</channel></rss>\n"
 )
 RSS_TYPE = "application/rss+xml; charset=utf-8"
-
-
-class FakeClock:
-    """A monotonic clock that only moves when the fetcher sleeps."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests import factories
 from tests.conftest import RULES_DIR
+from tests.factories import subscription as sub
 from tests.reference_matcher import oracle_hits, reference_match
 from tests.seed import read_seed
 from watcher.match import (
@@ -54,22 +56,12 @@ def paper(
     authors: tuple[str, ...] = (),
     categories: tuple[str, ...] = (),
 ) -> Paper:
-    return Paper(
-        id="2409.00001",
-        version=1,
-        title=title,
-        authors=authors,
-        abstract=abstract,
-        categories=categories,
-    )
+    """A paper of this text alone (positional: title, abstract)."""
+    return factories.paper(title=title, abstract=abstract, authors=authors, categories=categories)
 
 
 def terms(*texts: str) -> tuple[Term, ...]:
     return tuple(parse_term(t) for t in texts)
-
-
-def sub(name: str, *topics: Topic) -> Subscription:
-    return Subscription(name=name, path=f"{name}.yaml", feeds=("cs.LG",), topics=topics)
 
 
 def hits_of(subscription: Subscription, p: Paper) -> dict[str, tuple[str, ...]]:

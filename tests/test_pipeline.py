@@ -5,13 +5,14 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
-import textwrap
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
+from tests.factories import rule_yaml, write_rule
+from tests.fakes import Recorder
 from tests.feeds import Item, rss
 from watcher.app import source_map
 from watcher.errors import DeliveryError
@@ -33,44 +34,12 @@ PRUNE = Item("2611.00002", "Pruning attention heads", category="cs.CL")
 OTHER = Item("2611.00003", "Bird migration and weather")
 
 
-@dataclass
-class Recorder:
-    """A notifier that records what it was given and can be told to fail."""
-
-    kind: str = "local"
-    fail: list[DeliveryError] = field(default_factory=list)
-    sent: list[tuple[Destination, Digest]] = field(default_factory=list)
-
-    def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
-        if self.fail:
-            raise self.fail.pop(0)
-        self.sent.append((destination, digest))
-        return Receipt(destination.key, f"{self.kind}-{len(self.sent)}", NOW)
-
-    def paper_ids(self) -> list[str]:
-        return [m.paper.id for _, d in self.sent for m in d.matches]
-
-
-def write_rule(directory: Path, name: str, body: str) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / f"{name}.yaml").write_text(textwrap.dedent(body), encoding="utf-8")
-
-
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
     rules = tmp_path / "rules"
+    topics = {"Quantization": ["quantiz*"], "Pruning": ["prun*"]}
     write_rule(
-        rules,
-        "compression",
-        """\
-        name: compression
-        feeds: [cs.LG, cs.CL]
-        topics:
-          - name: Quantization
-            any: ["quantiz*"]
-          - name: Pruning
-            any: ["prun*"]
-        """,
+        rules / "compression.yaml", rule_yaml("compression", topics, feeds=["cs.LG", "cs.CL"])
     )
     return rules
 
@@ -147,17 +116,7 @@ def test_a_replacement_never_seen_before_is_not_announced(tmp_path: Path, rules_
 def test_a_subscription_only_gets_papers_from_its_own_feeds(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     for name in ("vision", "language"):
-        write_rule(
-            rules,
-            name,
-            f"""\
-            name: {name}
-            feeds: [cs.LG]
-            topics:
-              - name: Everything
-                any: ["quantiz*", "prun*"]
-            """,
-        )
+        write_rule(rules / f"{name}.yaml", rule_yaml(name, {"Everything": ["quantiz*", "prun*"]}))
     vision = feed_file(tmp_path, "cv", DAY, [QUANT])
     language = feed_file(tmp_path, "cl", DAY, [PRUNE])
     local = Recorder()
@@ -192,20 +151,8 @@ def test_a_failed_destination_is_retried_next_cycle_without_resending_the_others
     tmp_path: Path,
 ) -> None:
     rules = tmp_path / "rules"
-    write_rule(
-        rules,
-        "both",
-        """\
-        name: both
-        feeds: [cs.LG]
-        topics:
-          - name: Q
-            any: ["quantiz*"]
-        deliver:
-          - slack: "#papers"
-          - email: [team@example.org]
-        """,
-    )
+    deliver = ['slack: "#papers"', "email: [team@example.org]"]
+    write_rule(rules / "both.yaml", rule_yaml("both", deliver=deliver))
     feed = feed_file(tmp_path, "lg", DAY, [QUANT])
     slack = Recorder("slack", fail=[DeliveryError("HTTP 500", where="slack:#papers")])
     email = Recorder("email")
@@ -222,19 +169,7 @@ def test_a_failed_destination_is_retried_next_cycle_without_resending_the_others
 
 def test_an_unconfigured_destination_falls_back_to_the_local_digest(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
-    write_rule(
-        rules,
-        "slacky",
-        """\
-        name: slacky
-        feeds: [cs.LG]
-        topics:
-          - name: Q
-            any: ["quantiz*"]
-        deliver:
-          - slack: "#papers"
-        """,
-    )
+    write_rule(rules / "slacky.yaml", rule_yaml("slacky", deliver=['slack: "#papers"']))
     feed = feed_file(tmp_path, "lg", DAY, [QUANT])
     local = Recorder()
     report = cycle(tmp_path / "data", rules, [feed], {"local": local})
@@ -304,19 +239,8 @@ def test_a_cycle_killed_between_recording_and_delivering_delivers_exactly_once_o
 
 def test_updates_true_announces_new_versions_of_papers_sent_before(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
-    for name, updates in (("follows", "true"), ("ignores", "false")):
-        write_rule(
-            rules,
-            name,
-            f"""\
-            name: {name}
-            feeds: [cs.LG]
-            topics:
-              - name: Q
-                any: ["quantiz*"]
-            updates: {updates}
-            """,
-        )
+    for name, updates in (("follows", True), ("ignores", False)):
+        write_rule(rules / f"{name}.yaml", rule_yaml(name, updates=updates))
     local = Recorder()
     data = tmp_path / "data"
     cycle(data, rules, [feed_file(tmp_path, "d1", DAY, [QUANT])], {"local": local})
@@ -343,19 +267,10 @@ def test_updates_true_announces_new_versions_of_papers_sent_before(tmp_path: Pat
 
 def test_a_weekly_subscription_gathers_the_week_and_sends_it_at_its_slot(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
-    write_rule(
-        rules,
-        "weekly",
-        """\
-        name: weekly
-        feeds: [cs.LG]
-        topics:
-          - name: Q
-            any: ["quantiz*", "prun*"]
-        schedule: weekly
-        timezone: Europe/Berlin
-        """,
+    weekly = rule_yaml(
+        "weekly", {"Q": ["quantiz*", "prun*"]}, schedule="weekly", timezone="Europe/Berlin"
     )
+    write_rule(rules / "weekly.yaml", weekly)
     local = Recorder()
     data = tmp_path / "data"
     tuesday, wednesday = date(2026, 11, 10), date(2026, 11, 11)
@@ -384,17 +299,7 @@ def test_a_subscription_whose_feed_failed_still_gets_a_cross_list_when_it_return
 ) -> None:
     rules = tmp_path / "rules"
     for name in ("learning", "vision"):
-        write_rule(
-            rules,
-            name,
-            f"""\
-            name: {name}
-            feeds: [cs.LG]
-            topics:
-              - name: Q
-                any: ["quantiz*"]
-            """,
-        )
+        write_rule(rules / f"{name}.yaml", rule_yaml(name))
     lg = feed_file(tmp_path, "lg", DAY, [QUANT])
     cv = str(tmp_path / "cv.xml")  # fails at first: not there yet
     local = Recorder()

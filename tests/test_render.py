@@ -12,6 +12,7 @@ import os
 import re
 import string
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
@@ -20,7 +21,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watcher.models import Digest, Match, Paper, TopicHit
+from tests import factories
+from tests.factories import digest
+from watcher.models import Digest, Match, TopicHit
 from watcher.render import (
     block,
     environment,
@@ -39,23 +42,14 @@ REGEN = os.environ.get("WATCHER_REGEN_GOLDEN") == "1"
 T0 = datetime(2024, 9, 18, 17, 30, tzinfo=UTC)
 
 
-def paper(**changes: object) -> Paper:
-    values: dict[str, object] = {
-        "id": "2409.12121",
-        "version": 1,
-        "title": "A title",
-        "authors": ("Ann Author", "Bo Builder"),
-        "abstract": "Line one\nline two.",
-        "categories": ("cs.LG",),
-        "published": T0,
-    }
-    values.update(changes)
-    return Paper(**values)  # type: ignore[arg-type]
-
-
-def digest_of(*papers: Paper, name: str = "efficient-ml", period: str = "2024-09-18") -> Digest:
-    hits = (TopicHit("Quantization", ("quantiz*", "low-bit")),)
-    return Digest(name, period, tuple(Match(p, name, hits) for p in papers))
+paper = partial(
+    factories.paper,
+    id="2409.12121",
+    title="A title",
+    authors=("Ann Author", "Bo Builder"),
+    abstract="Line one\nline two.",
+    published=T0,
+)
 
 
 def small_digest() -> Digest:
@@ -174,7 +168,7 @@ def test_unknown_format() -> None:
 
 
 def test_markdown_block_layout() -> None:
-    md = render_format(digest_of(paper()), "markdown")
+    md = render_format(digest(paper()), "markdown")
     assert md == (
         "# A title\n\n"
         ">Authors: Ann Author,Bo Builder\n\n"
@@ -186,26 +180,26 @@ def test_markdown_block_layout() -> None:
 
 def test_markdown_date_falls_back_to_updated_then_period() -> None:
     from_updated = paper(published=None, updated=datetime(2024, 9, 2, 23, 0, tzinfo=UTC))
-    assert ">2024-09-02\n" in render_format(digest_of(from_updated), "markdown")
+    assert ">2024-09-02\n" in render_format(digest(from_updated), "markdown")
     neither = paper(published=None, updated=None)
-    assert ">2024-09-18\n" in render_format(digest_of(neither, period="2024-09-18"), "markdown")
+    assert ">2024-09-18\n" in render_format(digest(neither, period="2024-09-18"), "markdown")
 
 
 def test_markdown_date_is_the_utc_date() -> None:
     late_in_tokyo = datetime(2024, 9, 19, 2, 0, tzinfo=timezone(timedelta(hours=9)))
-    assert ">2024-09-18\n" in render_format(digest_of(paper(published=late_in_tokyo)), "markdown")
+    assert ">2024-09-18\n" in render_format(digest(paper(published=late_in_tokyo)), "markdown")
 
 
 def test_markdown_has_no_topics_no_header_no_footer() -> None:
-    md = render_format(digest_of(paper(), paper(id="2409.12117")), "markdown")
+    md = render_format(digest(paper(), paper(id="2409.12117")), "markdown")
     assert "Quantization" not in md
     assert md.startswith("# A title\n")
     assert md.endswith("line two.\n\n\n")
-    assert render_format(digest_of(), "markdown") == ""
+    assert render_format(digest(), "markdown") == ""
 
 
 def test_markdown_title_cannot_break_the_layout() -> None:
-    md = render_format(digest_of(paper(title="Two\nlines\r\n# Injected\x1b[31m")), "markdown")
+    md = render_format(digest(paper(title="Two\nlines\r\n# Injected\x1b[31m")), "markdown")
     assert md.startswith("# Two lines # Injected[31m\n\n>Authors: ")
     assert "\x1b" not in md
 
@@ -215,7 +209,7 @@ BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2
 
 def test_local_markdown_digest_drops_bidi_overrides_from_a_title() -> None:
     # "Invoice\u202egnp.exe" shows as "Invoiceexe.png": the override must not survive.
-    md = render_format(digest_of(paper(title="Invoice\u202egnp.exe")), "markdown")
+    md = render_format(digest(paper(title="Invoice\u202egnp.exe")), "markdown")
     assert md.startswith("# Invoicegnp.exe\n")
     assert "\u202e" not in md
 
@@ -239,7 +233,7 @@ def test_cleaning_keeps_joiners_and_soft_hyphens() -> None:
 
 
 def test_text_shows_fields_and_topics() -> None:
-    text = render_format(digest_of(paper()), "text")
+    text = render_format(digest(paper()), "text")
     assert "1. A title\n" in text
     assert "Authors: Ann Author, Bo Builder\n" in text
     assert "Date:    2024-09-18\n" in text
@@ -256,7 +250,7 @@ def test_text_has_no_terminal_escapes_or_javascript_link() -> None:
         abstract="abs\x1b[31mtract\x00\r\nnext",
         link="javascript:alert(1)",
     )
-    text = render_format(digest_of(hostile), "text")
+    text = render_format(digest(hostile), "text")
     assert not any(ord(c) < 32 and c != "\n" for c in text)
     assert "javascript" not in text
     assert "URL:" not in text
@@ -297,7 +291,7 @@ def test_html_escapes_feed_strings() -> None:
 
 
 def test_html_title_links_to_abs_url() -> None:
-    html = render_format(digest_of(paper()), "html")
+    html = render_format(digest(paper()), "html")
     assert '<a href="http://arxiv.org/abs/2409.12121v1" style=' in html
 
 
@@ -318,7 +312,7 @@ def test_html_title_links_to_abs_url() -> None:
 )
 def test_html_never_links_anything_but_http_urls(link: str) -> None:
     item = paper(id="feed:abc", version=None, title="Linked", link=link)
-    html = render_format(digest_of(item), "html")
+    html = render_format(digest(item), "html")
     assert "href=" not in html
     assert "javascript:" not in html.lower()
     assert "Linked" in html
@@ -326,7 +320,7 @@ def test_html_never_links_anything_but_http_urls(link: str) -> None:
 
 def test_html_links_a_validated_https_link_escaped() -> None:
     item = paper(id="feed:abc", version=None, link='https://example.org/a?x=1&y="2"')
-    html = render_format(digest_of(item), "html")
+    html = render_format(digest(item), "html")
     assert 'href="https://example.org/a?x=1&amp;y=&#34;2&#34;"' in html
 
 
@@ -345,7 +339,7 @@ def test_html_never_contains_raw_markup_from_the_feed(
     title: str, author: str, abstract: str
 ) -> None:
     item = paper(title=title, authors=(author,), abstract=abstract)
-    html = render_format(digest_of(item), "html")
+    html = render_format(digest(item), "html")
     body = html.split("<body", 1)[1]
     # Only the template's own tags appear; feed text cannot open or close one.
     tags = set(re.findall(r"</?([a-zA-Z0-9]+)", body))
@@ -357,9 +351,9 @@ def test_html_never_contains_raw_markup_from_the_feed(
 
 
 def test_subject_format_and_plural() -> None:
-    assert subject(digest_of(paper())) == "arXiv digest: efficient-ml, 2024-09-18 (1 paper)"
-    assert subject(digest_of()) == "arXiv digest: efficient-ml, 2024-09-18 (0 papers)"
-    twelve = digest_of(*(paper(id=f"2409.{i:05d}") for i in range(12)))
+    assert subject(digest(paper())) == "arXiv digest: efficient-ml, 2024-09-18 (1 paper)"
+    assert subject(digest()) == "arXiv digest: efficient-ml, 2024-09-18 (0 papers)"
+    twelve = digest(*(paper(id=f"2409.{i:05d}") for i in range(12)))
     assert subject(twelve) == "arXiv digest: efficient-ml, 2024-09-18 (12 papers)"
 
 
@@ -377,7 +371,7 @@ def test_subject_format_and_plural() -> None:
     ],
 )
 def test_subject_is_one_line_whatever_the_name(name: str) -> None:
-    s = render(digest_of(paper(title="Title\r\nBcc: x"), name=name)).subject
+    s = render(digest(paper(title="Title\r\nBcc: x"), subscription=name)).subject
     assert_single_line(s)
     assert s.startswith("arXiv digest: ")
     assert s.endswith(", 2024-09-18 (1 paper)")
@@ -385,7 +379,7 @@ def test_subject_is_one_line_whatever_the_name(name: str) -> None:
 
 
 def test_subject_keeps_a_normal_name_and_collapses_breaks() -> None:
-    s = subject(digest_of(paper(), name="efficient-ml\r\nBcc: x"))
+    s = subject(digest(paper(), subscription="efficient-ml\r\nBcc: x"))
     assert s == "arXiv digest: efficient-ml Bcc: x, 2024-09-18 (1 paper)"
 
 

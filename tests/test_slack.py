@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.fakes import FakeClock
 from tests.slackserver import OK, Call, Reply, SlackServer
 from watcher.errors import DeliveryError, DeliveryUnknown
 from watcher.models import Destination, Digest, Match, Paper, Term, TopicHit
@@ -58,21 +59,6 @@ def match(p: Paper, *topics: str) -> Match:
 def digest(n: int = 0, *matches: Match) -> Digest:
     ms = tuple(matches) or tuple(match(paper(i)) for i in range(n))
     return Digest("efficient-ml", "2024-09-16", ms)
-
-
-class FakeClock:
-    """Monotonic time that only moves when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
 
 
 @pytest.fixture

@@ -4,36 +4,25 @@ announced as new in its own feeds, each under the day the watcher first saw it."
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
 
+from tests import factories
+from tests.factories import topic
 from watcher import sources
 from watcher.daemon.backfill import run_backfill
-from watcher.models import ANNOUNCEABLE, Paper, Subscription, Topic
-from watcher.rules import parse_term
+from watcher.models import ANNOUNCEABLE, Subscription
 from watcher.store import Store
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 SEEN = datetime(2026, 11, 18, 12, tzinfo=UTC)  # 07:00 New York: announced 18 November
 
 
-def paper(paper_id: str, **kw: Any) -> Paper:
-    values: dict[str, Any] = {
-        "version": 1,
-        "title": "Quantization",
-        "authors": ("Ann Author",),
-        "abstract": "An abstract.",
-        "categories": ("cs.LG",),
-        "announce_type": "new",
-        "published": SEEN,
-    }
-    values.update(kw)
-    return Paper(paper_id, **values)
+paper = partial(factories.paper, title="Quantization", announce_type="new", published=SEEN)
 
 
 def subscription(feeds: tuple[str, ...] = ("cs.LG",)) -> Subscription:
-    topic = Topic("Q", any=(parse_term("quantiz*"),))
-    return Subscription("new-sub", "new-sub.yaml", feeds, (topic,), backfill_days=7)
+    return factories.subscription("new-sub", topic(), feeds=feeds, backfill_days=7)
 
 
 def queued_ids(store: Store) -> dict[str, list[str]]:

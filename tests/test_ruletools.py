@@ -6,9 +6,11 @@ import io
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests import factories
 from tests.conftest import PROJECT, RULES_DIR
 from watcher.cli import main
 from watcher.models import Paper
@@ -40,16 +42,9 @@ topics:
 """
 
 
-def make_paper(n: int, title: str, abstract: str, **kw: object) -> Paper:
-    defaults: dict[str, object] = {"authors": ("Ada Lovelace",), "categories": ("cs.LG",)}
-    defaults.update(kw)
-    return Paper(
-        id=f"{YYMM}.{n:05d}",
-        version=1,
-        title=title,
-        abstract=abstract,
-        **defaults,  # type: ignore[arg-type]
-    )
+def make_paper(n: int, title: str, abstract: str, **kw: Any) -> Paper:
+    kw.setdefault("authors", ("Ada Lovelace",))
+    return factories.paper(f"{YYMM}.{n:05d}", title=title, abstract=abstract, **kw)
 
 
 PAPERS = [

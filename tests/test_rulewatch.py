@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.factories import rule_yaml, write_rule
 from watcher.models import Subscription
 from watcher.rules import load_rule_file
 from watcher.rules.watch import Reload, RuleState, Snapshot, reload, snapshot
 
 
 def rule(name: str, term: str = "quantiz*", schedule: str = "daily") -> str:
-    return textwrap.dedent(
-        f"""\
-        name: {name}
-        feeds: [cs.LG]
-        topics:
-          - name: Topic
-            any: ["{term}"]
-        schedule: {schedule}
-        """
-    )
+    return rule_yaml(name, {"Topic": [term]}, schedule=schedule)
 
 
 BROKEN = "name: broken\nfeeds: [cs.LG]\ntopics:\n  - name: Topic\n    any: []\n"
@@ -38,11 +28,7 @@ class Dir:
         self.reads: list[str] = []
 
     def write(self, name: str, text: str) -> None:
-        target = self.path / name
-        old = target.stat().st_mtime_ns if target.exists() else 0
-        target.write_text(text, encoding="utf-8")
-        # A coarse-grained clock could give an edit the old mtime: make every edit visible.
-        os.utime(target, ns=(old + 1_000_000, old + 1_000_000))
+        write_rule(self.path / name, text)
 
     def load(self, path: Path) -> Subscription:
         self.reads.append(path.name)

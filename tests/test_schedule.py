@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.factories import subscription
 from watcher.models import Subscription
 from watcher.schedule import delivery_slot, next_fire
 
@@ -69,7 +70,7 @@ def test_the_monday_poll_after_spring_forward_is_not_skipped() -> None:
 
 
 def sub(schedule: str, timezone: str = "UTC") -> Subscription:
-    return Subscription("s", "s.yaml", ("cs.LG",), (), schedule=schedule, timezone=timezone)
+    return subscription("s", schedule=schedule, timezone=timezone)
 
 
 def test_daily_periods_are_announcement_dates_and_due_at_once() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests import factories
 from watcher.models import Paper
 from watcher.store import SHARD_DIR, Store
 
@@ -12,14 +13,7 @@ NOW = datetime(2024, 9, 18, 6, 0, tzinfo=UTC)
 
 
 def paper(paper_id: str, version: int = 1) -> Paper:
-    return Paper(
-        id=paper_id,
-        version=version,
-        title=f"Title of {paper_id}",
-        authors=("Ada Lovelace",),
-        abstract=f"Abstract of {paper_id}.",
-        categories=("cs.LG",),
-    )
+    return factories.paper(paper_id, version, abstract=f"Abstract of {paper_id}.")
 
 
 def seed_store(data: Path) -> None:

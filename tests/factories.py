@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,7 @@ def rule_yaml(
 def write_rule(path: Path, text: str) -> Path:
     """Write a rule file so that a watcher sees the edit: its mtime moves on by 1 ms (a
     coarse-grained clock could give an edit the old one). Parent folders are made."""
-    old = path.stat().st_mtime_ns if path.exists() else 0
+    old = path.stat().st_mtime_ns if path.exists() else time.time_ns()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     os.utime(path, ns=(old + 1_000_000, old + 1_000_000))

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROJECT
+from tests.factories import rule_yaml, write_rule
 from tests.feeds import Item, api_atom, rss
 from tests.feedserver import FeedServer, Reply
 from tests.smtpserver import Captured, SmtpServer, running_server
@@ -34,18 +34,8 @@ KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 A, F, H = "a@example.org", "fresh@example.org", "history@example.org"
 
 
-def rule(name: str, term: str, to: str, extra: str = "") -> str:
-    return textwrap.dedent(
-        f"""\
-        name: {name}
-        feeds: [cs.LG]
-        topics:
-          - name: Topic
-            any: ["{term}"]
-        deliver:
-          - email: [{to}]
-        """
-    ) + (extra + "\n" if extra else "")
+def rule(name: str, term: str, to: str, **keys: str) -> str:
+    return rule_yaml(name, {"Topic": [term]}, deliver=[f"email: [{to}]"], **keys)
 
 
 BROKEN = rule("papers", "prun*", A).replace('any: ["prun*"]', "any: []")
@@ -80,10 +70,7 @@ class Harness:
         feeds.route("/api/query", Reply.feed(api_atom([]), "application/atom+xml"))
 
     def write(self, name: str, text: str) -> None:
-        path = self.rules / name
-        old = path.stat().st_mtime_ns if path.exists() else time.time_ns()
-        path.write_text(text, encoding="utf-8")
-        os.utime(path, ns=(old + 1_000_000, old + 1_000_000))  # visible even on coarse clocks
+        write_rule(self.rules / name, text)
 
     def serve(self, day: date, *items: Item) -> None:
         self.feeds.route("/rss/cs.LG", Reply.feed(rss(day, list(items))))
@@ -191,7 +178,7 @@ def test_the_daemon_follows_rule_edits_survives_a_restart_and_runs_alone(
     # (history.yaml last: a look that sees it sees the other two as well.)
     h.write("papers.yaml", rule("papers", "prun*", A))
     h.write("fresh.yaml", rule("fresh", "prun*", F))
-    h.write("history.yaml", rule("history", "prun*", H, "backfill: 7d"))
+    h.write("history.yaml", rule("history", "prun*", H, backfill="7d"))
     h.wait("the backfill digest", lambda: len(h.mail_to(H)) == 1)
     assert "Pruning of day one" in h.mail_to(H)[0]
     assert "reloaded" in h.log() and "papers.yaml" in h.log()

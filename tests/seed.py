@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from watcher.models import Paper
 
 BLOCK = re.compile(
     r"# (?P<title>[^\n]*)\n\n"
@@ -28,6 +31,10 @@ class SeedPaper:
     id: str
     version: int
     abstract: str
+
+    def paper(self, **fields: Any) -> Paper:
+        """This record as a Paper; ``fields``: the rest of it (published, categories...)."""
+        return Paper(self.id, self.version, self.title, self.authors, self.abstract, **fields)
 
 
 def read_seed(path: Path) -> list[SeedPaper]:

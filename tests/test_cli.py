@@ -47,8 +47,8 @@ def test_once_prints_the_digest_saves_it_and_a_second_run_says_nothing_is_new(
     assert "> http://arxiv.org/abs/2611.04150v2" in out
     assert "Self-Supervised Depth Estimation" not in out  # matches no topic
     assert "Sparsity-Aware Training Schedules" not in out  # a replacement, not a new paper
-    saved = list((data / "digests").glob("*.md"))
-    assert [p.name for p in saved] == ["2026-11-10-efficient-ml.md"]
+    saved = list((data / "digests").glob("**/*.md"))
+    assert [str(p.relative_to(data / "digests")) for p in saved] == ["efficient-ml/2026-11-10.md"]
     assert saved[0].read_text(encoding="utf-8") in out
     assert "7 new papers, 4 matches" in err  # the replacement is not a new paper
 

@@ -21,7 +21,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from watcher import logs
 from watcher.daemon import Daemon, next_runs, recheck_sources
 from watcher.daemon.backfill import run_backfill
-from watcher.daemon.heartbeat import DaemonLock, daemon_pid
+from watcher.daemon.heartbeat import (
+    DaemonLock,
+    daemon_pid,
+    heartbeat_from_dict,
+    heartbeat_to_dict,
+)
 from watcher.errors import StoreError
 from watcher.models import LOCAL, Destination, Paper, Subscription, Topic
 from watcher.rules import parse_term
@@ -157,13 +162,15 @@ def test_the_heartbeat_shows_the_same_next_runs_as_the_triggers(setup: Setup) ->
     setup.write("berlin.yaml", rule("berlin", "weekly", "Europe/Berlin"))
     now = utc(2024, 3, 30, 12)
     daemon = setup.daemon(now)
-    runs = {run["id"]: run for run in next_runs(daemon.specs.values(), now)}
+    runs = {run.id: run for run in next_runs(daemon.specs.values(), now)}
     assert set(runs) == {"poll", "recheck", "deliver:berlin"}  # the rules check is not shown
-    assert runs["deliver:berlin"]["next_run"] == "2024-04-01T08:00:00+02:00"
-    assert runs["deliver:berlin"]["timezone"] == "Europe/Berlin"
-    assert runs["poll"]["next_run"] == "2024-04-01T00:10:00-04:00"
-    beat = daemon.heartbeat()
+    berlin = runs["deliver:berlin"]
+    assert berlin.next_run is not None and berlin.timezone == "Europe/Berlin"
+    assert berlin.next_run.isoformat() == "2024-04-01T08:00:00+02:00"
+    assert str(runs["poll"].next_run) == "2024-04-01 00:10:00-04:00"
+    beat = heartbeat_to_dict(daemon.heartbeat())
     assert [j["id"] for j in beat["jobs"]] == ["deliver:berlin", "poll", "recheck"]
+    assert beat["jobs"][0]["next_run"] == "2024-04-01T08:00:00+02:00"
 
 
 def test_a_poll_interval_replaces_both_crons(setup: Setup) -> None:
@@ -200,11 +207,10 @@ def test_recheck_polls_stale_failed_and_never_polled_feeds() -> None:
     query = FeedSource("http://x/api?q", "arxiv-query", query="q")
     sources = {rss(n): ["s"] for n in ("new", "stale", "failed", "empty", "never")}
     sources[query] = ["s"]
-    states: dict[str, dict[str, Any]] = {
-        f"http://x/rss/{status}": {"last_status": status}
-        for status in ("new", "stale", "failed", "empty")
+    last_status: dict[str, str | None] = {
+        f"http://x/rss/{status}": status for status in ("new", "stale", "failed", "empty")
     }
-    picked = recheck_sources(sources, states)
+    picked = recheck_sources(sources, last_status)
     assert sorted(s.url.rsplit("/", 1)[1] for s in picked) == ["failed", "never", "stale"]
 
 
@@ -331,7 +337,8 @@ HEARTBEAT: dict[str, Any] = {
 
 
 def render(pid: int | None, beat: dict[str, Any] | None, **kw: Any) -> tuple[Status, str]:
-    status = Status(daemon=daemon_health(pid, beat, CHECKED, **kw))
+    heartbeat = None if beat is None else heartbeat_from_dict(beat)
+    status = Status(daemon=daemon_health(pid, heartbeat, CHECKED, **kw))
     return status, "\n".join(render_status(status))
 
 

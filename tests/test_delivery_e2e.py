@@ -38,7 +38,7 @@ from tests.smtpserver import PASSWORD, USER, SmtpServer, free_port, running_serv
 from tests.test_store import NOW, digest, paper, receipt
 from watcher import app, pipeline
 from watcher.cli import main
-from watcher.models import Destination
+from watcher.models import Destination, FeedState
 from watcher.notify.slack import SlackConfig, SlackNotifier
 from watcher.render import DEFAULT_MAX_BYTES
 from watcher.store import INTERRUPTED, Store
@@ -662,7 +662,7 @@ def test_a_send_in_flight_reads_unknown_durably_until_answered(tmp_path: Path) -
     slack = Destination("slack", ("#papers",))
     with Store.open(tmp_path) as store:
         store.enqueue(slack, digest([paper("2409.00001")]))
-        store.set_feed_state("https://feed.example/a", {"last_status": "failed"})
+        store.set_feed_state("https://feed.example/a", FeedState(last_status="failed"))
         store.commit(now=NOW)
         [entry] = store.pending()
         store.mark_sending(entry.key)  # and the process dies here
@@ -670,9 +670,10 @@ def test_a_send_in_flight_reads_unknown_durably_until_answered(tmp_path: Path) -
         [seen] = reader.entries()
         assert (seen.status, seen.last_error, seen.attempts) == ("unknown", INTERRUPTED, 0)
         assert reader.pending() == []
-        assert reader.feed_states() == {"https://feed.example/a": {"last_status": "failed"}}
+        assert reader.feed_states() == {"https://feed.example/a": FeedState(last_status="failed")}
     with Store.open(tmp_path) as store:
         store.mark_sending(entry.key)
         store.mark_delivered(entry.key, receipt())  # the normal path: the answer came
-        [done] = store.entries()
-        assert done.status == "delivered" and done.last_error is None and done.attempts == 1
+        assert store.entries() == []
+        [done] = store.delivery_log()
+        assert done.key == entry.key and done.attempts == 1

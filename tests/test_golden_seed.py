@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import RULES_DIR
 from tests.seed import SeedPaper, read_seed
 from watcher.digest import plan_digests
-from watcher.models import Digest, Match, Paper, RawFeed, TopicHit
+from watcher.models import Digest, Match, RawFeed, TopicHit
 from watcher.render import render
 
 PERIOD = "2024-09"
@@ -107,16 +107,7 @@ def test_seed_records_render_back_to_the_seed(seed_path: Path) -> None:
     hits = (TopicHit("Seed", ("seed",)),)
     matches = tuple(
         Match(
-            Paper(
-                id=r.id,
-                version=r.version,
-                title=r.title,
-                authors=r.authors,
-                abstract=r.abstract,
-                categories=CATEGORIES,
-                published=published_at(r, i),
-                updated=updated_at(r, i),
-            ),
+            r.paper(categories=CATEGORIES, published=published_at(r, i), updated=updated_at(r, i)),
             "efficient-ml",
             hits,
         )

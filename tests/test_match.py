@@ -317,14 +317,7 @@ def test_index_agrees_with_oracle(
 
 def seed_papers(seed_path: Path) -> list[Paper]:
     return [
-        Paper(
-            id=s.id,
-            version=s.version,
-            title=s.title,
-            authors=s.authors,
-            abstract=s.abstract,
-            published=datetime.fromisoformat(s.date).replace(tzinfo=UTC),
-        )
+        s.paper(published=datetime.fromisoformat(s.date).replace(tzinfo=UTC))
         for s in read_seed(seed_path)
     ]
 

@@ -128,9 +128,10 @@ def expected_deliveries() -> dict[str, str]:
 
 
 def delivered(data: Path) -> list[tuple[str, str]]:
-    """(paper id, period) for every paper in every local digest file."""
+    """(paper id, period) for every paper in every local digest file
+    (``digests/<subscription>/<period>.md``)."""
     found = []
-    for digest in sorted((data / "digests").glob("*.md")):
+    for digest in sorted((data / "digests").glob("*/*.md")):
         period = digest.name[:10]
         text = digest.read_text(encoding="utf-8")
         found += [
@@ -176,7 +177,7 @@ def test_the_holiday_fortnight_delivers_every_matching_paper_exactly_once(
     assert len(expected) > 300
 
     # Quiet days (weekends, holidays, stale days) make no digest of their own.
-    periods = {p.name[:10] for p in (data / "digests").glob("*.md")}
+    periods = {p.name[:10] for p in (data / "digests").glob("*/*.md")}
     assert periods == set(expected.values())
 
     # The API was asked exactly for the days the RSS never showed.

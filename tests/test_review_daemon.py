@@ -26,7 +26,7 @@ from watcher.cli import main
 from watcher.daemon import Daemon, JobSpec, RedactingNotifier, secrets_of
 from watcher.daemon.heartbeat import HEARTBEAT_FILE
 from watcher.errors import DeliveryError, DeliveryUnknown, SettingsError, StoreError, WatcherError
-from watcher.models import LOCAL, Destination, Digest, Paper, Receipt
+from watcher.models import LOCAL, Destination, Digest, FeedState, Paper, Receipt
 from watcher.notify.email import SmtpConfig
 from watcher.settings import Settings
 from watcher.status import render_status, summarize
@@ -97,7 +97,7 @@ def test_a_daemon_poll_keeps_text_for_the_configured_archive_days(setup: Setup) 
         store.commit()
     daemon = setup.daemon(archive_days=365)
     daemon._job_runner(POLL)()
-    assert daemon.last is not None and daemon.last["outcome"] != "error", daemon.last
+    assert daemon.last is not None and daemon.last.outcome != "error", daemon.last
     with Store.open(setup.data, read_only=True) as store:
         assert store.paper("2611.00001") is not None  # the poll did run
         assert store.paper("2607.00001") is not None  # 100 days < 365: text kept
@@ -128,7 +128,7 @@ def test_a_daemon_job_runs_once_the_data_directory_is_released(setup: Setup) -> 
         holder.close()
     job.join(timeout=10)
     assert not job.is_alive()
-    assert daemon.last is not None and daemon.last["outcome"] != "error", daemon.last
+    assert daemon.last is not None and daemon.last.outcome != "error", daemon.last
     with Store.open(setup.data, read_only=True) as store:
         assert store.paper("2611.00001") is not None
 
@@ -142,7 +142,7 @@ def test_a_stop_request_ends_a_job_s_wait_for_the_data_directory(
     daemon = setup.daemon()
     daemon._job_runner(POLL)()  # a real cycle first: status shows how it went
     last_cycle = daemon.last_cycle
-    assert last_cycle is not None and last_cycle["outcome"] != "error"
+    assert last_cycle is not None and last_cycle.outcome != "error"
     holder = Store.open(setup.data)
     job = threading.Thread(target=daemon._job_runner(POLL))
     try:
@@ -167,14 +167,14 @@ def test_a_stop_request_ends_a_job_s_wait_for_the_data_directory(
 def failed_feeds(data: Path, *sources: str) -> None:
     with Store.open(data) as store:
         for source in sources:
-            store.set_feed_state(source, {"last_status": "failed", "last_error": "HTTP 404"})
+            store.set_feed_state(source, FeedState(last_status="failed", last_error="HTTP 404"))
         store.commit()
 
 
 def test_summarize_counts_only_failing_feeds_the_rules_read() -> None:
     states = {
-        "old.xml": {"last_status": "failed", "last_error": "no such file"},
-        "cur.xml": {"last_status": "new", "announced": "2026-11-10"},
+        "old.xml": FeedState(last_status="failed", last_error="no such file"),
+        "cur.xml": FeedState(last_status="new", announced=date(2026, 11, 10)),
     }
     status = summarize([], states, current_feeds={"cur.xml"})
     assert not status.needs_attention and status.failed_feeds == 0
@@ -265,7 +265,7 @@ def test_delivery_errors_lose_their_secrets_before_the_outbox_records_them() -> 
     assert caught.value is plain
 
 
-def test_a_daemon_cycle_writes_no_secret_into_state_json(
+def test_a_daemon_cycle_writes_no_secret_into_the_outbox(
     setup: Setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A Slack error quoting the SMTP password: the Slack notifier does not know that secret.
@@ -278,7 +278,7 @@ def test_a_daemon_cycle_writes_no_secret_into_state_json(
     daemon._job_runner(POLL)()
     with Store.open(setup.data, read_only=True) as store:
         assert [e.last_error for e in store.entries()] == ["permanent: refused: ***"]
-    for name in ("state.json", "outbox.log"):  # where the outbox and its marks are kept
+    for name in ("outbox/open.json", "outbox.log"):  # where the outbox and its marks are kept
         assert "hunter2-password" not in (setup.data / name).read_text(encoding="utf-8")
     assert "hunter2-password" not in (setup.data / HEARTBEAT_FILE).read_text(encoding="utf-8")
 
@@ -291,7 +291,7 @@ def test_status_prints_no_secret(
     with Store.open(setup.data) as store:
         store.set_feed_state(
             str(setup.feed),
-            {"last_status": "failed", "last_error": f"{SECRET} and hunter2-password"},
+            FeedState(last_status="failed", last_error=f"{SECRET} and hunter2-password"),
         )
         store.commit()
     assert status(setup) == 1

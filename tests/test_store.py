@@ -19,6 +19,7 @@ from watcher.models import (
     LOCAL,
     Destination,
     Digest,
+    FeedState,
     Match,
     OutboxEntry,
     Paper,
@@ -26,7 +27,7 @@ from watcher.models import (
     TopicHit,
 )
 from watcher.store import AtomicJSONStorage, Store, codec
-from watcher.store import core as store
+from watcher.store import outbox as store
 
 NOW = datetime(2024, 9, 18, 6, 0, tzinfo=UTC)
 SLACK = Destination("slack", ("#efficient-ml",))
@@ -52,6 +53,12 @@ def digest(papers: list[Paper], period: str = "2024-09-18", sub: str = "efficien
 
 def ids(entry: OutboxEntry) -> list[str]:
     return [m.paper.id for m in entry.digest.matches]
+
+
+def statuses(s: Store) -> dict[str, str]:
+    """Every entry kept, delivered ones included: key -> status."""
+    found = {e.key: e.status for e in s.entry_views()}
+    return {**found, **{e.key: "delivered" for e in s.delivery_log()}}
 
 
 def receipt(at: datetime = NOW) -> Receipt:
@@ -172,7 +179,8 @@ def test_a_store_with_month_files_keeps_every_paper_after_the_upgrade(
     ]
     reads = count_reads(monkeypatch)
     Store.open(tmp_path).close()
-    assert reads == ["state.json"]  # done once: later opens read no shard, 0601.json included
+    # Done once: later opens read only the outbox and feed files, no shard, 0601.json included.
+    assert reads == ["open.json", "summary.json", "feeds.json"]
 
 
 def test_an_upgrade_cut_short_moves_the_rest_without_undoing_later_changes(
@@ -193,11 +201,11 @@ def test_closing_without_commit_forgets_the_cycle(tmp_path: Path) -> None:
     with Store.open(tmp_path) as s:
         s.record_papers([paper("2409.12121")], NOW)
         s.enqueue(SLACK, digest([paper("2409.12121")]))
-        s.set_feed_state("cs.LG", {"etag": "abc"})
+        s.set_feed_state("cs.LG", FeedState(etag="abc"))
     with Store.open(tmp_path) as s:
         assert s.unseen([paper("2409.12121")]) == [paper("2409.12121")]
         assert s.entries() == []
-        assert s.feed_state("cs.LG") == {}
+        assert s.feed_state("cs.LG") == FeedState()
 
 
 # --- outbox ------------------------------------------------------------------------------
@@ -220,8 +228,11 @@ def test_outbox_entry_goes_from_pending_to_delivered_and_keeps_its_receipt(
         # no commit: a send already happened, so the mark is durable at once
     with Store.open(tmp_path) as s:
         assert s.pending() == []
-        [done] = s.entries()
-        assert (done.status, done.attempts, done.receipt) == ("delivered", 1, receipt())
+        assert s.entries() == []  # nothing left to deliver...
+        [done] = s.delivery_log()  # ...and the delivery is kept, receipt and paper ids
+        assert (done.key, done.attempts, done.receipt) == (entry.key, 1, receipt())
+        assert done.paper_ids == ("2409.12121", "2409.00001")
+    assert "We prune" not in (tmp_path / "outbox" / "delivered" / "2024-09-18.json").read_text()
 
 
 def test_a_delivery_mark_costs_a_journal_line_not_a_rewrite_of_the_outbox(
@@ -231,26 +242,28 @@ def test_a_delivery_mark_costs_a_journal_line_not_a_rewrite_of_the_outbox(
         for n in range(20):
             s.enqueue(SLACK, digest([paper(f"2409.{n:05d}")], period=f"2024-09-{n + 1:02d}"))
         s.commit()
-    state = tmp_path / store.STATE_FILE
+    state = tmp_path / "outbox" / "open.json"
     before = (state.stat().st_mtime_ns, state.read_bytes())
     with Store.open(tmp_path) as s:
         first, second = s.pending()[:2]
         s.mark_sending(first.key)
         s.mark_delivered(first.key, receipt())
         s.mark_failed(second.key, "HTTP 500")
-        # The process dies here, before any checkpoint: state.json is untouched...
+        # The process dies here, before any checkpoint: open.json is untouched...
         assert (state.stat().st_mtime_ns, state.read_bytes()) == before
         assert len((tmp_path / store.JOURNAL_FILE).read_text().splitlines()) == 3
     # ...and the marks are there on the next open, read-only ones included.
     for read_only in (True, False):
         with Store.open(tmp_path, read_only=read_only) as s:
-            status = {e.key: e.status for e in s.entries()}
+            status = statuses(s)
             assert status[first.key] == "delivered" and status[second.key] == "failed"
     with Store.open(tmp_path) as s:
         s.checkpoint()
     assert (tmp_path / store.JOURNAL_FILE).read_text() == ""
     saved = json.loads(state.read_text())["outbox"]
-    assert saved[first.key]["status"] == "delivered"
+    assert first.key not in saved and saved[second.key]["status"] == "failed"
+    moved = json.loads((tmp_path / "outbox" / "delivered" / "2024-09-01.json").read_text())
+    assert moved["outbox"][first.key]["receipt"]["reference"] == receipt().reference
 
 
 def test_a_journal_line_cut_by_a_crash_is_ignored(tmp_path: Path) -> None:
@@ -283,7 +296,9 @@ def test_enqueueing_the_same_digest_again_is_a_no_op(tmp_path: Path) -> None:
         assert s.pending() == [first]
         s.mark_delivered(s.pending()[0].key, receipt())
         assert s.enqueue(SLACK, d) is None  # rerun after a crash following the send
-        assert len(s.entries()) == 1
+        s.checkpoint()
+        assert s.enqueue(SLACK, d) is None  # and once the entry moved to the delivery log
+        assert len(statuses(s)) == 1
 
 
 def test_more_papers_for_a_pending_period_join_its_entry(tmp_path: Path) -> None:
@@ -315,8 +330,12 @@ def test_papers_arriving_after_delivery_make_a_follow_up_with_only_those(
         assert (third.digest.period, ids(third)) == ("2024-09-18#3", ["2409.00003"])
         s.commit()
     with Store.open(tmp_path) as s:
-        assert [e.status for e in s.entries()] == ["delivered", "unknown", "pending"]
+        assert [e.status for e in s.entries()] == ["unknown", "pending"]
+        assert [e.key for e in s.delivery_log()] == [first.key]
         assert s.pending() == [third]
+        fourth = s.enqueue(SLACK, digest([a, b, c, paper("2409.00004")]))
+        assert fourth is not None and fourth.key == third.key  # joins the pending one
+        assert ids(fourth) == ["2409.00003", "2409.00004"]
     assert store.split_period("2024-09-18#3") == ("2024-09-18", 3)
 
 
@@ -349,14 +368,18 @@ def test_failed_entries_are_retried_and_unknown_ones_wait_for_the_user(
 
 def test_old_delivered_entries_are_pruned_on_commit(tmp_path: Path) -> None:
     with Store.open(tmp_path) as s:
-        for day, sub in [(40, "old"), (10, "recent")]:
-            e = s.enqueue(LOCAL, digest([paper("2409.00001")], sub=sub))
+        for period, sub in [("2024-08-01", "old"), ("2024-09-10", "recent")]:
+            e = s.enqueue(LOCAL, digest([paper("2409.00001")], sub=sub, period=period))
             assert e is not None
-            s.mark_delivered(e.key, receipt(NOW - timedelta(days=day)))
+            s.mark_delivered(e.key, receipt())
         s.enqueue(LOCAL, digest([paper("2409.00001")], sub="waiting", period="2024-01-01"))
-        s.commit(now=NOW)
+        s.commit(now=NOW)  # 30 days kept: August 1st's deliveries go, whole file at once
     with Store.open(tmp_path) as s:
-        assert [e.digest.subscription for e in s.entries()] == ["recent", "waiting"]
+        assert [e.subscription for e in s.delivery_log()] == ["recent"]
+        assert [e.digest.subscription for e in s.entries()] == ["waiting"]  # never delivered
+    assert sorted(p.name for p in (tmp_path / "outbox" / "delivered").iterdir()) == [
+        "2024-09-10.json"
+    ]
 
 
 # --- the crash order ---------------------------------------------------------------------
@@ -371,7 +394,7 @@ def test_a_crash_between_outbox_and_archive_writes_loses_and_duplicates_nothing(
         new = s.unseen(batch)
         s.record_papers(new, NOW)
         s.enqueue(SLACK, digest(new))
-        s.set_feed_state("cs.LG", {"etag": '"v1"'})
+        s.set_feed_state("cs.LG", FeedState(etag='"v1"'))
         s.commit()
 
     real_replace = os.replace
@@ -390,14 +413,14 @@ def test_a_crash_between_outbox_and_archive_writes_loses_and_duplicates_nothing(
     with Store.open(tmp_path) as s:
         [entry] = s.pending()  # the outbox was written first, papers and all
         assert ids(entry) == ["2409.00001", "2409.00002"]
-        assert s.feed_state("cs.LG") == {}  # written last: the rerun fetches again, no 304
+        assert s.feed_state("cs.LG") == FeedState()  # written last: the rerun fetches again
         assert s.unseen(batch) == batch  # the archive never got them...
         cycle(s)  # ...so the rerun queues them again, which merges into nothing new
     with Store.open(tmp_path) as s:
         [entry] = s.pending()
         assert ids(entry) == ["2409.00001", "2409.00002"]
         assert s.unseen(batch) == []
-        assert s.feed_state("cs.LG") == {"etag": '"v1"'}
+        assert s.feed_state("cs.LG") == FeedState(etag='"v1"')
 
 
 # --- files, locking, cost ----------------------------------------------------------------
@@ -423,10 +446,12 @@ def test_a_failed_write_leaves_the_old_file_whole(
     assert storage.read() == {"papers": {"2409.00001": {"title": "old"}}}
 
 
-def test_missing_or_empty_file_reads_as_empty(tmp_path: Path) -> None:
+def test_a_missing_file_reads_as_empty_and_an_empty_one_is_an_error(tmp_path: Path) -> None:
     assert AtomicJSONStorage(tmp_path / "absent.json").read() is None
-    (tmp_path / "empty.json").write_text("")
-    assert AtomicJSONStorage(tmp_path / "empty.json").read() is None
+    (tmp_path / "empty.json").write_text("")  # a full disk, a copy cut short: never ours
+    with pytest.raises(StoreError, match="empty") as err:
+        AtomicJSONStorage(tmp_path / "empty.json").read()
+    assert str(tmp_path / "empty.json") in str(err.value)
 
 
 def test_a_corrupt_file_is_an_error_naming_it_not_an_empty_store(tmp_path: Path) -> None:
@@ -470,7 +495,7 @@ def test_read_only_open_creates_nothing(tmp_path: Path) -> None:
     with Store.open(data, read_only=True) as s:
         assert s.unseen([paper("2409.00001")]) == [paper("2409.00001")]
         assert s.entries() == []
-        assert s.feed_state("cs.LG") == {}
+        assert s.feed_state("cs.LG") == FeedState()
     assert not data.exists()
 
 
@@ -495,11 +520,19 @@ def test_a_cycle_touches_only_the_shards_it_needs(
         assert new == today
         s.record_papers([*today, replacement], NOW)
         s.commit()
-    # papers/2201 and papers/2409 (identity), text/<today> (where today's text goes), state.
-    assert sorted(reads) == ["2024-09-18.json", "2201.00.json", "2409.00.json", "state.json"]
+    # papers/2201 and papers/2409 (identity), text/<today> (where today's text goes), and
+    # the outbox's and feeds' small files.
+    assert sorted(reads) == [
+        "2024-09-18.json",
+        "2201.00.json",
+        "2409.00.json",
+        "feeds.json",
+        "open.json",
+        "summary.json",
+    ]
     touched = sorted(f.name for f in (tmp_path / "papers").iterdir() if f.stat().st_mtime != old)
     assert touched == ["2409.00.json"]
-    assert not (tmp_path / "state.json").exists()  # no outbox or feed change: not written
+    assert not (tmp_path / "outbox").exists()  # no outbox change: not written
 
 
 # --- codec -------------------------------------------------------------------------------

@@ -7,15 +7,17 @@ import argparse
 import logging
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from watcher import __version__, app, daemon, logs
-from watcher.daemon import service as daemon_command
+from watcher import __version__, app, logs
+from watcher.daemon import Daemon
 from watcher.daemon.heartbeat import read_health
 from watcher.errors import SettingsError, WatcherError
-from watcher.models import CycleReport, OutboxEntry, Receipt
+from watcher.models import CycleReport, DestinationTally, EntryView, FeedState, Receipt
+from watcher.notify import secrets_of
 from watcher.pipeline import gather, run_cycle
 from watcher.render import render_format
 from watcher.rules import RuleSet, load_rules
@@ -113,8 +115,28 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_rules_check)
     ruletools.add_commands(rules_sub)  # rules test, rules explain
     _add_outbox_commands(sub)
-    daemon_command.add_command(sub)  # watcher run
+    _add_run_command(sub)
     return parser
+
+
+def _add_run_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run as a service: poll on arXiv's schedule, reload rule edits, deliver",
+        description="Run in the foreground until SIGTERM or Ctrl-C: poll the feeds on "
+        "arXiv's schedule (WATCHER_POLL_CRON, WATCHER_RECHECK_CRON in WATCHER_POLL_TIMEZONE, "
+        "or every WATCHER_POLL_INTERVAL seconds), starting with a catch-up cycle; deliver "
+        "each subscription's digest on its schedule; pick up added, edited and deleted rule "
+        "files within seconds. One daemon per data directory. `watcher status` shows its "
+        "health.",
+    )
+    add_dir_arguments(run)
+    run.add_argument(
+        "--log-json",
+        action="store_true",
+        help="log one JSON object per line (also WATCHER_LOG_FORMAT=json)",
+    )
+    run.set_defaults(handler=cmd_run)
 
 
 def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -272,29 +294,46 @@ def cmd_status(args: argparse.Namespace) -> int:
     daemon_health, rules = read_health(
         settings.data_dir, settings.rules_dir, now(), require_daemon=args.require_daemon
     )
-    entries: list[OutboxEntry] = []
-    feeds: dict[str, dict[str, Any]] = {}
+    entries: list[EntryView] = []
+    tallies: list[DestinationTally] = []
+    feeds: dict[str, FeedState] = {}
     if not settings.data_dir.exists():
         print(f"No data directory at {settings.data_dir}: nothing has run yet.")
     else:
         with Store.open(settings.data_dir, read_only=True) as store:
-            entries, feeds = store.entries(), store.feed_states()
+            entries, tallies = store.entry_views(), store.delivery_tallies()
+            feeds = store.feed_states()
     # Only the feeds the rule files read now can need attention (not a failed one-off
     # `watcher once --feed`, nor a feed since removed from the rules).
     current = None if rules.missing else app.source_map(rules.loaded, settings)
     status = summarize(
         entries,
         feeds,
+        tallies=tallies,
         daemon=daemon_health,
         rules=rules,
         current_feeds=None if current is None else {source.url for source in current},
     )
     options = ["--data", str(args.data)] if args.data else []
     # An error text may quote a secret (a webhook URL): hidden as the daemon's log hides it.
-    secrets = daemon.secrets_of(settings, environ, rules.loaded)
+    secrets = secrets_of(settings, environ, rules.loaded)
     for line in render_status(status, options=options):
         print(logs.redact(line, secrets))
     return 1 if status.needs_attention else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    environ = read_environment()
+    settings = with_dirs(load_settings(environ), args.rules, args.data)
+    if args.log_json:
+        settings = replace(settings, log_format="json")
+    return run_daemon(settings, environ)
+
+
+def run_daemon(settings: Settings, environ: Mapping[str, str]) -> int:
+    """Configure logging and run the daemon until SIGTERM/SIGINT; the exit code."""
+    logs.configure(settings.log_format, secrets=secrets_of(settings, environ))
+    return Daemon(settings, environ).run()
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -318,7 +357,7 @@ def _resolve(args: argparse.Namespace, action: str) -> int:
     settings = _settings(args, read_environment())
     code = 0
     with Store.open(settings.data_dir) as store:
-        entries = {entry.key: entry for entry in store.entries()}
+        entries = {entry.key: entry for entry in store.entry_views()}
         keys = list(dict.fromkeys(args.keys))
         for flag, status in (("unknown", "unknown"), ("failed", "failed")):
             if getattr(args, flag, False):
@@ -334,7 +373,12 @@ def _resolve(args: argparse.Namespace, action: str) -> int:
                 "drop": ("pending", "failed", "unknown", "delivered"),
             }[action]
             if entry is None or entry.status not in allowed:
-                what = "no such delivery" if entry is None else f"it is {entry.status}"
+                if entry is not None:
+                    what = f"it is {entry.status}"
+                elif key in {e.key for e in store.delivery_log(key.rpartition("|")[2])}:
+                    what = "it is delivered"
+                else:
+                    what = "no such delivery"
                 print(f"{key}: not changed: {what}", file=sys.stderr)
                 code = 1
             elif action == "retry":

@@ -297,3 +297,142 @@ class CycleReport:
     rule_errors: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # things the user should know that are not failures
     digests: tuple[tuple[Destination, Digest], ...] = field(default=())
+
+
+# --- what the store remembers ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What is remembered of one feed between polls (``feeds.json``).
+
+    ``fingerprint`` identifies the last listing by its ids (a stale feed re-serves it under
+    a fresh date); ``announced`` is that listing's announcement date; ``covered`` the last
+    announcement date whose papers we have, from the feed or the API; ``stale_date`` and
+    ``stale_count`` count the polls that found the same stale listing.
+    """
+
+    etag: str | None = None
+    last_status: FeedStatus | None = None
+    last_error: str | None = None
+    fingerprint: str | None = None
+    announced: date | None = None
+    covered: date | None = None
+    stale_date: date | None = None
+    stale_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PaperRecord:
+    """A paper's identity as the store keeps it forever (``papers/<shard>.json``): the
+    version last seen, when it was first seen, the subscriptions that matched it (and were
+    sent it) and those whose feeds brought it."""
+
+    id: str
+    version: int | None
+    first_seen: datetime
+    matched_by: frozenset[str] = frozenset()
+    read_by: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    """An outbox entry as ``watcher status``, ``retry`` and ``confirm`` see it: everything
+    but the papers' text, which stays in the archive."""
+
+    key: str
+    destination: Destination
+    subscription: str
+    period: str
+    papers: int
+    status: DeliveryStatus
+    attempts: int = 0
+    last_error: str | None = None
+    due: datetime | None = None
+    resume: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredEntry:
+    """A delivered outbox entry as kept (``outbox/delivered/<period>.json``): its receipt
+    and the ids of the papers it carried, never their text."""
+
+    key: str
+    destination: Destination
+    subscription: str
+    period: str
+    paper_ids: tuple[str, ...]
+    update_ids: tuple[str, ...]  # versioned ids (2409.12121v2): one update per version
+    receipt: Receipt
+    omitted: int = 0
+    attempts: int = 1
+    due: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationTally:
+    """Deliveries a destination accepted, ever, and the last receipt (for status)."""
+
+    destination: str
+    delivered: int
+    last_receipt: Receipt | None = None
+
+
+# --- what the daemon tells `watcher status` (daemon.json) ---------------------------------
+
+JobOutcome = Literal["ok", "attention", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class NextJob:
+    """When one scheduled job runs next (``next_run`` in the job's own time zone)."""
+
+    id: str
+    name: str  # poll, recheck, deliver <subscription>
+    next_run: datetime | None
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class RunningJob:
+    job: str
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    """How one finished job went: ``attention`` when a feed or a delivery failed."""
+
+    job: str
+    started: datetime
+    finished: datetime | None
+    outcome: JobOutcome
+    summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFileError:
+    """A rule file that does not load; ``kept``: its last good version still runs."""
+
+    path: str
+    error: str
+    kept: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The daemon's heartbeat: who runs, how the last job went, what runs next."""
+
+    pid: int | None  # None only in a file this daemon did not write whole
+    started: datetime | None
+    updated: datetime | None
+    stopped: datetime | None = None  # set by a clean stop
+    data_dir: str = ""
+    rules_dir: str = ""
+    rules_dir_error: str | None = None
+    subscriptions: tuple[str, ...] = ()
+    rule_errors: tuple[RuleFileError, ...] = ()
+    jobs: tuple[NextJob, ...] = ()
+    running: RunningJob | None = None
+    last_job: JobRun | None = None
+    last_cycle: JobRun | None = None  # the last poll or recheck

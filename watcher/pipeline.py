@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from watcher.digest import plan_digests
 from watcher.errors import DeliveryError, DeliveryUnknown
@@ -29,12 +29,14 @@ from watcher.models import (
     Destination,
     Digest,
     FeedReport,
+    FeedState,
     Match,
     Paper,
+    PaperRecord,
     Subscription,
 )
 from watcher.notify import Registry
-from watcher.polling import Poller, announcement_date, poll
+from watcher.polling import Polled, Poller, announcement_date, poll
 from watcher.schedule import delivery_slot
 from watcher.settings import DEFAULT_API_URL
 from watcher.sources import FeedSource
@@ -84,16 +86,32 @@ class Plan:
     matched_by: Mapping[str, frozenset[str]] = field(default_factory=dict)
     read_by: Mapping[str, frozenset[str]] = field(default_factory=dict)
     late_papers: tuple[Paper, ...] = ()  # known papers read by another subscription now
-    feed_states: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    feed_states: Mapping[str, FeedState] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Arrivals:
+    """Today's papers from every polled source, one per id (the newest version), with the
+    subscriptions that read each, the announcement date each came with (the first feed's),
+    and which were announced today (not replacements)."""
+
+    papers: Mapping[str, Paper]
+    readers: Mapping[str, frozenset[str]]
+    period_of: Mapping[str, str]
+    announceable: frozenset[str]
+
+
 def gather(cycle: Cycle, now: datetime) -> Plan:
-    """Poll every source once, find papers never seen, and plan the digests they make."""
+    """Poll every source once, find papers never seen, and plan the digests they make.
+
+    The edges are read first, each once: the feeds, then what the store knows about the
+    papers that can matter today (one batched read of their identity shards). The rest is
+    ``decide``, a function of those values."""
     today = announcement_date(now)
     poller = Poller(
         fetcher=cycle.fetcher,
-        is_known=lambda paper_id: bool(cycle.store.known_versions([paper_id])),
+        is_known=lambda paper_id: bool(cycle.store.known([paper_id])),
         api_url=cycle.api_url,
         api_page_size=cycle.api_page_size,
         api_max_pages=cycle.api_max_pages,
@@ -103,9 +121,32 @@ def gather(cycle: Cycle, now: datetime) -> Plan:
         source: poll(poller, source, cycle.store.feed_state(source.url), today)
         for source in cycle.sources
     }
+    arrivals = collect(polled, cycle.sources)
+    # Only papers that can be news are looked up: a day's replacements carry ids from many
+    # old months, and reading those months' records every day would make a cycle's cost
+    # grow with the history kept. (Replacements matter only to updates.)
+    wants_updates = {s.name for s in cycle.subscriptions if s.updates}
+    ids = [
+        pid
+        for pid in arrivals.papers
+        if pid in arrivals.announceable or arrivals.readers[pid] & wants_updates
+    ]
+    return decide(
+        arrivals,
+        polled,
+        cycle.store.known(ids),
+        cycle.matcher,
+        cycle.subscriptions,
+        cycle.available,
+        now,
+    )
 
-    # The same paper arrives from several feeds (cross-lists): one paper, newest version,
-    # read by every subscription that reads any of those feeds, dated by the first feed.
+
+def collect(
+    polled: Mapping[FeedSource, Polled], sources: Mapping[FeedSource, Sequence[str]]
+) -> Arrivals:
+    """The same paper arrives from several feeds (cross-lists): one paper, newest version,
+    read by every subscription that reads any of those feeds, dated by the first feed."""
     papers: dict[str, Paper] = {}
     readers: dict[str, set[str]] = defaultdict(set)
     period_of: dict[str, str] = {}
@@ -116,37 +157,46 @@ def gather(cycle: Cycle, now: datetime) -> Plan:
                 kept = papers.get(paper.id)
                 if kept is None or (paper.version or 0) > (kept.version or 0):
                     papers[paper.id] = paper
-                readers[paper.id].update(cycle.sources[source])
+                readers[paper.id].update(sources[source])
                 period_of.setdefault(paper.id, batch.period.isoformat())
                 if paper.announce_type in ANNOUNCEABLE:
                     announceable.add(paper.id)
+    return Arrivals(
+        papers, {k: frozenset(v) for k, v in readers.items()}, period_of, frozenset(announceable)
+    )
 
-    store, matcher = cycle.store, cycle.matcher
-    # Only papers that can be news are looked up: a day's replacements carry ids from many
-    # old months, and reading those months' records every day would make a cycle's cost
-    # grow with the history kept. (Replacements matter only to updates, below.)
-    new = store.unseen(p for pid, p in papers.items() if pid in announceable)
+
+def decide(
+    arrivals: Arrivals,
+    polled: Mapping[FeedSource, Polled],
+    known: Mapping[str, PaperRecord],
+    matcher: Matcher,
+    subscriptions: Sequence[Subscription],
+    available: frozenset[str],
+    now: datetime,
+) -> Plan:
+    """The plan, from values alone: which papers are new, which subscriptions they match,
+    which known papers are still news to a subscription (late) or updates, and the digests
+    all of that makes per destination and period."""
+    papers, readers, announceable = arrivals.papers, arrivals.readers, arrivals.announceable
+    new = [p for pid, p in papers.items() if pid in announceable and pid not in known]
     new_ids = {p.id for p in new}
     matches = [
-        m
-        for paper in new
-        if paper.id in announceable
-        for m in matcher.match(paper)
-        if m.subscription in readers[paper.id]
+        m for paper in new for m in matcher.match(paper) if m.subscription in readers[paper.id]
     ]
     # A known paper is still news to a subscription that has not read it yet: its feed
     # failed or was stale when another feed brought the paper (a cross-list, say).
-    late = _late_readers(store, papers, new_ids, announceable, readers, now)
+    late = _late_readers(known, announceable, readers, now)
     matches += [
         m
         for pid, missing in late.items()
         for m in matcher.match(papers[pid])
         if m.subscription in missing
     ]
-    updated, updates = _updates(cycle, papers, new_ids, readers)
+    updated, updates = _updates(subscriptions, matcher, papers, known, readers)
 
-    routed, notes = _route(cycle.subscriptions, cycle.available)
-    digests, due_at = _plan(matches, updates, routed, period_of)
+    routed, notes = _route(subscriptions, available)
+    digests, due_at = _plan(matches, updates, routed, arrivals.period_of)
     matched_by: dict[str, set[str]] = defaultdict(set)
     for match in matches:
         matched_by[match.paper.id].add(match.subscription)
@@ -160,7 +210,7 @@ def gather(cycle: Cycle, now: datetime) -> Plan:
         digests=tuple(digests),
         due_at=due_at,
         matched_by={k: frozenset(v) for k, v in matched_by.items()},
-        read_by={pid: frozenset(readers[pid]) for pid in [*new_ids, *late]},
+        read_by={pid: readers[pid] for pid in [*new_ids, *late]},
         late_papers=tuple(papers[pid] for pid in late),
         feed_states=states,
         notes=notes,
@@ -172,16 +222,18 @@ def record(store: Store, plan: Plan, now: datetime, archive_days: int | None = N
     text older than ``archive_days`` is dropped once a day)."""
     if archive_days is not None:
         store.prune_archive_daily(now, archive_days)
-    for destination, digest in plan.digests:
-        store.enqueue(destination, digest, plan.due_at.get((digest.subscription, digest.period)))
-    for source, state in plan.feed_states.items():
-        store.set_feed_state(source, state)
+    # Papers first (staged, like the rest): an entry refers to the text they archive.
+    # What reaches the disk first is the store's commit order, not this one.
     store.record_papers(
         plan.new_papers + plan.updated_papers + plan.late_papers,
         now,
         plan.matched_by,
         plan.read_by,
     )
+    for destination, digest in plan.digests:
+        store.enqueue(destination, digest, plan.due_at.get((digest.subscription, digest.period)))
+    for source, state in plan.feed_states.items():
+        store.set_feed_state(source, state)
     store.commit(now=now)
 
 
@@ -216,12 +268,15 @@ def deliver(store: Store, notifiers: Registry, now: datetime) -> tuple[DeliveryR
             store.mark_failed(entry.key, exc.message, permanent=exc.permanent, resume=exc.resume)
             reports.append(DeliveryReport(*report_args, status="failed", detail=exc.message))
         else:
-            store.mark_delivered(entry.key, receipt)
+            # A local digest is simply written again after a crash: no fsync per file.
+            store.mark_delivered(entry.key, receipt, sync=destination.kind != "local")
             reports.append(
                 DeliveryReport(*report_args, status="delivered", detail=receipt.reference)
             )
-    # Each mark is already durable in the store's journal; state.json takes them in with
-    # the next cycle's write, rather than being rewritten whole here as well.
+    # Each mark is already durable in the store's journal; the checkpoint moves what was
+    # delivered out of the open entries (one write for the batch, not one per send).
+    if reports:
+        store.checkpoint()
     return tuple(reports)
 
 
@@ -271,48 +326,46 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 def _late_readers(
-    store: Store,
-    papers: Mapping[str, Paper],
-    new_ids: set[str],
-    announceable: set[str],
-    readers: Mapping[str, set[str]],
+    known: Mapping[str, PaperRecord],
+    announceable: frozenset[str],
+    readers: Mapping[str, frozenset[str]],
     now: datetime,
-) -> dict[str, set[str]]:
+) -> dict[str, frozenset[str]]:
     """Known, recently first seen, announceable papers with subscriptions that read them
     now for the first time: paper id -> those subscriptions."""
-    late: dict[str, set[str]] = {}
-    for pid in papers:
-        if pid in new_ids or pid not in announceable:
+    late: dict[str, frozenset[str]] = {}
+    for pid, record in known.items():
+        if pid not in announceable:
             continue
-        missing = readers[pid] - store.read_by(pid) - store.matched_by(pid)
-        first_seen = store.first_seen(pid) if missing else None
-        if missing and first_seen is not None and first_seen >= now - LATE_WINDOW:
+        missing = readers[pid] - record.read_by - record.matched_by
+        if missing and record.first_seen >= now - LATE_WINDOW:
             late[pid] = missing
     return late
 
 
 def _updates(
-    cycle: Cycle,
+    subscriptions: Sequence[Subscription],
+    matcher: Matcher,
     papers: Mapping[str, Paper],
-    new_ids: set[str],
-    readers: Mapping[str, set[str]],
+    known: Mapping[str, PaperRecord],
+    readers: Mapping[str, frozenset[str]],
 ) -> tuple[list[Paper], list[Match]]:
     """Known papers seen in a newer version, and the update matches for subscriptions that
     asked for updates (``updates: true``) and were sent the paper before."""
-    wants_updates = {s.name for s in cycle.subscriptions if s.updates}
+    wants_updates = {s.name for s in subscriptions if s.updates}
     if not wants_updates:
-        return [], []  # nobody asked: no need to read old papers' records at all
-    asked = [pid for pid in papers if pid not in new_ids and readers[pid] & wants_updates]
-    known = cycle.store.known_versions(asked)
+        return [], []
     newer = [
-        papers[pid] for pid, version in known.items() if (papers[pid].version or 0) > (version or 0)
+        papers[pid]
+        for pid, record in known.items()
+        if readers[pid] & wants_updates and (papers[pid].version or 0) > (record.version or 0)
     ]
     updates: list[Match] = []
     for paper in newer:
-        eligible = cycle.store.matched_by(paper.id) & wants_updates & readers[paper.id]
+        eligible = known[paper.id].matched_by & wants_updates & readers[paper.id]
         if not eligible:
             continue
-        current = {m.subscription: m for m in cycle.matcher.match(paper)}
+        current = {m.subscription: m for m in matcher.match(paper)}
         for name in sorted(eligible):
             updates.append(current.get(name, Match(paper, name, ())))
     return newer, updates
@@ -326,17 +379,23 @@ def _plan(
 ) -> tuple[list[tuple[Destination, Digest]], dict[tuple[str, str], datetime]]:
     """Digests per subscription and period, updates attached, and when each is due.
 
-    A paper's period comes from the announcement date it arrived with and the
-    subscription's schedule (watcher.schedule), never from the clock at send time.
+    Linear in matches + subscriptions: matches are grouped by subscription once. A paper's
+    period comes from the announcement date it arrived with and the subscription's
+    schedule (watcher.schedule), never from the clock at send time.
     """
+    by_subscription: dict[str, tuple[list[Match], list[Match]]] = {}
+    for kind, group in ((0, matches), (1, updates)):
+        for m in group:
+            by_subscription.setdefault(m.subscription, ([], []))[kind].append(m)
     planned: list[tuple[Destination, Digest]] = []
     due_at: dict[tuple[str, str], datetime] = {}
     for sub in routed:
+        found = by_subscription.get(sub.name)
+        if found is None:
+            continue
         slots: dict[str, tuple[list[Match], list[Match]]] = {}
-        for kind, group in ((0, matches), (1, updates)):
+        for kind, group in enumerate(found):
             for m in group:
-                if m.subscription != sub.name:
-                    continue
                 period, due = delivery_slot(sub, date.fromisoformat(announced_on[m.paper.id]))
                 slots.setdefault(period, ([], []))[kind].append(m)
                 if due is not None:

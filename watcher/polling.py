@@ -21,11 +21,11 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from watcher.errors import FeedError, WatcherError
 from watcher.fetch import FetchResult
-from watcher.models import Feed, FeedReport, FeedStatus, Paper
+from watcher.models import Feed, FeedReport, FeedState, FeedStatus, Paper
 from watcher.parse import parse_feed
 from watcher.schedule import ARXIV_TIMEZONE
 from watcher.sources import FeedSource, api_url, submitted_between
@@ -68,7 +68,7 @@ class Polled:
     papers each brought, and the feed state to remember (None: leave it as it was)."""
 
     parts: tuple[tuple[FeedReport, Batch | None], ...]
-    state: dict[str, Any] | None
+    state: FeedState | None
 
     @property
     def batches(self) -> list[Batch]:
@@ -89,92 +89,110 @@ def announcement_date(moment: datetime) -> date:
     return moment.astimezone(ARXIV_TIMEZONE).date()
 
 
-def poll(poller: Poller, source: FeedSource, previous: dict[str, Any], today: date) -> Polled:
+def poll(poller: Poller, source: FeedSource, previous: FeedState, today: date) -> Polled:
     """Fetch, parse and classify one source; fill missed days from the API where needed."""
     if source.kind == "arxiv-query":
         return _poll_query(poller, source, today)
     return _poll_feed(poller, source, previous, today)
 
 
+# --- the decisions, as functions of values ------------------------------------------------
+
+
+def classify(
+    papers: Sequence[Paper], announced: date, etag: str | None, previous: FeedState
+) -> tuple[FeedStatus, FeedState]:
+    """What a fetched listing is, and the state to remember: ``new`` (a listing never seen),
+    ``empty`` (weekend or holiday), ``stale`` (the last listing again under a fresh date:
+    arXiv re-served yesterday's), or ``not-modified`` (the same listing, same date)."""
+    fingerprint = _fingerprint(papers)
+    state = replace(previous, etag=etag, last_error=None)
+    status: FeedStatus
+    if not papers:
+        status = "empty"
+    elif fingerprint != previous.fingerprint:
+        status = "new"
+        state = replace(state, fingerprint=fingerprint, announced=announced)
+    elif announced != previous.announced:
+        status = "stale"
+    else:
+        status = "not-modified"
+    return status, replace(state, last_status=status)
+
+
+def missed_days(
+    previous: FeedState,
+    state: FeedState,
+    status: FeedStatus,
+    announced: date,
+    stale_fill_after: int,
+) -> tuple[FeedState, date | None]:
+    """Which days of an arXiv feed to fill from the API: the first day missing since the
+    last day ``covered`` (None: nothing to fill), and the state to remember meanwhile.
+
+    ``covered`` only moves forward when a day is really covered; a stale feed gets
+    ``stale_fill_after`` polls to publish the real listing before the API fills the day.
+    """
+    covered = previous.covered
+    if status == "stale":
+        same_day = previous.stale_date == announced
+        count = previous.stale_count + 1 if same_day else 1
+        state = replace(state, stale_date=announced, stale_count=count)
+        if count < stale_fill_after or (covered and covered >= announced):
+            return state, None
+        return state, announced
+    if status in ("new", "empty", "not-modified"):
+        if covered is None or announced <= covered:
+            return replace(state, covered=max(filter(None, (covered, announced)))), None
+        missed = [d for d in _days_between(covered, announced) if d.weekday() < 5]
+        if not missed:
+            return replace(state, covered=announced), None
+        return state, missed[0]
+    return state, None
+
+
 # --- RSS and other feeds -----------------------------------------------------------------
 
 
-def _poll_feed(poller: Poller, source: FeedSource, previous: dict[str, Any], today: date) -> Polled:
+def _poll_feed(poller: Poller, source: FeedSource, previous: FeedState, today: date) -> Polled:
     url = source.url
     try:
-        fetched = poller.fetcher.fetch(url, etag=previous.get("etag"))
+        fetched = poller.fetcher.fetch(url, etag=previous.etag)
         if fetched.not_modified or fetched.raw is None:
-            unchanged = {**previous, "last_status": "not-modified", "last_error": None}
+            unchanged = replace(previous, last_status="not-modified", last_error=None)
             return Polled(((FeedReport(url, "not-modified"), None),), unchanged)
         feed = parse_feed(fetched.raw)
     except WatcherError as exc:
         return _failed(url, exc, previous)
 
     announced = feed.announced or today
-    fingerprint = _fingerprint(feed.papers)
-    state: dict[str, Any] = {**previous, "etag": fetched.etag, "last_error": None}
-    status: FeedStatus
-    if not feed.papers:
-        status = "empty"
-    elif fingerprint != previous.get("fingerprint"):
-        status = "new"
-        state.update(fingerprint=fingerprint, announced=announced.isoformat())
-    elif announced.isoformat() != previous.get("announced"):
-        status = "stale"
-    else:
-        status = "not-modified"
-    state["last_status"] = status
+    status, state = classify(feed.papers, announced, fetched.etag, previous)
     report = FeedReport(url, status, papers=len(feed.papers), announced=feed.announced)
     parts: list[tuple[FeedReport, Batch | None]] = [
         (report, Batch(feed.papers, announced) if status == "new" else None)
     ]
     if source.kind == "arxiv-rss":
-        parts.extend(_fill_missed_days(poller, source, previous, state, status, announced))
+        state, first_missing = missed_days(
+            previous, state, status, announced, poller.stale_fill_after
+        )
+        if first_missing is not None:
+            state, filled = _fill(poller, source, state, first_missing, announced)
+            parts.append(filled)
     return Polled(tuple(parts), state)
 
 
-def _fill_missed_days(
-    poller: Poller,
-    source: FeedSource,
-    previous: dict[str, Any],
-    state: dict[str, Any],
-    status: FeedStatus,
-    announced: date,
-) -> list[tuple[FeedReport, Batch | None]]:
-    """Fill days this feed never showed us from the API, updating ``state`` in place.
-
-    ``covered`` in the state is the last announcement date whose papers we have (or know
-    there were none); it only moves forward when a day is really covered.
-    """
-    covered = _date(previous.get("covered"))
-    first_missing: date | None = None
-    if status == "stale":
-        same_day = previous.get("stale_date") == announced.isoformat()
-        count = int(previous.get("stale_count", 0)) + 1 if same_day else 1
-        state.update(stale_date=announced.isoformat(), stale_count=count)
-        if count < poller.stale_fill_after or (covered and covered >= announced):
-            return []  # give arXiv until a later poll to publish the real listing
-        first_missing = announced
-    elif status in ("new", "empty", "not-modified"):
-        if covered is None or announced <= covered:
-            state["covered"] = max(filter(None, (covered, announced))).isoformat()
-            return []
-        missed = [d for d in _days_between(covered, announced) if d.weekday() < 5]
-        if not missed:
-            state["covered"] = announced.isoformat()
-            return []
-        first_missing = missed[0]
-    else:
-        return []
-
+def _fill(
+    poller: Poller, source: FeedSource, state: FeedState, first_missing: date, announced: date
+) -> tuple[FeedState, tuple[FeedReport, Batch | None]]:
+    """Read the days since ``first_missing`` from the API; the day is covered only if the
+    whole read succeeded."""
     query = submitted_between(source.categories, first_missing - FILL_MARGIN, announced)
     label = f"{source.url} (from the arXiv API: days since {first_missing.isoformat()})"
     papers, error = read_api(poller, query, stop_at_known=False)
     if error is not None:
-        return [(FeedReport(label, "failed", error=error), None)]
-    state["covered"] = announced.isoformat()
+        return state, (FeedReport(label, "failed", error=error), None)
     report = FeedReport(label, "new" if papers else "empty", papers=len(papers))
-    return [(report, Batch(papers, announced))]
+    return replace(state, covered=announced), (report, Batch(papers, announced))
 
 
 # --- arXiv API ---------------------------------------------------------------------------
@@ -247,8 +265,8 @@ def _read_page(poller: Poller, url: str) -> Feed:
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _failed(url: str, exc: WatcherError, previous: dict[str, Any]) -> Polled:
-    state = {**previous, "last_status": "failed", "last_error": exc.message}
+def _failed(url: str, exc: WatcherError, previous: FeedState) -> Polled:
+    state = replace(previous, last_status="failed", last_error=exc.message)
     return Polled(((FeedReport(url, "failed", error=exc.message), None),), state)
 
 
@@ -264,7 +282,3 @@ def _days_between(first: date, last: date) -> Iterable[date]:
     while day < last:
         yield day
         day += timedelta(days=1)
-
-
-def _date(value: object) -> date | None:
-    return date.fromisoformat(value) if isinstance(value, str) else None

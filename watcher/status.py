@@ -1,8 +1,9 @@
 """What ``watcher status`` reports: the outbox per destination and the health of each feed.
 
-Pure: it takes the store's outbox entries and feed states (``Store.entries()``,
-``Store.feed_states()``) and returns a :class:`Status` value and the lines to print. Nothing
-here opens files or reads the clock.
+Pure: it takes the store's undelivered entries, delivery tallies and feed states
+(``Store.entry_views()``, ``Store.delivery_tallies()``, ``Store.feed_states()``: none of them
+reads a paper's text or a past delivery) and returns a :class:`Status` value and the
+lines to print. Nothing here opens files or reads the clock.
 
 "Needs attention" means a person has to act or at least look: a failed delivery (with the
 error saying what to fix), a delivery whose fate is unknown (sent, but the answer was lost or
@@ -22,10 +23,17 @@ import shlex
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from watcher.models import FeedReport, OutboxEntry, Receipt, Subscription
+from watcher.models import (
+    DestinationTally,
+    EntryView,
+    FeedReport,
+    FeedState,
+    Heartbeat,
+    Receipt,
+    Subscription,
+)
 from watcher.store import PERMANENT
 
 PERMANENT_PREFIX = PERMANENT  # how Store.mark_failed marks a failure only a person can fix
@@ -44,9 +52,9 @@ class DestinationStatus:
     """The outbox of one destination (``slack:#papers``, ``email:a@x,b@y``)."""
 
     destination: str
-    pending: tuple[OutboxEntry, ...] = ()
-    failed: tuple[OutboxEntry, ...] = ()
-    unknown: tuple[OutboxEntry, ...] = ()
+    pending: tuple[EntryView, ...] = ()
+    failed: tuple[EntryView, ...] = ()
+    unknown: tuple[EntryView, ...] = ()
     delivered: int = 0
     last_receipt: Receipt | None = None
 
@@ -184,13 +192,13 @@ class Status:
         )
 
 
-def is_permanent(entry: OutboxEntry) -> bool:
+def is_permanent(entry: EntryView) -> bool:
     return entry.status == "failed" and (entry.last_error or "").startswith(PERMANENT_PREFIX)
 
 
 def daemon_health(
     pid: int | None,
-    heartbeat: Mapping[str, Any] | None,
+    heartbeat: Heartbeat | None,
     checked: datetime,
     *,
     required: bool = False,
@@ -198,84 +206,74 @@ def daemon_health(
     """Read a heartbeat (``daemon.json``, or None) beside the pid holding the daemon lock."""
     if heartbeat is None:
         return DaemonHealth(checked, pid=pid, required=required)
-    runs = []
-    for job in _list(heartbeat.get("jobs")):
-        if isinstance(job, Mapping):
-            runs.append(
-                NextRun(
-                    str(job.get("name") or job.get("id") or "?"),
-                    _time(job.get("next_run")),
-                    str(job.get("timezone") or "UTC"),
-                )
-            )
-    last = heartbeat.get("last_cycle")
-    last_text, last_error = None, False
-    if isinstance(last, Mapping):
-        when = _time(last.get("finished")) or _time(last.get("started"))
-        at = f" at {_when(when)}" if when else ""
-        summary = f" ({last['summary']})" if last.get("summary") else ""
-        last_text = f"{last.get('job', '?')}{at}: {last.get('outcome', '?')}{summary}"
-        last_error = last.get("outcome") == "error"
-    running = heartbeat.get("running")
-    running_text = None
-    if isinstance(running, Mapping):
-        since = _time(running.get("since"))
-        running_text = f"{running.get('job', '?')} since {_when(since) if since else '?'}"
-    errors = [e for e in _list(heartbeat.get("rule_errors")) if isinstance(e, Mapping)]
-    last_pid = heartbeat.get("pid")
+    runs = tuple(
+        NextRun(job.name, _utc(job.next_run) if job.next_run else None, job.timezone)
+        for job in heartbeat.jobs
+    )
+    last = heartbeat.last_cycle
+    last_text = None
+    if last is not None:
+        at = f" at {_when(last.finished or last.started)}"
+        summary = f" ({last.summary})" if last.summary else ""
+        last_text = f"{last.job}{at}: {last.outcome}{summary}"
+    running = heartbeat.running
     return DaemonHealth(
         checked,
         pid=pid,
         heartbeat=True,
         required=required,
-        last_pid=last_pid if isinstance(last_pid, int) else None,
-        started=_time(heartbeat.get("started")),
-        stopped=_time(heartbeat.get("stopped")),
-        updated=_time(heartbeat.get("updated")),
-        running=running_text,
+        last_pid=heartbeat.pid,
+        started=heartbeat.started,
+        stopped=heartbeat.stopped,
+        updated=heartbeat.updated,
+        running=f"{running.job} since {_when(running.since)}" if running else None,
         last_cycle=last_text,
-        last_cycle_error=last_error,
-        next_runs=tuple(runs),
-        rule_errors=tuple(str(e.get("error")) for e in errors),
-        kept=tuple(str(e.get("path")) for e in errors if e.get("kept")),
-        rules_dir_error=_text(heartbeat.get("rules_dir_error")),
+        last_cycle_error=last is not None and last.outcome == "error",
+        next_runs=runs,
+        rule_errors=tuple(e.error for e in heartbeat.rule_errors),
+        kept=tuple(e.path for e in heartbeat.rule_errors if e.kept),
+        rules_dir_error=heartbeat.rules_dir_error,
     )
 
 
 def summarize(
-    entries: Iterable[OutboxEntry],
-    feed_states: Mapping[str, Mapping[str, Any]],
+    entries: Iterable[EntryView],
+    feed_states: Mapping[str, FeedState],
     *,
+    tallies: Iterable[DestinationTally] = (),
     daemon: DaemonHealth | None = None,
     rules: RulesHealth | None = None,
     current_feeds: Collection[str] | None = None,
 ) -> Status:
-    """Group outbox entries by destination (in first-queued order) and read each feed state.
-    ``current_feeds`` are the sources (URLs, paths) the current rule files read; a feed state
-    of any other source is reported apart and never needs attention. None: all count."""
-    grouped: dict[str, list[OutboxEntry]] = {}
+    """Group undelivered entries by destination (in first-queued order) beside each
+    destination's tally of deliveries, and read each feed state. ``current_feeds`` are the
+    sources (URLs, paths) the current rule files read; a feed state of any other source is
+    reported apart and never needs attention. None: all count."""
+    grouped: dict[str, list[EntryView]] = {}
     for entry in entries:
         grouped.setdefault(entry.destination.key, []).append(entry)
+    counted = {tally.destination: tally for tally in tallies}
+    for key in counted:
+        grouped.setdefault(key, [])
     destinations = []
     for key, group in grouped.items():
-        receipts = [e.receipt for e in group if e.status == "delivered" and e.receipt]
-        last = max(receipts, key=lambda r: _utc(r.delivered_at), default=None)
+        tally = counted.get(key)
         destinations.append(
             DestinationStatus(
                 destination=key,
                 pending=tuple(e for e in group if e.status == "pending"),
                 failed=tuple(e for e in group if e.status == "failed"),
                 unknown=tuple(e for e in group if e.status == "unknown"),
-                delivered=sum(1 for e in group if e.status == "delivered"),
-                last_receipt=last,
+                delivered=tally.delivered if tally else 0,
+                last_receipt=tally.last_receipt if tally else None,
             )
         )
     feeds = tuple(
         FeedHealth(
             source=source,
-            last_status=_text(state.get("last_status")),
-            last_error=_text(state.get("last_error")),
-            announced=_text(state.get("announced")),
+            last_status=state.last_status,
+            last_error=state.last_error,
+            announced=state.announced.isoformat() if state.announced else None,
             read=current_feeds is None or source in current_feeds,
         )
         for source, state in sorted(feed_states.items())
@@ -449,35 +447,20 @@ def _when(moment: datetime) -> str:
     return _utc(moment).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return _utc(datetime.fromisoformat(value))
-    except ValueError:
-        return None
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _deliveries(count: int) -> str:
     return "delivery" if count == 1 else "deliveries"
 
 
-def _what(entry: OutboxEntry) -> str:
-    digest = entry.digest
-    papers = len(digest.matches) + len(digest.updated)
-    noun = "paper" if papers == 1 else "papers"
-    return f"{digest.subscription} {digest.period} ({papers} {noun}) [key {entry.key}]"
+def _what(entry: EntryView) -> str:
+    noun = "paper" if entry.papers == 1 else "papers"
+    return f"{entry.subscription} {entry.period} ({entry.papers} {noun}) [key {entry.key}]"
 
 
-def _attempts(entry: OutboxEntry) -> str:
+def _attempts(entry: EntryView) -> str:
     return f"{entry.attempts} attempt{'' if entry.attempts == 1 else 's'}"
 
 
-def _where(entry: OutboxEntry) -> str:
+def _where(entry: EntryView) -> str:
     kind, targets = entry.destination.kind, ", ".join(entry.destination.target)
     if kind == "slack":
         return f"the Slack channel {targets}" if targets else "the Slack channel"
@@ -495,10 +478,6 @@ def _receipt(receipt: Receipt | None) -> str:
 
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 def count(n: int, noun: str) -> str:

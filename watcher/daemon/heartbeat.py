@@ -18,11 +18,12 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from watcher.errors import RuleError, StoreError
+from watcher.models import Heartbeat, JobOutcome, JobRun, NextJob, RuleFileError, RunningJob
 from watcher.rules import iter_rule_files, load_rules
 from watcher.status import DaemonHealth, RulesHealth, daemon_health
 from watcher.store.atomic import write_atomically
@@ -123,8 +124,134 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def read_heartbeat(data_dir: Path) -> dict[str, Any] | None:
-    return read_json(data_dir / HEARTBEAT_FILE)
+def read_heartbeat(data_dir: Path) -> Heartbeat | None:
+    """The heartbeat in ``data_dir``; None when there is none (or it is unreadable)."""
+    data = read_json(data_dir / HEARTBEAT_FILE)
+    return None if data is None else heartbeat_from_dict(data)
+
+
+# --- the heartbeat as JSON ----------------------------------------------------------------
+
+
+def heartbeat_to_dict(beat: Heartbeat) -> dict[str, Any]:
+    """``daemon.json``'s object for ``beat`` (times as ISO 8601 with their offsets)."""
+    return {
+        "pid": beat.pid,
+        "started": _iso(beat.started),
+        "updated": _iso(beat.updated),
+        "stopped": _iso(beat.stopped),
+        "data_dir": beat.data_dir,
+        "rules_dir": beat.rules_dir,
+        "rules_dir_error": beat.rules_dir_error,
+        "subscriptions": list(beat.subscriptions),
+        "rule_errors": [
+            {"error": e.error, "path": e.path, "kept": e.kept} for e in beat.rule_errors
+        ],
+        "jobs": [
+            {"id": j.id, "name": j.name, "next_run": _iso(j.next_run), "timezone": j.timezone}
+            for j in beat.jobs
+        ],
+        "running": (
+            None
+            if beat.running is None
+            else {"job": beat.running.job, "since": beat.running.since.isoformat()}
+        ),
+        "last_job": _run_to_dict(beat.last_job),
+        "last_cycle": _run_to_dict(beat.last_cycle),
+    }
+
+
+def heartbeat_from_dict(data: Mapping[str, Any]) -> Heartbeat:
+    """The heartbeat ``heartbeat_to_dict`` wrote; lenient (a heartbeat is advice): a field
+    missing or of the wrong kind reads as absent."""
+    pid = data.get("pid")
+    jobs = [j for j in _list(data.get("jobs")) if isinstance(j, Mapping)]
+    errors = [e for e in _list(data.get("rule_errors")) if isinstance(e, Mapping)]
+    running = data.get("running")
+    since = _time(running.get("since")) if isinstance(running, Mapping) else None
+    return Heartbeat(
+        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+        started=_time(data.get("started")),
+        updated=_time(data.get("updated")),
+        stopped=_time(data.get("stopped")),
+        data_dir=str(data.get("data_dir") or ""),
+        rules_dir=str(data.get("rules_dir") or ""),
+        rules_dir_error=_text(data.get("rules_dir_error")),
+        subscriptions=tuple(str(name) for name in _list(data.get("subscriptions"))),
+        rule_errors=tuple(
+            RuleFileError(str(e.get("path") or ""), str(e.get("error")), e.get("kept") is True)
+            for e in errors
+        ),
+        jobs=tuple(
+            NextJob(
+                str(j.get("id") or j.get("name") or "?"),
+                str(j.get("name") or j.get("id") or "?"),
+                _time(j.get("next_run")),
+                str(j.get("timezone") or "UTC"),
+            )
+            for j in jobs
+        ),
+        running=(
+            RunningJob(str(running.get("job") or "?"), since)
+            if isinstance(running, Mapping) and since is not None
+            else None
+        ),
+        last_job=_run_from_dict(data.get("last_job")),
+        last_cycle=_run_from_dict(data.get("last_cycle")),
+    )
+
+
+_OUTCOMES: tuple[str, ...] = get_args(JobOutcome)
+
+
+def _run_to_dict(run: JobRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "job": run.job,
+        "started": run.started.isoformat(),
+        "finished": _iso(run.finished),
+        "outcome": run.outcome,
+        "summary": run.summary,
+    }
+
+
+def _run_from_dict(value: object) -> JobRun | None:
+    if not isinstance(value, Mapping):
+        return None
+    started = _time(value.get("started"))
+    if started is None:
+        return None
+    outcome = value.get("outcome")
+    return JobRun(
+        str(value.get("job") or "?"),
+        started,
+        _time(value.get("finished")),
+        outcome if outcome in _OUTCOMES else "error",
+        str(value.get("summary") or ""),
+    )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def read_health(

@@ -1,6 +1,7 @@
-"""Delivery channels. Each module sends a Digest to one kind of destination and returns a
-Receipt only once the destination accepted it; anything else raises DeliveryError
-(``permanent=True`` when only the user can fix it) or DeliveryUnknown (sent, fate unknown).
+"""Delivery channels — transports: bytes out, receipts in. Each module sends a Digest to one
+kind of destination and returns a Receipt only once the destination accepted it; anything
+else raises DeliveryError (``permanent=True`` when only the user can fix it) or
+DeliveryUnknown (sent, fate unknown). ``redact`` keeps secrets out of those errors.
 
 The pipeline picks a notifier by ``Destination.kind`` from a registry dict that the
 composition root (watcher.app) fills with configured instances.
@@ -24,3 +25,9 @@ class Notifier(Protocol):
 
 
 Registry = dict[str, Notifier]
+
+
+# After Notifier: redact wraps one.
+from watcher.notify.redact import RedactingNotifier, redacted, secrets_of  # noqa: E402
+
+__all__ = ["Notifier", "RedactingNotifier", "Registry", "redacted", "secrets_of"]

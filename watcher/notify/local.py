@@ -18,7 +18,10 @@ UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class LocalNotifier:
-    """Writes ``<digests_dir>/<period>-<subscription>.md`` and echoes it to ``stream``."""
+    """Writes ``<digests_dir>/<subscription>/<period>.md`` and echoes it to ``stream``.
+
+    A folder per subscription: an institute's thousand subscriptions would otherwise put a
+    thousand files a day into one folder."""
 
     def __init__(
         self, digests_dir: Path, stream: TextIO | None, clock: Callable[[], datetime]
@@ -45,10 +48,18 @@ class LocalNotifier:
     def _free_path(self, digest: Digest) -> Path:
         # A second digest for the same period (papers that arrived later that day, or a
         # follow-up entry) gets its own file rather than overwriting the first.
-        stem = UNSAFE_FILENAME.sub("-", f"{digest.period}-{digest.subscription}").strip("-")
-        path = self.digests_dir / f"{stem}.md"
+        folder = self.digests_dir / (safe_filename(digest.subscription) or "digest")
+        stem = safe_filename(digest.period)
+        path = folder / f"{stem}.md"
         counter = 2
         while path.exists():
-            path = self.digests_dir / f"{stem}-{counter}.md"
+            path = folder / f"{stem}-{counter}.md"
             counter += 1
         return path
+
+
+def safe_filename(name: str) -> str:
+    """A file or folder name from a subscription name or period: nothing but letters,
+    digits, dots, dashes and underscores, never ``..``."""
+    cleaned = UNSAFE_FILENAME.sub("-", name).strip("-.")
+    return cleaned.replace("..", ".")

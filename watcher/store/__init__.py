@@ -5,15 +5,10 @@ goes through a temp file, fsync and rename (``atomic``); nothing here fetches, p
 matches or renders. Callers use the ``Store`` face; its modules are the storage domains.
 """
 
-from watcher.store.core import (
-    INTERRUPTED,
-    PERMANENT,
-    SHARD_DIR,
-    AtomicJSONStorage,
-    Store,
-    shard_name,
-    split_period,
-)
+from watcher.store.core import Store
+from watcher.store.files import AtomicJSONStorage
+from watcher.store.outbox import INTERRUPTED, PERMANENT, split_period
+from watcher.store.papers import SHARD_DIR, shard_name
 
 __all__ = [
     "INTERRUPTED",

@@ -8,17 +8,23 @@ is wrong; the store turns those into a StoreError naming the file.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any, cast, get_args
 
 from watcher.models import (
     AnnounceType,
+    DeliveredEntry,
     DeliveryStatus,
     Destination,
     Digest,
+    EntryView,
+    FeedState,
+    FeedStatus,
     Match,
     OutboxEntry,
     Paper,
+    PaperRecord,
     Receipt,
     TopicHit,
 )
@@ -27,6 +33,9 @@ JSONDict = dict[str, Any]
 
 _ANNOUNCE_TYPES: frozenset[str] = frozenset(get_args(AnnounceType))
 _STATUSES: frozenset[str] = frozenset(get_args(DeliveryStatus))
+_FEED_STATUSES: frozenset[str] = frozenset(get_args(FeedStatus))
+# Where an outbox entry finds the text of a paper it refers to: (text day, paper id) -> Paper.
+TextLookup = Callable[[str, str], Paper]
 
 
 def _time_out(value: datetime | None) -> str | None:
@@ -215,4 +224,222 @@ def entry_from_dict(data: JSONDict) -> OutboxEntry:
         receipt=None if receipt is None else receipt_from_dict(receipt),
         due=_time_in(data.get("due")),
         resume=_opt_str(data.get("resume")),
+    )
+
+
+# --- outbox entries refer to papers --------------------------------------------------------
+# An undelivered entry keeps each match as a reference: the paper's id and version, the day
+# file of the archive holding its text, and the hits. A paper whose text is not (or no
+# longer) in the archive as matched, an update or a late paper, travels inline instead.
+
+
+def match_to_ref(match: Match, day: str | None) -> JSONDict:
+    ref: JSONDict = {"id": match.paper.id, "version": match.paper.version}
+    if day is None:
+        ref["paper"] = paper_to_dict(match.paper)
+    else:
+        ref["day"] = day
+    ref["hits"] = [hit_to_dict(h) for h in match.hits]
+    ref["score"] = match.score
+    return ref
+
+
+def match_from_ref(data: JSONDict, subscription: str, text: TextLookup) -> Match:
+    inline = data.get("paper")
+    if inline is not None:
+        paper = paper_from_dict(inline)
+    else:
+        paper = text(_str(data["day"]), _str(data["id"]))
+    return Match(
+        paper=paper,
+        subscription=subscription,
+        hits=tuple(hit_from_dict(h) for h in data["hits"]),
+        score=float(data.get("score", 0.0)),
+    )
+
+
+def ref_day(data: JSONDict) -> str | None:
+    """The archive day a reference reads its text from; None when the paper is inline."""
+    day = data.get("day")
+    return day if isinstance(day, str) and data.get("paper") is None else None
+
+
+def open_entry_to_dict(entry: OutboxEntry, day_of: Callable[[Match], str | None]) -> JSONDict:
+    digest = entry.digest
+    return {
+        "destination": destination_to_dict(entry.destination),
+        "digest": {
+            "subscription": digest.subscription,
+            "period": digest.period,
+            "matches": [match_to_ref(m, day_of(m)) for m in digest.matches],
+            "updated": [match_to_ref(m, None) for m in digest.updated],
+            "omitted": digest.omitted,
+        },
+        "status": entry.status,
+        "attempts": entry.attempts,
+        "last_error": entry.last_error,
+        "receipt": None if entry.receipt is None else receipt_to_dict(entry.receipt),
+        "due": None if entry.due is None else entry.due.isoformat(),
+        "resume": entry.resume,
+    }
+
+
+def open_entry_from_dict(data: JSONDict, text: TextLookup) -> OutboxEntry:
+    raw = data["digest"]
+    subscription = _str(raw["subscription"])
+    if raw.get("matches") and "paper" in raw["matches"][0] and "hits" not in raw["matches"][0]:
+        digest = digest_from_dict(raw)  # written before entries referred to the archive
+    else:
+        digest = Digest(
+            subscription=subscription,
+            period=_str(raw["period"]),
+            matches=tuple(match_from_ref(m, subscription, text) for m in raw["matches"]),
+            updated=tuple(match_from_ref(m, subscription, text) for m in raw.get("updated", [])),
+            omitted=_int(raw.get("omitted", 0)),
+        )
+    return OutboxEntry(
+        destination=destination_from_dict(data["destination"]),
+        digest=digest,
+        status=_status(data),
+        attempts=_int(data.get("attempts", 0)),
+        last_error=_opt_str(data.get("last_error")),
+        receipt=None if data.get("receipt") is None else receipt_from_dict(data["receipt"]),
+        due=_time_in(data.get("due")),
+        resume=_opt_str(data.get("resume")),
+    )
+
+
+def entry_view(key: str, data: JSONDict) -> EntryView:
+    """An entry's status without decoding its papers (for watcher status)."""
+    raw = data["digest"]
+    return EntryView(
+        key=key,
+        destination=destination_from_dict(data["destination"]),
+        subscription=_str(raw["subscription"]),
+        period=_str(raw["period"]),
+        papers=len(raw["matches"]) + len(raw.get("updated", [])),
+        status=_status(data),
+        attempts=_int(data.get("attempts", 0)),
+        last_error=_opt_str(data.get("last_error")),
+        due=_time_in(data.get("due")),
+        resume=_opt_str(data.get("resume")),
+    )
+
+
+def _status(data: JSONDict) -> DeliveryStatus:
+    status = data.get("status", "pending")
+    if status not in _STATUSES:
+        raise ValueError(f"unknown delivery status {status!r}")
+    return cast(DeliveryStatus, status)
+
+
+def delivered_to_dict(entry: DeliveredEntry) -> JSONDict:
+    return {
+        "destination": destination_to_dict(entry.destination),
+        "subscription": entry.subscription,
+        "period": entry.period,
+        "papers": list(entry.paper_ids),
+        "updated": list(entry.update_ids),
+        "omitted": entry.omitted,
+        "attempts": entry.attempts,
+        "receipt": receipt_to_dict(entry.receipt),
+        "due": None if entry.due is None else entry.due.isoformat(),
+    }
+
+
+def delivered_from_dict(key: str, data: JSONDict) -> DeliveredEntry:
+    return DeliveredEntry(
+        key=key,
+        destination=destination_from_dict(data["destination"]),
+        subscription=_str(data["subscription"]),
+        period=_str(data["period"]),
+        paper_ids=_strs(data["papers"]),
+        update_ids=_strs(data.get("updated", [])),
+        receipt=receipt_from_dict(data["receipt"]),
+        omitted=_int(data.get("omitted", 0)),
+        attempts=_int(data.get("attempts", 1)),
+        due=_time_in(data.get("due")),
+    )
+
+
+def delivered_of(entry: OutboxEntry) -> DeliveredEntry:
+    """What is kept of an entry once its destination accepted it."""
+    if entry.receipt is None:
+        raise ValueError(f"{entry.key}: a delivered entry needs its receipt")
+    return DeliveredEntry(
+        key=entry.key,
+        destination=entry.destination,
+        subscription=entry.digest.subscription,
+        period=entry.digest.period,
+        paper_ids=tuple(m.paper.id for m in entry.digest.matches),
+        update_ids=tuple(m.paper.versioned_id for m in entry.digest.updated),
+        receipt=entry.receipt,
+        omitted=entry.digest.omitted,
+        attempts=entry.attempts,
+        due=entry.due,
+    )
+
+
+# --- feed state and paper identity -------------------------------------------------------
+
+
+def _date_out(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _date_in(value: object) -> date | None:
+    if value is None:
+        return None
+    return date.fromisoformat(_str(value))
+
+
+def feed_state_to_dict(state: FeedState) -> JSONDict:
+    return {
+        "etag": state.etag,
+        "last_status": state.last_status,
+        "last_error": state.last_error,
+        "fingerprint": state.fingerprint,
+        "announced": _date_out(state.announced),
+        "covered": _date_out(state.covered),
+        "stale_date": _date_out(state.stale_date),
+        "stale_count": state.stale_count,
+    }
+
+
+def feed_state_from_dict(data: JSONDict) -> FeedState:
+    status = data.get("last_status")
+    if status is not None and status not in _FEED_STATUSES:
+        raise ValueError(f"unknown feed status {status!r}")
+    return FeedState(
+        etag=_opt_str(data.get("etag")),
+        last_status=cast(FeedStatus | None, status),
+        last_error=_opt_str(data.get("last_error")),
+        fingerprint=_opt_str(data.get("fingerprint")),
+        announced=_date_in(data.get("announced")),
+        covered=_date_in(data.get("covered")),
+        stale_date=_date_in(data.get("stale_date")),
+        stale_count=_int(data.get("stale_count", 0)),
+    )
+
+
+def record_to_dict(record: PaperRecord) -> JSONDict:
+    return {
+        "id": record.id,
+        "version": record.version,
+        "first_seen": record.first_seen.isoformat(),
+        "matched_by": sorted(record.matched_by),
+        "read_by": sorted(record.read_by),
+    }
+
+
+def record_from_dict(data: JSONDict, first_seen: datetime) -> PaperRecord:
+    """``first_seen``: the caller's reading of the record's time (unreadable ones count as
+    very old, see watcher.store.papers)."""
+    version = data.get("version")
+    return PaperRecord(
+        id=_str(data["id"]),
+        version=version if isinstance(version, int) and not isinstance(version, bool) else None,
+        first_seen=first_seen,
+        matched_by=frozenset(_strs(data.get("matched_by", []))),
+        read_by=frozenset(_strs(data.get("read_by", []))),
     )

@@ -1,0 +1,68 @@
+"""Secrets out of what the transports report: which values are secret (``secrets_of``), a
+notifier wrapper whose errors never quote one (``RedactingNotifier``), and ``redacted`` for
+any JSON-able value (the daemon's heartbeat) on its way to disk."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from watcher import logs
+from watcher.errors import DeliveryError
+from watcher.models import Destination, Digest, Receipt, Subscription
+from watcher.notify import Notifier
+from watcher.settings import Settings
+
+_SECRET_NAME = re.compile(r"TOKEN|PASSW|SECRET|WEBHOOK|API_?KEY|CREDENTIAL", re.I)
+
+
+def secrets_of(
+    settings: Settings, environ: Mapping[str, str], subscriptions: Sequence[Subscription] = ()
+) -> list[str]:
+    """Values that must never reach a log line, the heartbeat or ``watcher status``: the
+    settings' secrets, every variable whose name says it holds one, and the variables the
+    subscriptions' Slack destinations name with ``webhook_env`` (whatever their names)."""
+    found = [settings.slack_bot_token, settings.slack_webhook_url, settings.smtp_password]
+    found += [value for name, value in environ.items() if _SECRET_NAME.search(name)]
+    found += [
+        environ.get(value, "")
+        for sub in subscriptions
+        for dest in sub.deliver
+        for key, value in dest.options
+        if dest.kind == "slack" and key == "webhook_env"
+    ]
+    return [value for value in found if value]
+
+
+@dataclass(frozen=True)
+class RedactingNotifier:
+    """A notifier whose errors have every secret replaced by ``***`` before the pipeline
+    records them (each notifier scrubs its own secrets; this catches the others too)."""
+
+    inner: Notifier
+    secrets: tuple[str, ...]
+
+    def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
+        try:
+            return self.inner.send(destination, digest, resume=resume)
+        except DeliveryError as error:
+            message = logs.redact(error.message, self.secrets)
+            where = logs.redact(error.where, self.secrets)
+            if (message, where) == (error.message, error.where):
+                raise
+            raise type(error)(
+                message, where=where, permanent=error.permanent, resume=error.resume
+            ) from None
+
+
+def redacted(value: Any, secrets: Sequence[str]) -> Any:
+    """A JSON-able value with every secret in its strings replaced by ``***``."""
+    if isinstance(value, str):
+        return logs.redact(value, secrets)
+    if isinstance(value, Mapping):
+        return {key: redacted(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redacted(item, secrets) for item in value]
+    return value

@@ -1,0 +1,561 @@
+"""The delivery outbox: digests waiting for a destination, and receipts of those delivered.
+
+    outbox/open.json                 entries not yet delivered (pending, failed, unknown)
+    outbox/delivered/<period>.json   delivered entries of one period: receipt and paper ids
+    outbox/summary.json              per destination: deliveries ever, and the last receipt
+    outbox.log                       delivery marks since open.json was last written
+
+An open entry refers to its papers' text in the archive (day, id) instead of copying it;
+only what the archive does not hold as matched (an update, a late paper) travels inline,
+and pruning the archive inlines the text of papers an open entry still needs first. Once
+delivered, an entry moves to its period's file and keeps only its receipt and the ids. So a
+cycle reads and writes the open entries and today's periods: never what was delivered on
+other days, and never a paper's text twice.
+
+Marks (``mark_*``) are durable before they return: appended to ``outbox.log`` and fsynced,
+folded into the files by the next ``checkpoint`` or commit. A mark of a local digest is not
+fsynced on its own: a local digest lost in a crash is simply written again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+from watcher.errors import StoreError
+from watcher.models import (
+    DeliveredEntry,
+    Destination,
+    DestinationTally,
+    Digest,
+    EntryView,
+    Match,
+    OutboxEntry,
+    Receipt,
+)
+from watcher.store.archive import decode
+from watcher.store.base import aware
+from watcher.store.codec import (
+    JSONDict,
+    delivered_from_dict,
+    delivered_of,
+    delivered_to_dict,
+    entry_view,
+    open_entry_from_dict,
+    open_entry_to_dict,
+    paper_to_dict,
+    receipt_from_dict,
+    receipt_to_dict,
+    ref_day,
+)
+from watcher.store.files import JsonFile
+from watcher.store.papers import PapersMixin
+
+OUTBOX_DIR = "outbox"
+OPEN_FILE = f"{OUTBOX_DIR}/open.json"
+DELIVERED_DIR = f"{OUTBOX_DIR}/delivered"
+SUMMARY_FILE = f"{OUTBOX_DIR}/summary.json"
+JOURNAL_FILE = "outbox.log"
+KEEP_DELIVERED_DAYS = 30
+_OPEN = ("pending", "failed")  # statuses that pending() hands out again...
+# ...except failures only a person can fix (a wrong token, an unknown channel): retried
+# when the user says so (watcher retry), not every cycle.
+PERMANENT = "permanent: "
+# last_error of an entry whose send began and was never answered (see mark_sending).
+INTERRUPTED = (
+    "the watcher stopped while sending (killed, crashed, or still running): it may have arrived"
+)
+Family = tuple[str, str, str]  # subscription, destination key, period without its part
+
+
+def split_period(period: str) -> tuple[str, int]:
+    """``"2024-09-18#2"`` -> ``("2024-09-18", 2)``: follow-up entries of one period."""
+    base, sep, part = period.partition("#")
+    return base, int(part) if sep and part.isdigit() else 1
+
+
+def _mark_fields(entry: OutboxEntry) -> JSONDict:
+    """The fields of an outbox entry that a delivery mark changes."""
+    receipt = None if entry.receipt is None else receipt_to_dict(entry.receipt)
+    return {
+        "status": entry.status,
+        "attempts": entry.attempts,
+        "last_error": entry.last_error,
+        "receipt": receipt,
+        "resume": entry.resume,
+    }
+
+
+def _due(key: str, raw: JSONDict, where: Path) -> datetime:
+    try:
+        return aware(datetime.fromisoformat(raw["due"]))
+    except (TypeError, ValueError) as e:
+        raise StoreError(f"unreadable record {key!r}: due {raw['due']!r}", where=str(where)) from e
+
+
+def _family_of(raw: JSONDict) -> Family:
+    digest = raw["digest"]
+    kind = raw["destination"]["kind"]
+    target = raw["destination"].get("target") or []
+    destination = f"{kind}:{','.join(target)}" if target else kind
+    return digest["subscription"], destination, split_period(digest["period"])[0]
+
+
+class OutboxMixin(PapersMixin):
+    _open: JsonFile
+    _summary: JsonFile
+    _journal: Path
+    _journal_pending: bool
+    _decoded: dict[str, OutboxEntry]  # open entries decoded this session, by key
+    _families: dict[Family, list[str]] | None  # open keys by family, built on first use
+    _delivered_files: dict[str, JsonFile]  # by period (without part)
+    _delivered_families: dict[str, dict[Family, list[JSONDict]]]
+    keep_delivered: timedelta
+
+    # --- reading ----------------------------------------------------------------------
+
+    def pending(self, now: datetime | None = None) -> list[OutboxEntry]:
+        """Entries to (re)try: pending, and failed ones that a retry can fix. "unknown" ones,
+        and permanent failures, wait for ``requeue`` (watcher retry).
+        Given ``now``, only those due by then (a weekly digest waits for its slot)."""
+        self._usable()
+        due = [
+            key
+            for key, raw in self._open.table("outbox").items()
+            if raw.get("status", "pending") in _OPEN
+            and not (
+                raw.get("status") == "failed"
+                and (raw.get("last_error") or "").startswith(PERMANENT)
+            )
+            and (now is None or raw.get("due") is None or _due(key, raw, self._open.path) <= now)
+        ]
+        return [self._entry(key) for key in due]
+
+    def entries(self) -> list[OutboxEntry]:
+        """Every entry not yet delivered, with its papers, in the order they were queued."""
+        self._usable()
+        return [
+            self._entry(key)
+            for key, raw in list(self._open.table("outbox").items())
+            if raw.get("status") != "delivered"  # not yet moved to its period's file
+        ]
+
+    def entry_views(self) -> list[EntryView]:
+        """Every entry not yet delivered, without reading any paper's text (for status)."""
+        self._usable()
+        return [
+            decode(partial(entry_view, key), raw, key, self._open.path)
+            for key, raw in self._open.table("outbox").items()
+            if raw.get("status") != "delivered"  # not yet moved: counted by the tallies
+        ]
+
+    def delivery_tallies(self) -> list[DestinationTally]:
+        """Per destination, how many deliveries it accepted and the last receipt; includes
+        deliveries marked since the last checkpoint."""
+        self._usable()
+        tallies: dict[str, tuple[int, Receipt | None]] = {}
+        for key, raw in self._summary.items("destinations"):
+            last = raw.get("last_receipt")
+            receipt = (
+                None if last is None else decode(receipt_from_dict, last, key, self._summary.path)
+            )
+            tallies[key] = (int(raw.get("delivered", 0)), receipt)
+        for key, raw in self._open.table("outbox").items():
+            if raw.get("status") == "delivered" and raw.get("receipt"):
+                dest = _family_of(raw)[1]
+                count, last = tallies.get(dest, (0, None))
+                receipt = decode(receipt_from_dict, raw["receipt"], key, self._open.path)
+                if last is None or aware(receipt.delivered_at) >= aware(last.delivered_at):
+                    last = receipt
+                tallies[dest] = (count + 1, last)
+        return [DestinationTally(d, n, r) for d, (n, r) in tallies.items()]
+
+    def delivery_log(self, period: str | None = None) -> list[DeliveredEntry]:
+        """Delivered entries still kept (one period's, or all): their receipts and paper ids.
+        Reads every kept period: for people and tests, never for a cycle."""
+        self._usable()
+        directory = self.data_dir / DELIVERED_DIR
+        bases = (
+            [split_period(period)[0]]
+            if period
+            else sorted(p.stem for p in directory.glob("*.json"))
+        )
+        found = []
+        for base in bases:
+            delivered = self._delivered_file(base)
+            for key, raw in delivered.items("outbox"):
+                found.append(decode(partial(delivered_from_dict, key), raw, key, delivered.path))
+        for key, raw in self._open.table("outbox").items():
+            entry = None
+            if raw.get("status") == "delivered" and (
+                period is None or _family_of(raw)[2] == split_period(period)[0]
+            ):
+                entry = delivered_of(self._entry(key))
+            if entry is not None:
+                found.append(entry)
+        return found
+
+    # --- queueing ---------------------------------------------------------------------
+
+    def enqueue(
+        self, destination: Destination, digest: Digest, due: datetime | None = None
+    ) -> OutboxEntry | None:
+        """Stage a digest for a destination without ever queueing a paper twice for it.
+
+        Papers already in an entry of the same subscription, destination and period (any
+        status, "unknown" and delivered included) are skipped. The rest join that period's
+        pending or failed entry, or else start a follow-up entry with period ``<date>#<n>``.
+        Returns the entry that was created or grown, or None if there was nothing new.
+        """
+        self._writable()
+        base = split_period(digest.period)[0]
+        family_key = (digest.subscription, destination.key, base)
+        family = [self._entry(key) for key in self._family_index().get(family_key, [])]
+        delivered = self._delivered_family(base).get(family_key, [])
+        queued = {m.paper.id for entry in family for m in entry.digest.matches}
+        queued.update(pid for record in delivered for pid in record["papers"])
+        fresh: list[Match] = []
+        for match in digest.matches:
+            if match.paper.id not in queued:
+                queued.add(match.paper.id)
+                fresh.append(match)
+        # An update is one version of a paper: the same paper may be updated again later.
+        queued_versions = {m.paper.versioned_id for entry in family for m in entry.digest.updated}
+        queued_versions.update(v for record in delivered for v in record.get("updated", []))
+        fresh_updates: list[Match] = []
+        for match in digest.updated:
+            if match.paper.versioned_id not in queued_versions:
+                queued_versions.add(match.paper.versioned_id)
+                fresh_updates.append(match)
+        if not fresh and not fresh_updates:
+            return None
+        still_open = [entry for entry in family if entry.status in _OPEN]
+        if still_open:
+            target = still_open[-1]
+            grown = replace(
+                target.digest,
+                matches=target.digest.matches + tuple(fresh),
+                updated=target.digest.updated + tuple(fresh_updates),
+                omitted=target.digest.omitted + digest.omitted,
+            )
+            entry = replace(target, digest=grown)
+        else:
+            periods = [e.digest.period for e in family] + [r["period"] for r in delivered]
+            part = max((split_period(p)[1] for p in periods), default=0) + 1
+            period = base if part == 1 else f"{base}#{part}"
+            digest = Digest(
+                digest.subscription, period, tuple(fresh), tuple(fresh_updates), digest.omitted
+            )
+            entry = OutboxEntry(destination, digest, due=due)
+        self._put_entry(entry)
+        return entry
+
+    # --- marks ------------------------------------------------------------------------
+
+    def mark_delivered(self, entry_key: str, receipt: Receipt, *, sync: bool = True) -> None:
+        """Record a send the channel accepted. Durable before this returns, unless
+        ``sync`` is False (a local digest: redone after a crash, same file)."""
+        self._mark(
+            entry_key,
+            lambda e: replace(
+                e,
+                status="delivered",
+                attempts=e.attempts + 1,
+                last_error=None,
+                receipt=receipt,
+                resume=None,
+            ),
+            sync=sync,
+        )
+
+    def mark_failed(
+        self, entry_key: str, error: str, *, permanent: bool = False, resume: str | None = None
+    ) -> None:
+        """Record a refused send; it is retried next cycle. Durable before this returns.
+
+        A permanent failure (wrong token, unknown channel) is marked in ``last_error`` with a
+        ``permanent:`` prefix so status can tell the user to fix something.
+        """
+        message = f"{PERMANENT}{error}" if permanent else error
+        self._mark(
+            entry_key,
+            lambda e: replace(
+                e,
+                status="failed",
+                attempts=e.attempts + 1,
+                last_error=message,
+                resume=resume or e.resume,
+            ),
+        )
+
+    def mark_unknown(self, entry_key: str, error: str, resume: str | None = None) -> None:
+        """Record a send that may or may not have arrived; it is not retried on its own."""
+        self._mark(
+            entry_key,
+            lambda e: replace(
+                e,
+                status="unknown",
+                attempts=e.attempts + 1,
+                last_error=error,
+                resume=resume or e.resume,
+            ),
+        )
+
+    def mark_sending(self, entry_key: str) -> None:
+        """Record, just before a send starts, that it may arrive. Durable before this returns.
+
+        The entry reads "unknown" until mark_delivered/mark_failed/mark_unknown replaces it: if
+        the process dies between the destination accepting the send and ``mark_delivered``,
+        the rerun finds it "unknown" and does not resend it on its own (``requeue`` does).
+        """
+        self._mark(entry_key, lambda e: replace(e, status="unknown", last_error=INTERRUPTED))
+
+    def requeue(self, entry_key: str) -> None:
+        """Make an undelivered entry ("unknown" or failed) pending again, at the user's word."""
+        self._mark(
+            entry_key, lambda e: e if e.status == "delivered" else replace(e, status="pending")
+        )
+
+    def drop(self, entry_key: str) -> None:
+        """Forget an undelivered outbox entry (the user gave up on it). Durable at once."""
+        self._writable()
+        if entry_key not in self._open.table("outbox"):
+            raise StoreError(f"no outbox entry {entry_key!r}", where=str(self._open.path))
+        family = _family_of(self._open.table("outbox")[entry_key])
+        self._open.remove("outbox", [entry_key])
+        self._decoded.pop(entry_key, None)
+        if self._families is not None and entry_key in self._families.get(family, []):
+            self._families[family].remove(entry_key)
+        self._open.flush()
+        self._truncate_journal()
+
+    def _mark(
+        self, entry_key: str, change: Callable[[OutboxEntry], OutboxEntry], *, sync: bool = True
+    ) -> None:
+        """Apply a delivery mark and make it durable before returning.
+
+        A send already happened, so this cannot wait for commit(). Rewriting open.json per
+        send would cost the size of the whole outbox each time; instead the mark is appended
+        to a small journal (fsynced), replayed on open and folded in by the next checkpoint.
+        If this session has staged outbox changes, open.json is written instead, so those
+        entries are on disk before any mark that refers to them.
+        """
+        self._writable()
+        raw = self._open.get("outbox", entry_key)
+        if raw is None:
+            raise StoreError(f"no outbox entry {entry_key!r}", where=str(self._open.path))
+        marked = change(self._entry(entry_key))
+        self._decoded[entry_key] = marked
+        fields = _mark_fields(marked)
+        staged = self._open.storage.dirty
+        self._open.put("outbox", {entry_key: {**raw, **fields}})
+        if staged:
+            self._open.flush()
+            self._truncate_journal()
+            return
+        self._open.storage.dirty = False  # in the journal; open.json catches up later
+        self._journal_pending = True
+        line = json.dumps({"key": entry_key, **fields}, ensure_ascii=False)
+        try:
+            with open(self._journal, "a", encoding="utf-8") as journal:
+                journal.write(line + "\n")
+                journal.flush()
+                if sync:
+                    os.fsync(journal.fileno())
+        except OSError as e:
+            raise StoreError(f"cannot write: {e.strerror or e}", where=str(self._journal)) from e
+
+    # --- writing ----------------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """Fold the journaled marks in: delivered entries move to their period's file, the
+        rest of open.json is written once (one write for a batch of sends)."""
+        self._writable()
+        moved = self._move_delivered()
+        if self._journal_pending or moved:
+            self._open.storage.dirty = True
+            self._open.flush()
+            self._truncate_journal()
+
+    def _move_delivered(self) -> bool:
+        """Write delivered entries to their periods' files and the summary, and take them
+        out of open.json (in memory: the caller writes it after). A crash between the two
+        writes leaves an entry in both, and the next move writes the same record again."""
+        done = [
+            key
+            for key, raw in self._open.table("outbox").items()
+            if raw.get("status") == "delivered"
+        ]
+        if not done:
+            return False
+        by_base: dict[str, dict[str, JSONDict]] = {}
+        for key in done:
+            kept = delivered_of(self._entry(key))
+            by_base.setdefault(split_period(kept.period)[0], {})[key] = delivered_to_dict(kept)
+        counts: dict[str, int] = {}
+        last: dict[str, JSONDict] = {}
+        for base, records in sorted(by_base.items()):
+            delivered = self._delivered_file(base)
+            table = delivered.table("outbox")
+            for key, record in records.items():
+                if key not in table:
+                    dest = _family_of({"digest": record, "destination": record["destination"]})[1]
+                    counts[dest] = counts.get(dest, 0) + 1
+                    if (
+                        dest not in last
+                        or record["receipt"]["delivered_at"] >= last[dest]["delivered_at"]
+                    ):
+                        last[dest] = record["receipt"]
+                self._add_delivered_family(base, key, record)
+            delivered.put("outbox", records)
+            delivered.flush()
+        if counts:
+            changed = {}
+            for dest, n in counts.items():
+                before = self._summary.get("destinations", dest) or {}
+                changed[dest] = {
+                    "delivered": int(before.get("delivered", 0)) + n,
+                    "last_receipt": last[dest],
+                }
+            self._summary.put("destinations", changed)
+            self._summary.flush()
+        self._open.remove("outbox", done)
+        for key in done:
+            entry = self._decoded.pop(key, None)
+            if self._families is not None and entry is not None:
+                family = (
+                    entry.digest.subscription,
+                    entry.destination.key,
+                    split_period(entry.digest.period)[0],
+                )
+                if key in self._families.get(family, []):
+                    self._families[family].remove(key)
+        return True
+
+    def _prune_delivered(self, now: datetime) -> None:
+        """Forget delivered entries of periods older than ``keep_delivered`` (whole files)."""
+        cutoff = (aware(now) - self.keep_delivered).date().isoformat()
+        for path in sorted((self.data_dir / DELIVERED_DIR).glob("*.json")):
+            if path.stem >= cutoff:
+                break
+            path.unlink()
+            self._delivered_files.pop(path.stem, None)
+            self._delivered_families.pop(path.stem, None)
+
+    def _inline_text_before(self, cutoff_day: str) -> None:
+        """Copy into open entries the text of papers they refer to on days up to
+        ``cutoff_day``, and write open.json, before the archive lets go of those days."""
+        changed: dict[str, JSONDict] = {}
+        for key, raw in self._open.table("outbox").items():
+            refs = raw["digest"]["matches"]
+            if not any((day := ref_day(ref)) is not None and day <= cutoff_day for ref in refs):
+                continue
+            inlined = []
+            for ref in refs:
+                day = ref_day(ref)
+                if day is not None and day <= cutoff_day:
+                    paper = self.archived_text(day, ref["id"])
+                    ref = {k: v for k, v in ref.items() if k != "day"}
+                    ref["paper"] = paper_to_dict(paper)
+                inlined.append(ref)
+            changed[key] = {**raw, "digest": {**raw["digest"], "matches": inlined}}
+        if changed:
+            self._open.put("outbox", changed)
+            self._open.flush()
+            self._truncate_journal()
+
+    def _truncate_journal(self) -> None:
+        if self._journal.exists():
+            with open(self._journal, "w", encoding="utf-8") as journal:
+                os.fsync(journal.fileno())
+        self._journal_pending = False
+
+    def _replay_journal(self) -> None:
+        """Fold marks written since open.json was last written back in (in memory)."""
+        try:
+            text = self._journal.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise StoreError(f"cannot read: {e.strerror or e}", where=str(self._journal)) from e
+        table = self._open.table("outbox")
+        changed: dict[str, JSONDict] = {}
+        for line in text.splitlines():
+            try:
+                mark = json.loads(line)
+            except ValueError:
+                break  # the last line was cut by a crash mid-write: the mark before it stands
+            key = str(mark.pop("key", ""))
+            raw = changed.get(key) or table.get(key)
+            if raw is not None:  # else: already moved to its period's file
+                changed[key] = {**raw, **mark}
+        if changed:
+            self._open.put("outbox", changed)
+            self._journal_pending = True
+        self._open.storage.dirty = False
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _entry(self, key: str) -> OutboxEntry:
+        entry = self._decoded.get(key)
+        if entry is None:
+            raw = self._open.table("outbox")[key]
+            entry = decode(
+                lambda r: open_entry_from_dict(r, self.archived_text), raw, key, self._open.path
+            )
+            self._decoded[key] = entry
+        return entry
+
+    def _put_entry(self, entry: OutboxEntry) -> None:
+        self._open.put("outbox", {entry.key: open_entry_to_dict(entry, self._ref_day)})
+        self._decoded[entry.key] = entry
+        family = self._family_index().setdefault(
+            (
+                entry.digest.subscription,
+                entry.destination.key,
+                split_period(entry.digest.period)[0],
+            ),
+            [],
+        )
+        if entry.key not in family:
+            family.append(entry.key)
+
+    def _ref_day(self, match: Match) -> str | None:
+        return self.archive_day(match.paper)
+
+    def _family_index(self) -> dict[Family, list[str]]:
+        if self._families is None:
+            self._families = {}
+            for key, raw in self._open.table("outbox").items():
+                self._families.setdefault(_family_of(raw), []).append(key)
+        return self._families
+
+    def _delivered_file(self, base: str) -> JsonFile:
+        if base not in self._delivered_files:
+            path = self.data_dir / DELIVERED_DIR / f"{base}.json"
+            self._delivered_files[base] = JsonFile(path, read_only=self.read_only)
+        return self._delivered_files[base]
+
+    def _delivered_family(self, base: str) -> dict[Family, list[JSONDict]]:
+        families = self._delivered_families.get(base)
+        if families is None:
+            families = {}
+            for _, record in self._delivered_file(base).items("outbox"):
+                families.setdefault(self._record_family(record), []).append(record)
+            self._delivered_families[base] = families
+        return families
+
+    def _add_delivered_family(self, base: str, key: str, record: JSONDict) -> None:
+        if base in self._delivered_families:
+            self._delivered_families[base].setdefault(self._record_family(record), []).append(
+                record
+            )
+
+    @staticmethod
+    def _record_family(record: JSONDict) -> Family:
+        return _family_of({"digest": record, "destination": record["destination"]})

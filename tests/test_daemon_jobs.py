@@ -8,9 +8,7 @@ import io
 import json
 import logging
 import os
-import textwrap
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,9 @@ from typing import Any
 import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 
+from tests import factories
+from tests.factories import rule_yaml, topic
+from tests.fakes import DaemonSetup
 from watcher import logs
 from watcher.daemon import Daemon, next_runs, recheck_sources
 from watcher.daemon.backfill import run_backfill
@@ -28,62 +29,24 @@ from watcher.daemon.heartbeat import (
     heartbeat_to_dict,
 )
 from watcher.errors import StoreError
-from watcher.models import LOCAL, Destination, Paper, Subscription, Topic
-from watcher.rules import parse_term
+from watcher.models import LOCAL, Destination, Paper, Subscription
 from watcher.schedule import SafeCronTrigger
-from watcher.settings import Settings
 from watcher.sources import FeedSource
 from watcher.status import Status, daemon_health, render_status
 from watcher.store import Store
 
 
 def rule(name: str, schedule: str = "daily", timezone: str = "UTC") -> str:
-    return textwrap.dedent(
-        f"""\
-        name: {name}
-        feeds: [cs.LG]
-        topics:
-          - name: Q
-            any: [quantiz*]
-        schedule: "{schedule}"
-        timezone: {timezone}
-        """
-    )
+    return rule_yaml(name, schedule=schedule, timezone=timezone)
 
 
-class Setup:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.rules = tmp / "rules"
-        self.rules.mkdir()
-        self.settings = Settings(
-            data_dir=tmp / "data",
-            rules_dir=self.rules,
-            arxiv_rss_url="http://127.0.0.1:9/rss/",
-            arxiv_api_url="http://127.0.0.1:9/api/query",
-        )
-        self.daemons: list[Daemon] = []
-
-    def write(self, name: str, text: str) -> None:
-        path = self.rules / name
-        old = path.stat().st_mtime_ns if path.exists() else 0
-        path.write_text(text, encoding="utf-8")
-        os.utime(path, ns=(old + 1_000_000, old + 1_000_000))
-
-    def daemon(self, now: datetime, **settings: Any) -> Daemon:
-        daemon = Daemon(replace(self.settings, **settings), {}, clock=lambda: now)
-        self.daemons.append(daemon)
-        daemon.check_rules(initial=True)
-        daemon.schedule()
-        return daemon
+Setup = DaemonSetup
 
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[Setup]:
-    s = Setup(tmp_path)
-    yield s
-    for daemon in s.daemons:
-        daemon.fetcher.close()
+    with DaemonSetup(tmp_path, schedule=True) as s:
+        yield s
 
 
 def fires(daemon: Daemon, now: datetime) -> dict[str, datetime]:
@@ -219,12 +182,11 @@ def test_recheck_polls_stale_failed_and_never_polled_feeds() -> None:
 
 def paper(paper_id: str, title: str, day: date) -> Paper:
     announced = datetime(day.year, day.month, day.day, 5, tzinfo=UTC)  # 00:00 New York
-    return Paper(paper_id, 1, title, ("Ann Author",), "An abstract.", ("cs.LG",), "new", announced)
+    return factories.paper(paper_id, title=title, announce_type="new", published=announced)
 
 
 def subscription(name: str, backfill: int | None, **kw: Any) -> Subscription:
-    topic = Topic("Q", any=(parse_term("quantiz*"),))
-    return Subscription(name, f"{name}.yaml", ("cs.LG",), (topic,), backfill_days=backfill, **kw)
+    return factories.subscription(name, topic(), backfill_days=backfill, **kw)
 
 
 def test_backfill_queues_recent_matches_under_their_announcement_dates(tmp_path: Path) -> None:

@@ -1,12 +1,16 @@
-"""Settings from the environment and .env: defaults, validation, no secrets in repr."""
+"""Settings from the environment and .env: defaults, validation, no secrets in repr, and no
+error naming a variable the settings do not read."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import PROJECT
 from watcher.errors import SettingsError
+from watcher.notify.email import SmtpConfig
 from watcher.settings import load_settings, read_environment
 
 
@@ -66,3 +70,20 @@ def test_env_file_fills_in_under_the_real_environment(
     settings = load_settings(read_environment(env_file))
     assert settings.smtp_host == "from-environment"
     assert settings.user_agent.endswith("(mailto:me@example.org)")
+
+
+def test_a_bad_smtp_timeout_names_no_made_up_variable() -> None:
+    with pytest.raises(SettingsError) as caught:
+        SmtpConfig(host="127.0.0.1", port=25, mail_from="me@example.org", timeout=0)
+    assert caught.value.where == "SMTP"
+    assert "SMTP_TIMEOUT" not in str(caught.value)
+    assert "timeout must be positive" in str(caught.value)
+
+
+def test_every_variable_an_error_names_is_one_the_settings_read() -> None:
+    settings = (PROJECT / "watcher" / "settings.py").read_text(encoding="utf-8")
+    read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', settings))
+    named = set()
+    for path in (PROJECT / "watcher").rglob("*.py"):
+        named |= set(re.findall(r'where="([A-Z][A-Z0-9_]*_[A-Z0-9_]+)"', path.read_text()))
+    assert named and named <= read, named - read

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROJECT, RULES_DIR
+from tests.factories import rule_yaml, write_rule
 from watcher.cli import main
 
 EXAMPLE_FEED = PROJECT / "watcher" / "examples" / "arxiv-rss-sample.xml"
@@ -83,16 +84,9 @@ def test_rules_check_names_file_line_and_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "good.yaml").write_text(
-        "name: good\nfeeds: [cs.LG]\ntopics:\n  - name: T\n    any: [prun*]\n", encoding="utf-8"
-    )
-    (rules / "bad.yaml").write_text(
-        "name: bad\nfeeds: [cs.LG]\ntopics:\n  - name: T\n    any: []\n", encoding="utf-8"
-    )
-    (rules / "typo.yaml").write_text(
-        "name: typo\nfeeds: [cs.LG]\ntopic:\n  - name: T\n", encoding="utf-8"
-    )
+    write_rule(rules / "good.yaml", rule_yaml("good", {"T": ["prun*"]}))
+    write_rule(rules / "bad.yaml", rule_yaml("bad", {"T": []}))
+    write_rule(rules / "typo.yaml", "name: typo\nfeeds: [cs.LG]\ntopic:\n  - name: T\n")
     assert main(["rules", "check", str(rules)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert f"{rules / 'bad.yaml'}:5: topics[0].any: the term list is empty" in out

@@ -1,4 +1,5 @@
-"""The import rules of ARCHITECTURE.md, read from the code: leaves, one wiring, no cycles."""
+"""The import rules of ARCHITECTURE.md, read from the code: the rows of who may import whom,
+leaves, one wiring, no cycles."""
 
 from __future__ import annotations
 
@@ -42,6 +43,38 @@ def imports_of(name: str) -> set[str]:
 
 
 GRAPH = {name: imports_of(name) for name in MODULES}
+
+# ARCHITECTURE.md, "Who may import whom": a module imports only from its own row or those
+# before it. A name stands for the module and, unless named on its own, what is under it.
+ROWS = [
+    ("watcher", "watcher.models", "watcher.errors", "watcher.logs", "watcher.store.atomic"),
+    ("watcher.query", "watcher.schedule", "watcher.sources", "watcher.match", "watcher.digest",
+     "watcher.parse", "watcher.render", "watcher.rules", "watcher.rules.load"),
+    ("watcher.settings", "watcher.fetch", "watcher.store", "watcher.notify"),
+    ("watcher.polling", "watcher.pipeline", "watcher.status", "watcher.rules.watch"),
+    ("watcher.app",),
+    ("watcher.rules.tools", "watcher.daemon", "watcher.cli", "watcher.__main__"),
+]  # fmt: skip
+
+
+def row_of(module: str) -> int:
+    name = module
+    while name:
+        for row, names in enumerate(ROWS):
+            if name in names and (name == module or name != "watcher"):
+                return row
+        name = name.rpartition(".")[0]
+    raise AssertionError(f"{module} is in no row of ARCHITECTURE.md")
+
+
+def test_every_import_goes_to_the_same_row_or_an_earlier_one() -> None:
+    wrong = [
+        f"{module} -> {dep}"
+        for module, deps in sorted(GRAPH.items())
+        for dep in sorted(deps)
+        if row_of(dep) > row_of(module)
+    ]
+    assert wrong == []
 
 
 def test_models_and_errors_are_leaves() -> None:

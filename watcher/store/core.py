@@ -138,6 +138,10 @@ class Store(OutboxMixin, FeedsMixin):
                 self._open.replace_table("outbox", old.open)
                 self._summary.replace_table("destinations", old.summary)
                 self._open.storage.dirty = self._summary.storage.dirty = False
+                for base, records in old.delivered.items():
+                    delivered = self._delivered_file(base)
+                    delivered.replace_table("outbox", records)
+                    delivered.storage.dirty = False
                 return
         if not self.read_only:
             meta = migrate_old_outbox(

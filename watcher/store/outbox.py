@@ -180,11 +180,8 @@ class OutboxMixin(PapersMixin):
         Reads every kept period: for people and tests, never for a cycle."""
         self._usable()
         directory = self.data_dir / DELIVERED_DIR
-        bases = (
-            [split_period(period)[0]]
-            if period
-            else sorted(p.stem for p in directory.glob("*.json"))
-        )
+        on_disk = {p.stem for p in directory.glob("*.json")} | set(self._delivered_files)
+        bases = [split_period(period)[0]] if period else sorted(on_disk)
         found = []
         for base in bases:
             delivered = self._delivered_file(base)

@@ -2,8 +2,9 @@
 (``formats``, with the Jinja2 templates), Slack Block Kit messages (``slack``), and the
 mail with its size budget (``email``).
 
-Pure: no I/O, no clock, no network. Every string from a feed is untrusted here and is
-escaped for the format it lands in. Sending is watcher.notify's job.
+Pure: no I/O (beyond loading its own templates), no clock, no network; the time a mail is
+dated with is passed in. Every string from a feed is untrusted here and is escaped for the
+format it lands in. Sending is watcher.notify's job.
 """
 
 from watcher.render.email import (

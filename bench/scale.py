@@ -751,7 +751,9 @@ def summarize(result: RunResult, planned_days: int) -> None:
             verdict = "not measured"
         else:
             verdict = "met" if value <= target.limit else "MISSED"
-            if short and verdict == "met":
+            if r.exceeded and verdict == "met":
+                verdict = "not judged (a cycle was stopped at the timeout: a lower bound)"
+            elif short and verdict == "met":
                 verdict += f" (on {len(r.days)} of {planned_days} days only)"
         shown = "n/a" if value is None else f"{value:.2f} {target.unit}"
         print(f"    target {target.label} <= {target.limit:g} {target.unit}: {shown} -> {verdict}")

@@ -173,9 +173,6 @@ def test_a_kill_at_any_point_of_the_migration_leaves_a_readable_store(tmp_path: 
     rng = random.Random(7)
     template = tmp_path / "template"
     old_layout(template, old_entries(3000), [])
-    started = time.monotonic()
-    Store.open(template, read_only=True).close()
-    took = time.monotonic() - started  # about what the migration takes: kill within it
     expected = snapshot(template)
     killed_mid_way = 0
     for attempt in range(8):
@@ -186,7 +183,12 @@ def test_a_kill_at_any_point_of_the_migration_leaves_a_readable_store(tmp_path: 
             cwd=PROJECT,
             env={**os.environ, "PYTHONPATH": str(PROJECT)},
         )
-        time.sleep(rng.uniform(0.1, 0.3 + 2 * took))  # the interpreter starts in ~0.1 s
+        # Wait for the migration's first write, then kill within the next moments.
+        deadline = time.monotonic() + 30
+        while not (data / "outbox").exists() and child.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0, 0.05 * attempt))
         child.send_signal(signal.SIGKILL)
         child.wait()
         killed_mid_way += (data / "state.json").exists() and (data / "outbox").exists()

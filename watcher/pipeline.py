@@ -35,7 +35,7 @@ from watcher.models import (
     PaperRecord,
     Subscription,
 )
-from watcher.notify import Registry
+from watcher.notify import Registry, Settles
 from watcher.polling import Polled, Poller, announcement_date, poll
 from watcher.schedule import delivery_slot
 from watcher.settings import DEFAULT_API_URL
@@ -276,6 +276,9 @@ def deliver(store: Store, notifiers: Registry, now: datetime) -> tuple[DeliveryR
     # Each mark is already durable in the store's journal; the checkpoint moves what was
     # delivered out of the open entries (one write for the batch, not one per send).
     if reports:
+        for notifier in notifiers.values():
+            if isinstance(notifier, Settles):
+                notifier.settle()  # the local files, durable before their marks are
         store.checkpoint()
     return tuple(reports)
 

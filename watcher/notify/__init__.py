@@ -9,7 +9,7 @@ composition root (watcher.app) fills with configured instances.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from watcher.models import Destination, Digest, Receipt
 
@@ -24,10 +24,19 @@ class Notifier(Protocol):
         ...
 
 
+@runtime_checkable
+class Settles(Protocol):
+    """A notifier that accepts a batch of sends before making them durable together (the
+    local files): the pipeline calls ``settle`` after the batch, before the outbox records
+    those deliveries for good."""
+
+    def settle(self) -> None: ...
+
+
 Registry = dict[str, Notifier]
 
 
 # After Notifier: redact wraps one.
 from watcher.notify.redact import RedactingNotifier, redacted, secrets_of  # noqa: E402
 
-__all__ = ["Notifier", "RedactingNotifier", "Registry", "redacted", "secrets_of"]
+__all__ = ["Notifier", "RedactingNotifier", "Registry", "Settles", "redacted", "secrets_of"]

@@ -12,7 +12,7 @@ from typing import Any
 from watcher import logs
 from watcher.errors import DeliveryError
 from watcher.models import Destination, Digest, Receipt, Subscription
-from watcher.notify import Notifier
+from watcher.notify import Notifier, Settles
 from watcher.settings import Settings
 
 _SECRET_NAME = re.compile(r"TOKEN|PASSW|SECRET|WEBHOOK|API_?KEY|CREDENTIAL", re.I)
@@ -55,6 +55,11 @@ class RedactingNotifier:
             raise type(error)(
                 message, where=where, permanent=error.permanent, resume=error.resume
             ) from None
+
+
+    def settle(self) -> None:
+        if isinstance(self.inner, Settles):
+            self.inner.settle()
 
 
 def redacted(value: Any, secrets: Sequence[str]) -> Any:

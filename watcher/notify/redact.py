@@ -56,7 +56,6 @@ class RedactingNotifier:
                 message, where=where, permanent=error.permanent, resume=error.resume
             ) from None
 
-
     def settle(self) -> None:
         if isinstance(self.inner, Settles):
             self.inner.settle()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -167,8 +168,8 @@ def test_snapshots_need_no_files_on_disk(tmp_path: Path) -> None:
         loaded.append(path.name)
         return subs[path.stem]
 
-    first = reload(RuleState(), {Path("x.yaml"): (1, 10), Path("y.yaml"): (1, 10)}, load)
-    second = reload(first.state, {Path("x.yaml"): (2, 10), Path("y.yaml"): (1, 10)}, load)
+    first = reload(RuleState(), {Path("x.yaml"): (1, 10, 1), Path("y.yaml"): (1, 10, 2)}, load)
+    second = reload(first.state, {Path("x.yaml"): (2, 10, 1), Path("y.yaml"): (1, 10, 2)}, load)
     assert loaded == ["x.yaml", "y.yaml", "x.yaml"]
     assert not second.changed  # same subscription read again
 
@@ -187,3 +188,20 @@ def test_after_a_restart_a_broken_file_runs_as_it_last_loaded(rules: Dir) -> Non
     assert change.state.subscriptions == (good,)  # the remembered version runs...
     [error] = change.rejected  # ...and the error is reported
     assert "topics[0].any" in str(error)
+
+
+def test_a_snapshot_sees_a_file_replaced_with_the_same_size_and_time(tmp_path: Path) -> None:
+    # Editors save by writing a new file and renaming it over the old one; on a coarse
+    # clock the new file can have the old one's mtime and, after a one-letter fix, its size.
+    path = tmp_path / "a.yaml"
+    path.write_text(rule_yaml("a", {"Q": ["quantiz*"]}), encoding="utf-8")
+    before = snapshot(tmp_path)
+    info = path.stat()
+    new = tmp_path / ".a.yaml.swp"
+    new.write_text(rule_yaml("a", {"Q": ["quantis*"]}), encoding="utf-8")
+    os.utime(new, ns=(info.st_atime_ns, info.st_mtime_ns))
+    keep = path.with_suffix(".old")
+    os.link(path, keep)  # the old inode stays alive, so its number is not reused
+    new.replace(path)
+    assert path.stat().st_size == info.st_size and path.stat().st_mtime_ns == info.st_mtime_ns
+    assert snapshot(tmp_path) != before

@@ -1,9 +1,10 @@
 """Hot reload of rule files: which files changed, and which version of each is in use.
 
 The daemon looks at the rules directory every few seconds (``snapshot``: each file's
-modification time and size, so it works on bind mounts and network file systems where
-inotify does not) and hands the snapshot and the previous state to ``reload``, which reads
-only the files that changed:
+modification time, size and inode from one directory listing and one stat per file, so it
+works on bind mounts and network file systems where inotify does not, and costs
+milliseconds for thousands of files) and hands the snapshot and the previous state to
+``reload``, which reads only the files that changed:
 
 - a new file that loads joins; a new file that does not is reported and stays out;
 - an edited file that loads replaces its old version; an edit that does not load is
@@ -18,15 +19,18 @@ threads, so tests drive it with plain snapshots.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import stat
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from watcher.errors import RuleError
 from watcher.models import Subscription
-from watcher.rules import iter_rule_files, load_rule_file
+from watcher.rules import RULE_SUFFIXES, load_rule_file
 
-Stamp = tuple[int, int]  # (mtime_ns, size)
+# (mtime_ns, size, inode): an editor that saves by writing a new file and renaming it over
+# the old one changes the inode even when the size and a coarse mtime stay the same.
+Stamp = tuple[int, int, int]
 Snapshot = Mapping[Path, Stamp]
 
 
@@ -36,17 +40,23 @@ def snapshot(directory: Path) -> dict[Path, Stamp]:
     Raises RuleError when the directory is missing or unreadable (the caller keeps the
     rules it has)."""
     try:
-        paths = list(iter_rule_files(directory))
+        with os.scandir(directory) as listing:
+            entries = [
+                entry
+                for entry in listing
+                if entry.name.endswith(RULE_SUFFIXES) and not entry.name.startswith(".")
+            ]
     except OSError as error:
         problem = "does not exist" if isinstance(error, FileNotFoundError) else error.strerror
         raise RuleError(f"the rules directory {problem}", path=str(directory)) from None
     stamps: dict[Path, Stamp] = {}
-    for path in paths:
+    for entry in sorted(entries, key=lambda e: e.name):
         try:
-            info = os.stat(path)
+            info = entry.stat()  # follows symlinks, as iter_rule_files' is_file() does
         except OSError:
             continue  # deleted between the listing and the stat: gone
-        stamps[path] = (info.st_mtime_ns, info.st_size)
+        if stat.S_ISREG(info.st_mode):
+            stamps[directory / entry.name] = (info.st_mtime_ns, info.st_size, info.st_ino)
     return stamps
 
 
@@ -123,13 +133,15 @@ def reload(
     Files whose stamp is unchanged are not read. Files are taken in name order; a name
     clash is charged to the file that was read this time (or, if both were, the later one).
     A file that does not load keeps the version in use; one this state has never seen (a
-    restart) keeps what ``last_good`` remembers of it, if anything.
+    restart) keeps what ``last_good`` remembers of it, if anything. Linear in the number of
+    files: 10,000 of them cost no more per look than their stamps.
     """
     files: dict[Path, RuleFile] = {}
     added: list[Path] = []
     updated: list[Path] = []
     rejected: list[RuleError] = []
     fixed: list[Path] = []
+    names = _Names((path, f.subscription) for path, f in previous.files.items() if path in current)
     for path in sorted(current):
         stamp = current[path]
         before = previous.files.get(path)
@@ -138,16 +150,18 @@ def reload(
             continue
         try:
             subscription = load(path)
-            _check_name(subscription, path, files, previous, current)
+            names.check(subscription, path)
         except RuleError as error:
             if before is not None:
                 kept = before.subscription
             else:
                 kept = last_good(path) if last_good is not None else None
             files[path] = RuleFile(path, stamp, kept, error)
+            names.set(path, kept)
             rejected.append(error)
             continue
         files[path] = RuleFile(path, stamp, subscription)
+        names.set(path, subscription)
         if before is None or before.subscription is None:
             added.append(path)
         elif before.subscription != subscription:
@@ -164,26 +178,31 @@ def reload(
     )
 
 
-def _check_name(
-    subscription: Subscription,
-    path: Path,
-    done: Mapping[Path, RuleFile],
-    previous: RuleState,
-    current: Snapshot,
-) -> None:
-    """Raise RuleError if another file's subscription in use has the same name."""
-    others: dict[Path, Subscription] = {}
-    for other, f in previous.files.items():
-        if other in current and other != path and f.subscription is not None:
-            others[other] = f.subscription
-    for other, f in done.items():  # files already taken this time: their new version counts
-        others.pop(other, None)
-        if f.subscription is not None:
-            others[other] = f.subscription
-    for other, sub in sorted(others.items()):
-        if sub.name.casefold() == subscription.name.casefold():
+class _Names:
+    """The subscription name each file holds while ``reload`` goes through the files: the
+    version in use for files not taken yet, the new one for files already taken."""
+
+    def __init__(self, holders: Iterable[tuple[Path, Subscription | None]]) -> None:
+        self.of: dict[Path, str] = {}
+        self.holders: dict[str, set[Path]] = {}
+        for path, subscription in holders:
+            self.set(path, subscription)
+
+    def set(self, path: Path, subscription: Subscription | None) -> None:
+        old = self.of.pop(path, None)
+        if old is not None:
+            self.holders[old].discard(path)
+        if subscription is not None:
+            name = subscription.name.casefold()
+            self.of[path] = name
+            self.holders.setdefault(name, set()).add(path)
+
+    def check(self, subscription: Subscription, path: Path) -> None:
+        """Raise RuleError if another file's subscription has the same name."""
+        others = self.holders.get(subscription.name.casefold(), set()) - {path}
+        if others:
             raise RuleError(
-                f"subscription name {subscription.name!r} is already used by {other}",
+                f"subscription name {subscription.name!r} is already used by {min(others)}",
                 path=str(path),
                 field="name",
             )

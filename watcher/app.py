@@ -113,11 +113,10 @@ def source_map(
 ) -> dict[FeedSource, list[str]]:
     """Which subscriptions read which source. ``override`` (``--feed``) replaces every
     subscription's own feeds: all of them read all the given sources."""
-    readers: dict[FeedSource, list[str]] = defaultdict(list)
+    readers: dict[FeedSource, dict[str, None]] = defaultdict(dict)  # ordered sets
     for sub in subscriptions:
         names = override or sub.feeds
         for name in names:
             source = resolve_source(name, settings.arxiv_rss_url, settings.arxiv_api_url)
-            if sub.name not in readers[source]:
-                readers[source].append(sub.name)
-    return dict(readers)
+            readers[source][sub.name] = None
+    return {source: list(names) for source, names in readers.items()}

@@ -40,8 +40,8 @@ from watcher.daemon.heartbeat import (
 )
 from watcher.daemon.jobs import (
     JobSpec,
-    delivery_specs,
-    next_runs,
+    NextRuns,
+    delivery_spec,
     poll_specs,
     recheck_sources,
     rules_spec,
@@ -84,6 +84,7 @@ STORE_WAIT = 120.0
 # Where the daemon keeps the last version of each rule file that loaded.
 LAST_GOOD_DIR = "rules-last-good"
 Outcome = tuple[JobOutcome, str]  # how a job went, and its summary line
+Compiled = tuple[tuple[Subscription, ...], Matcher, dict[FeedSource, list[str]]]
 
 
 def utcnow() -> datetime:
@@ -108,8 +109,9 @@ class Daemon:
         self.rules = RuleState()
         self.rules_dir_error: str | None = None
         self.subscriptions: tuple[Subscription, ...] = ()
-        self.matcher: Matcher = compile_matcher(())
-        self.sources: dict[FeedSource, list[str]] = {}
+        # The matcher and sources of ``subscriptions``, made by the first cycle that needs
+        # them (see ``compiled``).
+        self._compiled: Compiled | None = None
         self.notifiers: Registry = {}
         self.backfilled: dict[str, str] = {}  # subscription name -> when
         self.last: JobRun | None = None
@@ -122,11 +124,13 @@ class Daemon:
         self.stopping = threading.Event()
         self.main_done = threading.Event()
         self.specs: dict[str, JobSpec] = {}  # job id -> what the scheduler was given
+        self._next_runs = NextRuns()
         self.delivery_jobs: dict[str, tuple[str, str]] = {}  # job id -> (cron, timezone)
         self._active = 0  # jobs of ours running now (see _shutdown)
         self._idle = threading.Condition()
         self.scheduler = BlockingScheduler(
-            timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=4)}
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=4)},
         )
 
     # -- lifecycle --
@@ -281,12 +285,10 @@ class Daemon:
         if change.changed or not self.notifiers:
             subs = change.state.subscriptions
             self.subscriptions = subs
-            self.matcher = compile_matcher(subs)  # once per change, not per cycle
-            self.sources = app.source_map(subs, self.settings)
             self.secrets = secrets_of(self.settings, self.environ, subs)
             logs.add_secrets(self.secrets)  # a webhook_env variable named by a new rule
             built = app.build_notifiers(self.settings, None, self.clock, self.environ, subs)
-            # Their errors become the outbox's last_error in state.json: no secret in them.
+            # Their errors become the outbox entry's last_error: no secret in them.
             self.notifiers = {
                 kind: RedactingNotifier(notifier, tuple(self.secrets))
                 for kind, notifier in built.items()
@@ -294,19 +296,39 @@ class Daemon:
             if "poll" in self.specs:  # scheduled already: follow the change
                 self._sync_delivery_jobs()
 
+    def compiled(self) -> Compiled:
+        """The subscriptions in use, their matcher and the sources they read: compiled once
+        per change of the rules, by the job that needs them first. Not by the rules check:
+        for 10,000 subscriptions that takes seconds, and the next edit would wait for it."""
+        with self.state_lock:
+            subs, done = self.subscriptions, self._compiled
+        if done is not None and done[0] is subs:
+            return done
+        compiled = (subs, compile_matcher(subs), app.source_map(subs, self.settings))
+        with self.state_lock:
+            if self.subscriptions is subs:
+                self._compiled = compiled
+        return compiled
+
     def _sync_delivery_jobs(self) -> None:
         """Add, move and remove the delivery jobs to match the subscriptions in use."""
-        wanted = {spec.id: spec for spec in delivery_specs(self.subscriptions)}
+        wanted: dict[str, tuple[Subscription, tuple[str, str]]] = {}
+        for sub in self.subscriptions:
+            cron = schedule_cron(sub)
+            if cron is not None:
+                wanted[f"deliver:{sub.name}"] = (sub, (cron, sub.timezone))
         for job_id in [j for j in self.delivery_jobs if j not in wanted]:
             self.scheduler.remove_job(job_id)
             del self.delivery_jobs[job_id]
             del self.specs[job_id]
-        for job_id, spec in wanted.items():
-            sub = next(s for s in self.subscriptions if s.name == spec.subscription)
-            key = (schedule_cron(sub) or "", spec.timezone)
+        for job_id, (sub, key) in wanted.items():
+            if self.delivery_jobs.get(job_id) == key:
+                continue  # unchanged: no trigger is built (thousands of them take seconds)
+            spec = delivery_spec(sub)
+            assert spec is not None and spec.id == job_id
             if job_id not in self.delivery_jobs:
                 self._add(spec)
-            elif self.delivery_jobs[job_id] != key:
+            else:
                 self.scheduler.reschedule_job(job_id, trigger=spec.trigger)
                 self.specs[job_id] = spec
             self.delivery_jobs[job_id] = key
@@ -394,9 +416,9 @@ class Daemon:
         self._backfill(store, now)
         sources: Mapping[FeedSource, Sequence[str]]
         with self.state_lock:
-            subs, matcher, sources = self.subscriptions, self.matcher, self.sources
             notifiers = self.notifiers
             errors = tuple(str(e) for e in self.rules.errors)
+        subs, matcher, sources = self.compiled()
         if spec.kind == "recheck":
             states = store.feed_states()
             last = {url: state.last_status for url, state in states.items()}
@@ -432,7 +454,7 @@ class Daemon:
                     for path, f in sorted(self.rules.files.items())
                     if f.error is not None
                 ),
-                jobs=() if stopped else next_runs(self.specs.values(), now),
+                jobs=() if stopped else self._next_runs(self.specs.values(), now),
                 running=self.running,
                 last_job=self.last,
                 last_cycle=self.last_cycle,

@@ -14,6 +14,7 @@ import pytest
 
 from tests.factories import rule_yaml
 from tests.fakes import DaemonSetup
+from tests.feeds import Item, rss
 from watcher.daemon import Daemon
 from watcher.daemon.jobs import NextRuns
 from watcher.fetch import FetchResult
@@ -77,3 +78,43 @@ def test_the_heartbeat_s_next_runs_move_on_once_they_pass(setup: DaemonSetup) ->
     moved = {job.id: job.next_run for job in runs(daemon.specs.values(), monday + HOUR)}
     assert moved["deliver:w"] == monday + timedelta(days=1)
     assert set(moved) == {"poll", "recheck", "deliver:w"}
+
+
+def test_a_rule_edit_applies_while_a_cycle_runs_and_the_cycle_keeps_its_rules(
+    setup: DaemonSetup,
+) -> None:
+    feed = str(setup.rules.parent / "feed.xml")
+    setup.write("a.yaml", rule_yaml("a", {"Q": ["quantiz*"]}, feeds=[feed]))
+    # Weekly subscriptions whose delivery slot comes while the cycle runs: each delivery job
+    # waits for the store the cycle holds.
+    for i in range(6):
+        setup.write(f"w{i}.yaml", rule_yaml(f"w{i}", feeds=[feed], schedule="0 8 * * mon"))
+    daemon = setup.daemon(poll_interval=3600.0, rules_reload_interval=0.1)
+    body = rss(DAY, [Item("2611.00001", "Quantized nets"), Item("2611.00002", "Pruned nets")])
+    fetcher = BlockedFetcher(body)
+    daemon.fetcher.close()
+    daemon.fetcher = fetcher  # type: ignore[assignment]
+    daemon.schedule()
+    runner = threading.Thread(target=daemon.scheduler.start, daemon=True)
+    runner.start()
+    try:
+        assert fetcher.entered.wait(10), "the catch-up cycle never started"
+        now = datetime.now(UTC)
+        for i in range(6):
+            daemon.scheduler.modify_job(f"deliver:w{i}", next_run_time=now)
+        time.sleep(0.3)  # the delivery jobs have started and wait for the store
+
+        setup.write("a.yaml", rule_yaml("a", {"Q": ["prun*"]}, feeds=[feed]))
+        took = wait_until("the edit to apply", lambda: terms(daemon, "a") == ["prun*"], 3.0)
+        assert took < 2.0
+        assert daemon.running is not None and daemon.running.job == "poll"  # still running
+    finally:
+        fetcher.release.set()
+    wait_until("the cycle to end", lambda: daemon.last_cycle is not None, 10.0)
+    daemon.scheduler.shutdown(wait=True)
+    runner.join(10)
+    assert daemon.last_cycle is not None and daemon.last_cycle.outcome == "ok"
+    # The cycle that was running matched with the rules it started with.
+    [digest] = (setup.data / "digests" / "a").glob("*.md")
+    text = digest.read_text(encoding="utf-8")
+    assert "Quantized nets" in text and "Pruned nets" not in text

@@ -84,6 +84,7 @@ STORE_WAIT = 120.0
 # Where the daemon keeps the last version of each rule file that loaded.
 LAST_GOOD_DIR = "rules-last-good"
 Outcome = tuple[JobOutcome, str]  # how a job went, and its summary line
+RULES_EXECUTOR = "rules"
 Compiled = tuple[tuple[Subscription, ...], Matcher, dict[FeedSource, list[str]]]
 
 
@@ -130,7 +131,13 @@ class Daemon:
         self._idle = threading.Condition()
         self.scheduler = BlockingScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max_workers=4)},
+            executors={
+                "default": ThreadPoolExecutor(max_workers=4),
+                # The rules check has a thread of its own: in the shared pool it queued
+                # behind delivery jobs that wait for the store a long cycle holds, and a
+                # rule edit waited for the cycle to end.
+                RULES_EXECUTOR: ThreadPoolExecutor(max_workers=1),
+            },
         )
 
     # -- lifecycle --
@@ -184,6 +191,8 @@ class Daemon:
         }
         if first_run is not None:
             options["next_run_time"] = first_run
+        if spec.kind == "rules":
+            options["executor"] = RULES_EXECUTOR
         self.scheduler.add_job(action, spec.trigger, **options)
 
     def _install_signal_handlers(self) -> None:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.fakes import DaemonSetup
 from tests.feeds import Item, rss
 from watcher.daemon import Daemon
 from watcher.daemon.jobs import NextRuns
+from watcher.daemon.service import LAST_GOOD_DIR
 from watcher.fetch import FetchResult
 from watcher.models import RawFeed
 
@@ -118,3 +120,30 @@ def test_a_rule_edit_applies_while_a_cycle_runs_and_the_cycle_keeps_its_rules(
     [digest] = (setup.data / "digests" / "a").glob("*.md")
     text = digest.read_text(encoding="utf-8")
     assert "Quantized nets" in text and "Pruned nets" not in text
+
+
+def test_a_start_rewrites_no_unchanged_last_good_copy(
+    setup: DaemonSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(30):
+        setup.write(f"r{i:02d}.yaml", rule_yaml(f"r{i:02d}"))
+    setup.daemon()
+    copies = setup.data / LAST_GOOD_DIR
+    assert len(list(copies.glob("*.yaml"))) == 30
+
+    from watcher.daemon import service
+
+    written: list[Path] = []
+    real = service.write_atomically
+
+    def counting(path: Path, data: bytes, *args: Any, **kwargs: Any) -> None:
+        written.append(path)
+        real(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(service, "write_atomically", counting)
+    setup.daemon()  # a restart: nothing changed
+    assert written == []
+    setup.write("r07.yaml", rule_yaml("r07", {"Q": ["prun*"]}))
+    setup.daemon()  # edited while the daemon was down: that copy only
+    assert written == [copies / "r07.yaml"]
+    assert "prun*" in (copies / "r07.yaml").read_text(encoding="utf-8")

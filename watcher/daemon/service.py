@@ -281,11 +281,16 @@ class Daemon:
             return None
 
     def _remember_good(self, change: Reload) -> None:
-        """Keep a copy of every rule file that just loaded (see ``_last_good``)."""
+        """Keep a copy of every rule file that just loaded (see ``_last_good``); a copy
+        that already holds the same bytes is left alone (a start rewrote them all)."""
         directory = self.settings.data_dir / LAST_GOOD_DIR
         for path in (*change.added, *change.updated, *change.fixed):
+            copy = directory / path.name
             try:
-                write_atomically(directory / path.name, path.read_bytes())
+                data = path.read_bytes()
+                if _same_bytes(copy, data):
+                    continue
+                write_atomically(copy, data)
             except OSError as error:
                 log.warning("cannot keep a copy of %s: %s", path, error, extra={"event": "rules"})
 
@@ -478,3 +483,11 @@ class Daemon:
                 write_json(self.data_dir / HEARTBEAT_FILE, beat)
             except OSError as error:
                 log.error("cannot write the heartbeat %s: %s", HEARTBEAT_FILE, error)
+
+
+def _same_bytes(path: Path, data: bytes) -> bool:
+    """Does ``path`` hold exactly ``data``? (A size that differs answers without reading.)"""
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False

@@ -378,3 +378,21 @@ def test_the_cycle_collector_runs_again_after_every_cycle(tmp_path: Path, rules_
     with pytest.raises(RuntimeError):
         cycle(tmp_path / "data2", rules_dir, [feed], {"local": Exploding()})
     assert gc.isenabled()
+
+
+def test_a_papers_record_names_the_feeds_that_brought_it_not_every_reader(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "rules"
+    for n in range(200):  # an institute: two hundred subscriptions read cs.LG
+        topic = "prun*" if n == 0 else "unrelated"
+        write_rule(rules / f"s{n:03d}.yaml", rule_yaml(f"s{n:03d}", {"T": [topic]}))
+    lg = feed_file(tmp_path, "lg", DAY, [QUANT, PRUNE])
+    data = tmp_path / "data"
+    cycle(data, rules, [lg], {"local": Recorder()})
+    with Store.open(data, read_only=True) as store:
+        [record] = store.known([PRUNE.id]).values()
+    assert record.read_from == {lg}
+    assert record.matched_by == {"s000"}
+    shard = next((data / "papers").glob("*.json")).read_text(encoding="utf-8")
+    assert "s199" not in shard  # a reader that matched nothing is not named

@@ -326,12 +326,15 @@ class FeedState:
 class PaperRecord:
     """A paper's identity as the store keeps it forever (``papers/<shard>.json``): the
     version last seen, when it was first seen, the subscriptions that matched it (and were
-    sent it) and those whose feeds brought it."""
+    sent it), and the feeds that brought it (``read_from``: source URLs; a subscription
+    reading one of them has read the paper). ``read_by`` names subscriptions instead: what
+    earlier versions kept, one name per reader of every paper, still honoured."""
 
     id: str
     version: int | None
     first_seen: datetime
     matched_by: frozenset[str] = frozenset()
+    read_from: frozenset[str] = frozenset()
     read_by: frozenset[str] = frozenset()
 
 

@@ -84,7 +84,7 @@ class Plan:
     digests: tuple[tuple[Destination, Digest], ...]
     due_at: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
     matched_by: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    read_by: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    read_from: Mapping[str, frozenset[str]] = field(default_factory=dict)
     late_papers: tuple[Paper, ...] = ()  # known papers read by another subscription now
     feed_states: Mapping[str, FeedState] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
@@ -100,6 +100,7 @@ class Arrivals:
     readers: Mapping[str, frozenset[str]]
     period_of: Mapping[str, str]
     announceable: frozenset[str]
+    sources_of: Mapping[str, frozenset[str]]  # paper id -> the feeds (URLs) that brought it
 
 
 def gather(cycle: Cycle, now: datetime) -> Plan:
@@ -139,6 +140,7 @@ def gather(cycle: Cycle, now: datetime) -> Plan:
         cycle.subscriptions,
         cycle.available,
         now,
+        cycle.sources,
     )
 
 
@@ -149,6 +151,7 @@ def collect(
     read by every subscription that reads any of those feeds, dated by the first feed."""
     papers: dict[str, Paper] = {}
     readers: dict[str, set[str]] = defaultdict(set)
+    sources_of: dict[str, set[str]] = defaultdict(set)
     period_of: dict[str, str] = {}
     announceable: set[str] = set()
     for source, result in polled.items():
@@ -158,11 +161,16 @@ def collect(
                 if kept is None or (paper.version or 0) > (kept.version or 0):
                     papers[paper.id] = paper
                 readers[paper.id].update(sources[source])
+                sources_of[paper.id].add(source.url)
                 period_of.setdefault(paper.id, batch.period.isoformat())
                 if paper.announce_type in ANNOUNCEABLE:
                     announceable.add(paper.id)
     return Arrivals(
-        papers, {k: frozenset(v) for k, v in readers.items()}, period_of, frozenset(announceable)
+        papers,
+        {k: frozenset(v) for k, v in readers.items()},
+        period_of,
+        frozenset(announceable),
+        {k: frozenset(v) for k, v in sources_of.items()},
     )
 
 
@@ -174,6 +182,7 @@ def decide(
     subscriptions: Sequence[Subscription],
     available: frozenset[str],
     now: datetime,
+    sources: Mapping[FeedSource, Sequence[str]] | None = None,
 ) -> Plan:
     """The plan, from values alone: which papers are new, which subscriptions they match,
     which known papers are still news to a subscription (late) or updates, and the digests
@@ -186,7 +195,10 @@ def decide(
     ]
     # A known paper is still news to a subscription that has not read it yet: its feed
     # failed or was stale when another feed brought the paper (a cross-list, say).
-    late = _late_readers(known, announceable, readers, now)
+    readers_of_feed: dict[str, frozenset[str]] = {
+        source.url: frozenset(names) for source, names in (sources or {}).items()
+    }
+    late = _late_readers(known, announceable, readers, readers_of_feed, now)
     matches += [
         m
         for pid, missing in late.items()
@@ -210,7 +222,7 @@ def decide(
         digests=tuple(digests),
         due_at=due_at,
         matched_by={k: frozenset(v) for k, v in matched_by.items()},
-        read_by={pid: readers[pid] for pid in [*new_ids, *late]},
+        read_from={pid: arrivals.sources_of[pid] for pid in [*new_ids, *late]},
         late_papers=tuple(papers[pid] for pid in late),
         feed_states=states,
         notes=notes,
@@ -228,7 +240,7 @@ def record(store: Store, plan: Plan, now: datetime, archive_days: int | None = N
         plan.new_papers + plan.updated_papers + plan.late_papers,
         now,
         plan.matched_by,
-        plan.read_by,
+        plan.read_from,
     )
     for destination, digest in plan.digests:
         store.enqueue(destination, digest, plan.due_at.get((digest.subscription, digest.period)))
@@ -332,16 +344,20 @@ def _late_readers(
     known: Mapping[str, PaperRecord],
     announceable: frozenset[str],
     readers: Mapping[str, frozenset[str]],
+    readers_of_feed: Mapping[str, frozenset[str]],
     now: datetime,
 ) -> dict[str, frozenset[str]]:
     """Known, recently first seen, announceable papers with subscriptions that read them
-    now for the first time: paper id -> those subscriptions."""
+    now for the first time (none of their feeds brought the paper before): paper id ->
+    those subscriptions."""
     late: dict[str, frozenset[str]] = {}
     for pid, record in known.items():
-        if pid not in announceable:
+        if pid not in announceable or record.first_seen < now - LATE_WINDOW:
             continue
         missing = readers[pid] - record.read_by - record.matched_by
-        if missing and record.first_seen >= now - LATE_WINDOW:
+        for feed in record.read_from:
+            missing = missing - readers_of_feed.get(feed, frozenset())
+        if missing:
             late[pid] = missing
     return late
 

@@ -428,7 +428,8 @@ def record_to_dict(record: PaperRecord) -> JSONDict:
         "version": record.version,
         "first_seen": record.first_seen.isoformat(),
         "matched_by": sorted(record.matched_by),
-        "read_by": sorted(record.read_by),
+        "read_from": sorted(record.read_from),
+        **({"read_by": sorted(record.read_by)} if record.read_by else {}),
     }
 
 
@@ -441,5 +442,6 @@ def record_from_dict(data: JSONDict, first_seen: datetime) -> PaperRecord:
         version=version if isinstance(version, int) and not isinstance(version, bool) else None,
         first_seen=first_seen,
         matched_by=frozenset(_strs(data.get("matched_by", []))),
+        read_from=frozenset(_strs(data.get("read_from", []))),
         read_by=frozenset(_strs(data.get("read_by", []))),
     )

@@ -87,10 +87,10 @@ class PapersMixin(ArchiveMixin):
         record = self.known([paper_id]).get(paper_id)
         return record.matched_by if record else frozenset()
 
-    def read_by(self, paper_id: str) -> frozenset[str]:
-        """The subscriptions whose feeds have brought a stored paper."""
+    def read_from(self, paper_id: str) -> frozenset[str]:
+        """The feeds (source URLs) that have brought a stored paper."""
         record = self.known([paper_id]).get(paper_id)
-        return record.read_by if record else frozenset()
+        return record.read_from if record else frozenset()
 
     def first_seen(self, paper_id: str) -> datetime | None:
         """When a stored paper was first seen (staged ones included), or None if unknown."""
@@ -113,24 +113,25 @@ class PapersMixin(ArchiveMixin):
         papers: Iterable[Paper],
         seen_at: datetime,
         matched_by: Mapping[str, Iterable[str]] | None = None,
-        read_by: Mapping[str, Iterable[str]] | None = None,
+        read_from: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         """Stage papers as seen; a newer version of a known paper updates its version.
 
         ``matched_by`` maps paper ids to the subscriptions that matched them, remembered so
         that a later version can be announced as an update to those subscriptions only;
-        ``read_by`` to the subscriptions whose feeds brought them, so that a subscription
-        whose feed failed still gets the paper when that feed comes back.
+        ``read_from`` to the feeds (source URLs) that brought them, so that a subscription
+        whose feed failed still gets the paper when that feed comes back. Feeds, not
+        subscriptions: a thousand subscriptions reading cs.LG make one name, not a thousand.
         The text is archived when a paper is first seen; a replacement of an old paper only
         touches that paper's small identity record, never the text of its day.
         """
         self._writable()
         matched_by = matched_by or {}
-        read_by = read_by or {}
+        read_from = read_from or {}
         for paper in papers:
             record = self._record(paper.id)
             subscriptions = set(matched_by.get(paper.id, ()))
-            readers = set(read_by.get(paper.id, ()))
+            feeds = set(read_from.get(paper.id, ()))
             version = paper.version
             if record is None:
                 first_seen = seen_at.isoformat()
@@ -139,13 +140,13 @@ class PapersMixin(ArchiveMixin):
                 self._text_objects[paper.id] = (day, paper)
             else:
                 earlier = set(record.get("matched_by", ()))
-                earlier_readers = set(record.get("read_by", ()))
+                earlier_feeds = set(record.get("read_from", ()))
                 newer = _newer(paper.version, record.get("version"))
-                if not newer and subscriptions <= earlier and readers <= earlier_readers:
+                if not newer and subscriptions <= earlier and feeds <= earlier_feeds:
                     continue  # nothing new to write: the shard stays untouched
                 first_seen = record.get("first_seen", seen_at.isoformat())
                 subscriptions |= earlier
-                readers |= earlier_readers
+                feeds |= earlier_feeds
                 if not newer:
                     version = record.get("version")
             staged = self._staged_papers.setdefault(shard_name(paper.id), {})
@@ -154,8 +155,10 @@ class PapersMixin(ArchiveMixin):
                 "version": version,
                 "first_seen": first_seen,
                 "matched_by": sorted(subscriptions),
-                "read_by": sorted(readers),
+                "read_from": sorted(feeds),
             }
+            if record is not None and record.get("read_by"):
+                staged[paper.id]["read_by"] = record["read_by"]  # an earlier version's
 
     def _record(self, paper_id: str) -> JSONDict | None:
         shard = shard_name(paper_id)

@@ -8,13 +8,14 @@ import sys
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.factories import rule_yaml, write_rule
 from tests.fakes import Recorder
 from tests.feeds import Item, rss
-from watcher.app import source_map
+from watcher.app import build_cycle, source_map
 from watcher.errors import DeliveryError
 from watcher.fetch import Fetcher
 from watcher.match import compile_matcher
@@ -196,6 +197,7 @@ CRASHING_CYCLE = """
 import os, signal, sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from watcher.app import build_cycle
 from watcher.fetch import Fetcher
 from watcher.pipeline import run_cycle
@@ -396,3 +398,29 @@ def test_a_papers_record_names_the_feeds_that_brought_it_not_every_reader(
     assert record.matched_by == {"s000"}
     shard = next((data / "papers").glob("*.json")).read_text(encoding="utf-8")
     assert "s199" not in shard  # a reader that matched nothing is not named
+
+
+def test_a_cycle_without_papers_never_indexes_the_rules(
+    tmp_path: Path, rules_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from watcher import match
+
+    built: list[int] = []
+    real = match.Matcher.__init__
+
+    def counting(self: match.Matcher, subscriptions: Any) -> None:
+        built.append(len(subscriptions))
+        real(self, subscriptions)
+
+    monkeypatch.setattr(match.Matcher, "__init__", counting)
+    weekend = feed_file(tmp_path, "lg", date(2026, 11, 14), [])
+    ruleset = load_rules(rules_dir)
+    with Store.open(tmp_path / "data") as store, Fetcher() as fetcher:
+        cycle = build_cycle(Settings(), store, fetcher, ruleset.subscriptions, [weekend])
+        run_cycle(cycle, {"local": Recorder()}, NOW)
+    assert built == []  # an empty feed: nothing to match, nothing compiled
+    feed = feed_file(tmp_path, "lg2", DAY, [QUANT])
+    with Store.open(tmp_path / "data") as store, Fetcher() as fetcher:
+        cycle = build_cycle(Settings(), store, fetcher, ruleset.subscriptions, [feed])
+        run_cycle(cycle, {"local": Recorder()}, NOW)
+    assert built == [1]

@@ -13,7 +13,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from watcher.fetch import FetchConfig, Fetcher
-from watcher.match import Matcher, compile_matcher
+from watcher.match import LazyMatcher, PaperMatcher
 from watcher.models import Subscription
 from watcher.notify import Registry
 from watcher.notify.email import EmailNotifier, SmtpConfig
@@ -52,7 +52,7 @@ def build_cycle(
     override: Sequence[str] = (),
     available: frozenset[str] = frozenset({"local"}),
     *,
-    matcher: Matcher | None = None,
+    matcher: PaperMatcher | None = None,
     sources: Mapping[FeedSource, Sequence[str]] | None = None,
 ) -> Cycle:
     """The cycle for these settings. The daemon hands in the ``matcher`` it compiled once per
@@ -61,7 +61,7 @@ def build_cycle(
     return Cycle(
         fetcher=fetcher,
         store=store,
-        matcher=compile_matcher(subscriptions) if matcher is None else matcher,
+        matcher=LazyMatcher(subscriptions) if matcher is None else matcher,
         subscriptions=subscriptions,
         sources=source_map(subscriptions, settings, override) if sources is None else sources,
         available=available,

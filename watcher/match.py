@@ -23,7 +23,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from watcher.models import (
     Match,
@@ -649,3 +649,21 @@ def _view(
 def compile_matcher(subscriptions: Sequence[Subscription]) -> Matcher:
     """Index every term of ``subscriptions`` once; the result matches any number of papers."""
     return Matcher(subscriptions)
+
+
+class PaperMatcher(Protocol):
+    def match(self, paper: Paper) -> tuple[Match, ...]: ...
+
+
+class LazyMatcher:
+    """A Matcher compiled on the first paper it is asked about: a weekend's cycle, with no
+    paper to match, never pays for indexing ten thousand subscriptions' terms."""
+
+    def __init__(self, subscriptions: Sequence[Subscription]) -> None:
+        self._subscriptions = subscriptions
+        self._matcher: Matcher | None = None
+
+    def match(self, paper: Paper) -> tuple[Match, ...]:
+        if self._matcher is None:
+            self._matcher = compile_matcher(self._subscriptions)
+        return self._matcher.match(paper)

@@ -20,7 +20,7 @@ from typing import Protocol
 from watcher.digest import plan_digests
 from watcher.errors import DeliveryError, DeliveryUnknown
 from watcher.fetch import FetchResult
-from watcher.match import Matcher
+from watcher.match import PaperMatcher
 from watcher.models import (
     ANNOUNCEABLE,
     LOCAL,
@@ -62,7 +62,7 @@ class Cycle:
 
     fetcher: FeedFetcher
     store: Store
-    matcher: Matcher
+    matcher: PaperMatcher
     subscriptions: Sequence[Subscription]
     sources: Mapping[FeedSource, Sequence[str]]
     available: frozenset[str] = frozenset({"local"})
@@ -178,7 +178,7 @@ def decide(
     arrivals: Arrivals,
     polled: Mapping[FeedSource, Polled],
     known: Mapping[str, PaperRecord],
-    matcher: Matcher,
+    matcher: PaperMatcher,
     subscriptions: Sequence[Subscription],
     available: frozenset[str],
     now: datetime,
@@ -364,7 +364,7 @@ def _late_readers(
 
 def _updates(
     subscriptions: Sequence[Subscription],
-    matcher: Matcher,
+    matcher: PaperMatcher,
     papers: Mapping[str, Paper],
     known: Mapping[str, PaperRecord],
     readers: Mapping[str, frozenset[str]],

@@ -1,5 +1,9 @@
 """The fetch edge: a feed source (URL or local file) -> the bytes of one feed, or a FeedError.
 
+Why one module of about 600 lines: timeouts, the size cap, politeness and the translation of
+every transport error into one FeedError share one client and one clock; split, each rule
+would need the others passed around.
+
 feedparser never sees a URL or a path, only the bytes returned here. This module owns the
 network rules that keep arXiv happy and a daemon safe:
 

@@ -1,5 +1,9 @@
 """Match papers against subscriptions: pure, and compiled once per rule load.
 
+Why one module of about 670 lines: the index, the bit-set decision, scoring and the
+highlighter share the token and term keys of one compiled index, and the hot loop is kept
+whole in one place (bench/match.py measures it).
+
 Every term of every subscription goes into one token index, so the cost of a paper is one
 pass over its distinct words per field, however many rules there are (no regex per rule per
 paper). Topics are then decided all at once with bit sets (one bit per topic), and only the

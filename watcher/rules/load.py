@@ -1,5 +1,9 @@
 """Load and validate rule files: one YAML file under ``rules/`` is one Subscription.
 
+Why one module of about 600 lines: it is one reader (``_Reader``) whose every method checks
+one field, so every error of every field has the same ``file:line: field: message`` form;
+the language of terms and queries it reads lives apart, in watcher.query.
+
 Validation works on PyYAML's node tree (``yaml.compose``), not on plain dicts, so every
 error names the file, the line of the offending node and the field, in the form
 ``rules/x.yaml:7: topics[1].any: the term list is empty`` (``str(RuleError)``). List

@@ -1,5 +1,8 @@
 """The delivery outbox: digests waiting for a destination, and receipts of those delivered.
 
+(About 560 lines: the four files below change together, in one crash order, and the marks,
+the move of delivered entries and the index of periods must see one another's state.)
+
     outbox/open.json                 entries not yet delivered (pending, failed, unknown)
     outbox/delivered/<period>.json   delivered entries of one period: receipt and paper ids
     outbox/summary.json              per destination: deliveries ever, and the last receipt

@@ -18,6 +18,7 @@ threads, so tests drive it with plain snapshots.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from collections.abc import Callable, Iterable, Mapping
@@ -56,8 +57,14 @@ def snapshot(directory: Path) -> dict[Path, Stamp]:
         except OSError:
             continue  # deleted between the listing and the stat: gone
         if stat.S_ISREG(info.st_mode):
-            stamps[directory / entry.name] = (info.st_mtime_ns, info.st_size, info.st_ino)
+            stamps[_child(directory, entry.name)] = (info.st_mtime_ns, info.st_size, info.st_ino)
     return stamps
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _child(directory: Path, name: str) -> Path:
+    # The same paths every few seconds: made (and hashed) once, not 10,000 times a look.
+    return directory / name
 
 
 @dataclass(frozen=True)

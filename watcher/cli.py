@@ -78,9 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="run one cycle: poll, match, record, deliver",
         description="Run one cycle: read the feeds, find papers not seen before, match them "
         "against the rule files, record them and deliver each subscription's digest. "
-        "Digests for destinations that are not configured go to DATA/digests/ and the terminal.",
+        "Digests for destinations that are not configured go to DATA/digests/. Prints a line "
+        "per feed and per digest; the digests themselves only with --show, or when there is "
+        "a single subscription.",
     )
     _add_cycle_arguments(once)
+    once.add_argument(
+        "--show",
+        action="store_true",
+        help="also print every digest saved under DATA/digests/ to the terminal "
+        "(the default with a single subscription)",
+    )
     once.set_defaults(handler=cmd_once)
 
     preview = sub.add_parser(
@@ -238,10 +246,13 @@ def cmd_once(args: argparse.Namespace) -> int:
     settings = _settings(args, environ)
     ruleset = _load_rules(settings, sys.stderr)
     subs = ruleset.subscriptions
+    # Whole digests on the terminal only when asked, or for a single subscription: an
+    # institute's thousand subscriptions would print every digest (77 MB a day).
+    echo = sys.stdout if args.show or len(subs) == 1 else None
     with Store.open(settings.data_dir) as store, app.build_fetcher(settings) as fetcher:
         report = run_cycle(
             app.build_cycle(settings, store, fetcher, subs, args.feed),
-            app.build_notifiers(settings, sys.stdout, now, environ, subs),
+            app.build_notifiers(settings, echo, now, environ, subs),
             now(),
             rule_errors=[str(e) for e in ruleset.errors],
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +22,8 @@ from watcher.pipeline import gather, run_cycle
 from watcher.render import render_format
 from watcher.rules import RuleSet, load_rules
 from watcher.rules import tools as ruletools
+from watcher.rules.index import stamps as rule_stamps
+from watcher.rules.index import write_index
 from watcher.settings import (
     Settings,
     add_dir_arguments,
@@ -29,7 +31,7 @@ from watcher.settings import (
     read_environment,
     with_dirs,
 )
-from watcher.sources import feed_name_problem, is_categories
+from watcher.sources import feed_name_problem, is_categories, resolve_source
 from watcher.status import count, feed_line, render_status, summarize
 from watcher.store import Store
 
@@ -241,15 +243,24 @@ def _load_rules(settings: Settings, err: TextIO) -> RuleSet:
     return ruleset
 
 
+def feed_urls(feeds: Iterable[str], settings: Settings) -> set[str]:
+    """The URLs the feeds that rule files name are polled at (as watcher.app resolves them)."""
+    return {resolve_source(f, settings.arxiv_rss_url, settings.arxiv_api_url).url for f in feeds}
+
+
 def cmd_once(args: argparse.Namespace) -> int:
     environ = read_environment()
     settings = _settings(args, environ)
+    # Stamped before they are read: a file edited meanwhile reads as changed next time.
+    stamped = rule_stamps(settings.rules_dir) if settings.rules_dir.is_dir() else {}
     ruleset = _load_rules(settings, sys.stderr)
     subs = ruleset.subscriptions
     # Whole digests on the terminal only when asked, or for a single subscription: an
     # institute's thousand subscriptions would print every digest (77 MB a day).
     echo = sys.stdout if args.show or len(subs) == 1 else None
     with Store.open(settings.data_dir) as store, app.build_fetcher(settings) as fetcher:
+        # What each rule file said, for watcher status (it then reads only changed files).
+        write_index(settings.data_dir, stamped, ruleset)
         report = run_cycle(
             app.build_cycle(settings, store, fetcher, subs, args.feed),
             app.build_notifiers(settings, echo, now, environ, subs),
@@ -316,18 +327,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             feeds = store.feed_states()
     # Only the feeds the rule files read now can need attention (not a failed one-off
     # `watcher once --feed`, nor a feed since removed from the rules).
-    current = None if rules.missing else app.source_map(rules.loaded, settings)
+    current = None if rules.missing else feed_urls(rules.feeds, settings)
     status = summarize(
         entries,
         feeds,
         tallies=tallies,
         daemon=daemon_health,
         rules=rules,
-        current_feeds=None if current is None else {source.url for source in current},
+        current_feeds=current,
     )
     options = ["--data", str(args.data)] if args.data else []
     # An error text may quote a secret (a webhook URL): hidden as the daemon's log hides it.
-    secrets = secrets_of(settings, environ, rules.loaded)
+    secrets = secrets_of(settings, environ)
+    secrets += [value for name in rules.webhook_env if (value := environ.get(name))]
     for line in render_status(status, options=options):
         print(logs.redact(line, secrets))
     return 1 if status.needs_attention else 0

@@ -32,7 +32,6 @@ from watcher.models import (
     FeedState,
     Heartbeat,
     Receipt,
-    Subscription,
 )
 from watcher.store import PERMANENT
 
@@ -137,15 +136,18 @@ class DaemonHealth:
 
 @dataclass(frozen=True, slots=True)
 class RulesHealth:
-    """The rules directory, validated now."""
+    """The rules directory, validated now (files unchanged since the last cycle as that
+    cycle found them: watcher.rules.index)."""
 
     directory: str
     files: int = 0
     subscriptions: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()  # file:line: field: message
     missing: bool = False
-    # The subscriptions that loaded (for the caller to resolve their feeds; not printed).
-    loaded: tuple[Subscription, ...] = field(default=(), repr=False, compare=False)
+    # What the good files name, for the caller to resolve (not printed): their feeds, as
+    # written, and the variables their Slack webhooks come from.
+    feeds: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    webhook_env: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

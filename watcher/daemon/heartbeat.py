@@ -24,7 +24,7 @@ from typing import Any, get_args
 
 from watcher.errors import RuleError, StoreError
 from watcher.models import Heartbeat, JobOutcome, JobRun, NextJob, RuleFileError, RunningJob
-from watcher.rules import iter_rule_files, load_rules
+from watcher.rules.index import read_index, summarize_rules
 from watcher.status import DaemonHealth, RulesHealth, daemon_health
 from watcher.store.atomic import write_atomically
 
@@ -258,20 +258,21 @@ def read_health(
     data_dir: Path, rules_dir: Path, now: datetime, *, require_daemon: bool = False
 ) -> tuple[DaemonHealth, RulesHealth]:
     """For ``watcher status``: the daemon (lock and heartbeat) and the rules directory,
-    validated now. Read-only."""
+    validated now: a file unchanged since the last cycle loaded it is taken from the rule
+    index that cycle wrote, the others are read. Read-only."""
     health = daemon_health(
         daemon_pid(data_dir), read_heartbeat(data_dir), now, required=require_daemon
     )
     try:
-        ruleset = load_rules(rules_dir)
-        files = sum(1 for _ in iter_rule_files(rules_dir))
+        summary = summarize_rules(rules_dir, read_index(data_dir))
     except (RuleError, OSError):
         return health, RulesHealth(str(rules_dir), missing=True)
     rules = RulesHealth(
         str(rules_dir),
-        files=files,
-        subscriptions=tuple(s.name for s in ruleset.subscriptions),
-        errors=tuple(str(e) for e in ruleset.errors),
-        loaded=tuple(ruleset.subscriptions),
+        files=summary.files,
+        subscriptions=summary.subscriptions,
+        errors=summary.errors,
+        feeds=summary.feeds,
+        webhook_env=summary.webhook_env,
     )
     return health, rules

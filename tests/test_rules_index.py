@@ -1,0 +1,67 @@
+"""`watcher status` beside ten thousand rule files: what the last cycle found in each file is
+remembered (rules-index.json), and status reads only the files changed since."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import PROJECT
+from tests.factories import rule_yaml, write_rule
+from watcher.cli import main
+from watcher.rules import load
+from watcher.rules.index import INDEX_FILE
+
+EXAMPLE = PROJECT / "watcher" / "examples" / "arxiv-rss-sample.xml"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("WATCHER_", "SLACK_", "SMTP_")):
+            monkeypatch.delenv(name)
+
+
+def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    parsed: list[str] = []
+    real = load._load
+
+    def counting(path: Path) -> Any:
+        parsed.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(load, "_load", counting)
+    return parsed
+
+
+def test_status_reads_only_the_rule_files_changed_since_the_last_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules, data = tmp_path / "rules", tmp_path / "data"
+    for n in range(30):
+        write_rule(rules / f"s{n:02d}.yaml", rule_yaml(f"s{n:02d}", {"Q": ["quantiz*"]}))
+    write_rule(rules / "broken.yaml", "name: [unclosed\n")
+    args = ["--rules", str(rules), "--data", str(data)]
+    assert main(["once", *args, "--feed", str(EXAMPLE)]) == 1  # a rule file is broken
+    assert (data / INDEX_FILE).exists()
+    capsys.readouterr()
+
+    parsed = count_parses(monkeypatch)
+    assert main(["status", *args]) == 1  # the broken file needs attention
+    out = capsys.readouterr().out
+    assert parsed == []  # nothing changed since the cycle: no file read
+    assert "broken.yaml" in out and "30 " in out
+
+    write_rule(rules / "broken.yaml", rule_yaml("fixed"))  # the user fixes it...
+    (rules / "s00.yaml").unlink()  # ...and removes another
+    assert main(["status", *args]) == 0
+    out = capsys.readouterr().out
+    assert parsed == ["broken.yaml"]  # only the changed file is read again
+    assert "broken.yaml" not in out
+
+    (data / INDEX_FILE).write_text("{not json")  # a damaged cache is rebuilt, never trusted
+    assert main(["status", *args]) == 0
+    assert len(parsed) == 1 + 30

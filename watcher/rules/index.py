@@ -94,8 +94,12 @@ def write_index(data_dir: Path, before: Mapping[str, Stamp], ruleset: RuleSet) -
         if path in before
     }
     payload = json.dumps({"files": entries}, ensure_ascii=False, separators=(",", ":"))
+    path = data_dir / INDEX_FILE
     with contextlib.suppress(OSError):
-        write_atomically(data_dir / INDEX_FILE, payload.encode("utf-8"))
+        if path.read_bytes() == payload.encode("utf-8"):
+            return  # no rule file changed since: nothing to write
+    with contextlib.suppress(OSError):
+        write_atomically(path, payload.encode("utf-8"))
 
 
 def read_index(data_dir: Path) -> dict[str, RuleSummary]:

@@ -13,7 +13,7 @@ from tests.conftest import PROJECT
 from tests.factories import rule_yaml, write_rule
 from watcher.cli import main
 from watcher.rules import load
-from watcher.rules.index import INDEX_FILE
+from watcher.rules.index import INDEX_FILE, read_index
 
 EXAMPLE = PROJECT / "watcher" / "examples" / "arxiv-rss-sample.xml"
 
@@ -65,3 +65,27 @@ def test_status_reads_only_the_rule_files_changed_since_the_last_cycle(
     (data / INDEX_FILE).write_text("{not json")  # a damaged cache is rebuilt, never trusted
     assert main(["status", *args]) == 0
     assert len(parsed) == 1 + 30
+
+
+def test_once_reads_again_only_the_rule_files_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules, data = tmp_path / "rules", tmp_path / "data"
+    for n in range(20):
+        write_rule(rules / f"s{n:02d}.yaml", rule_yaml(f"s{n:02d}", {"Q": ["quantiz*"]}))
+    args = ["once", "--rules", str(rules), "--data", str(data), "--feed", str(EXAMPLE)]
+    assert main(args) == 0
+    capsys.readouterr()
+    parsed = count_parses(monkeypatch)
+    assert main(args) == 0  # nothing new in the feed; the rules as they were
+    assert parsed == []
+
+    # An edit is seen at once: the file is read again, and the others are not.
+    write_rule(rules / "s03.yaml", rule_yaml("s03", {"Q": ["sparse"]}, feeds=["cs.CL"]))
+    write_rule(rules / "s05.yaml", rule_yaml("s03"))  # now a duplicate name: an error
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert sorted(parsed) == ["s03.yaml", "s05.yaml"]
+    assert "s05.yaml:1: name: subscription name 's03' is already used by" in err
+    edited = read_index(data)[str(rules / "s03.yaml")].subscription
+    assert edited is not None and edited.feeds == ("cs.CL",)  # what the file says now

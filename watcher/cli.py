@@ -22,8 +22,7 @@ from watcher.pipeline import gather, run_cycle
 from watcher.render import render_format
 from watcher.rules import RuleSet, load_rules
 from watcher.rules import tools as ruletools
-from watcher.rules.index import stamps as rule_stamps
-from watcher.rules.index import write_index
+from watcher.rules.index import Stamp, load_rules_indexed, write_index
 from watcher.settings import (
     Settings,
     add_dir_arguments,
@@ -235,12 +234,22 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
 
 
 def _load_rules(settings: Settings, err: TextIO) -> RuleSet:
-    ruleset = load_rules(settings.rules_dir)
+    ruleset, _ = _load_rules_stamped(settings, err)
+    return ruleset
+
+
+def _load_rules_stamped(settings: Settings, err: TextIO) -> tuple[RuleSet, dict[str, Stamp]]:
+    """The rule files (those unchanged since the index of the data directory was written
+    are not read again), and the stamps they had, for the index."""
+    if settings.rules_dir.is_dir():
+        ruleset, stamped = load_rules_indexed(settings.rules_dir, settings.data_dir)
+    else:
+        ruleset, stamped = load_rules(settings.rules_dir), {}
     for error in ruleset.errors:
         print(f"rule error (file skipped): {error}", file=err)
     if not ruleset.subscriptions:
         raise WatcherError(f"no usable rule files in {settings.rules_dir}")
-    return ruleset
+    return ruleset, stamped
 
 
 def feed_urls(feeds: Iterable[str], settings: Settings) -> set[str]:
@@ -251,9 +260,7 @@ def feed_urls(feeds: Iterable[str], settings: Settings) -> set[str]:
 def cmd_once(args: argparse.Namespace) -> int:
     environ = read_environment()
     settings = _settings(args, environ)
-    # Stamped before they are read: a file edited meanwhile reads as changed next time.
-    stamped = rule_stamps(settings.rules_dir) if settings.rules_dir.is_dir() else {}
-    ruleset = _load_rules(settings, sys.stderr)
+    ruleset, stamped = _load_rules_stamped(settings, sys.stderr)
     subs = ruleset.subscriptions
     # Whole digests on the terminal only when asked, or for a single subscription: an
     # institute's thousand subscriptions would print every digest (77 MB a day).

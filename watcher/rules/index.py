@@ -1,14 +1,14 @@
-"""What ``watcher status`` needs to know of the rule files without reading them all.
+"""The rule files as they last loaded, so that unchanged ones need not be read again.
 
-Per rule file: its stamp (modification time, size, inode) and what it said when it was
-last loaded: its subscription's name, feeds and webhook variables, or its error. Written to
-the data directory by the commands that load every rule file anyway (``watcher once``, the
-daemon); read by ``watcher status``, which then loads only the files whose stamp changed
-since. Ten thousand rule files cost status ten thousand ``stat`` calls, not ten thousand
-YAML parses.
+Per rule file: its stamp (modification time, size, inode) and what it loaded as: its
+subscription (every field, as validated), or its error. Written to the data directory by
+the commands that load rule files (``watcher once``, ``preview``); read by them and by
+``watcher status``, which then load only the files whose stamp changed since. Ten thousand
+rule files cost ten thousand ``stat`` calls, not ten thousand YAML parses and validations.
 
-The index is a cache, not state: a missing or damaged one is rebuilt from the rule files
-(status says nothing about it), and it never decides anything a cycle does.
+The index is a cache, not state: a missing, damaged or other version's index is rebuilt
+from the rule files (nobody is told), and what it holds is exactly what loading the file
+gave, terms and queries parsed again from their text.
 """
 
 from __future__ import annotations
@@ -18,13 +18,19 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast, get_args
 
+from watcher import __version__
 from watcher.errors import RuleError
-from watcher.models import Subscription
-from watcher.rules.load import RuleSet, iter_rule_files, load_rule_file
+from watcher.models import Destination, DigestOrder, Query, Subscription, Topic
+from watcher.query import parse_query, parse_term
+from watcher.rules.load import RuleSet, iter_rule_files, load_rule_file, load_rules
 from watcher.store.atomic import write_atomically
 
 INDEX_FILE = "rules-index.json"
+# Bumped when what a file loads as changes shape; with the version, it makes an older
+# program's index read as absent (its validation may have differed).
+SCHEMA = 1
 Stamp = tuple[int, int, int]  # st_mtime_ns, st_size, st_ino
 
 
@@ -38,6 +44,9 @@ class RuleSummary:
     feeds: tuple[str, ...] = ()
     webhook_env: tuple[str, ...] = ()
     error: str | None = None
+    # The whole subscription as loaded, and the line of its name key (None: the file name).
+    subscription: Subscription | None = None
+    name_line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +65,9 @@ def stamp_of(path: Path) -> Stamp:
     return st.st_mtime_ns, st.st_size, st.st_ino
 
 
-def summary_of(stamp: Stamp, loaded: Subscription | RuleError) -> RuleSummary:
+def summary_of(
+    stamp: Stamp, loaded: Subscription | RuleError, name_line: int | None = None
+) -> RuleSummary:
     if isinstance(loaded, RuleError):
         return RuleSummary(stamp, error=str(loaded))
     webhooks = tuple(
@@ -65,7 +76,7 @@ def summary_of(stamp: Stamp, loaded: Subscription | RuleError) -> RuleSummary:
         for key, value in dest.options
         if dest.kind == "slack" and key == "webhook_env"
     )
-    return RuleSummary(stamp, loaded.name, loaded.feeds, webhooks)
+    return RuleSummary(stamp, loaded.name, loaded.feeds, webhooks, None, loaded, name_line)
 
 
 def stamps(directory: Path) -> dict[str, Stamp]:
@@ -89,11 +100,12 @@ def write_index(data_dir: Path, before: Mapping[str, Stamp], ruleset: RuleSet) -
     for error in ruleset.errors:
         results.setdefault(error.path, error)
     entries = {
-        path: _to_dict(summary_of(before[path], loaded))
+        path: _to_dict(summary_of(before[path], loaded, ruleset.name_lines.get(path)))
         for path, loaded in results.items()
         if path in before
     }
-    payload = json.dumps({"files": entries}, ensure_ascii=False, separators=(",", ":"))
+    document = {"version": __version__, "schema": SCHEMA, "files": entries}
+    payload = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
     path = data_dir / INDEX_FILE
     with contextlib.suppress(OSError):
         if path.read_bytes() == payload.encode("utf-8"):
@@ -106,9 +118,26 @@ def read_index(data_dir: Path) -> dict[str, RuleSummary]:
     """The index, or {} when there is none or it cannot be read (it is rebuilt)."""
     try:
         raw = json.loads((data_dir / INDEX_FILE).read_bytes())
+        if raw.get("version") != __version__ or raw.get("schema") != SCHEMA:
+            return {}
         return {path: _from_dict(entry) for path, entry in raw["files"].items()}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
+
+
+def load_rules_indexed(directory: Path, data_dir: Path) -> tuple[RuleSet, dict[str, Stamp]]:
+    """``load_rules``, reading only the files changed since the index of ``data_dir`` was
+    written; and the stamps the files had before, for ``write_index``."""
+    before = stamps(directory) if directory.is_dir() else {}
+    index = read_index(data_dir)
+
+    def known(path: Path) -> tuple[Subscription, int | None] | None:
+        entry = index.get(str(path))
+        if entry is None or entry.subscription is None or entry.stamp != before.get(str(path)):
+            return None
+        return entry.subscription, entry.name_line
+
+    return load_rules(directory, known), before
 
 
 def summarize_rules(directory: Path, index: Mapping[str, RuleSummary]) -> RulesSummary:
@@ -159,12 +188,15 @@ def _combine(summaries: Iterable[tuple[str, RuleSummary]]) -> RulesSummary:
 
 
 def _to_dict(summary: RuleSummary) -> dict[str, object]:
+    sub = summary.subscription
     return {
         "stamp": list(summary.stamp),
         "name": summary.name,
         "feeds": list(summary.feeds),
         "webhook_env": list(summary.webhook_env),
         "error": summary.error,
+        "subscription": None if sub is None else _subscription_to_dict(sub),
+        "name_line": summary.name_line,
     }
 
 
@@ -176,10 +208,90 @@ def _from_dict(data: Mapping[str, object]) -> RuleSummary:
     feeds, webhooks = data.get("feeds", []), data.get("webhook_env", [])
     if not isinstance(feeds, list) or not isinstance(webhooks, list):
         raise TypeError("lists")
+    sub, name_line = data.get("subscription"), data.get("name_line")
     return RuleSummary(
         (stamp[0], stamp[1], stamp[2]),
         name if isinstance(name, str) else None,
         tuple(str(f) for f in feeds),
         tuple(str(w) for w in webhooks),
         error if isinstance(error, str) else None,
+        None if sub is None else _subscription_from_dict(cast(dict[str, Any], sub)),
+        name_line if isinstance(name_line, int) else None,
+    )
+
+
+# --- a subscription as JSON: terms and queries as written, parsed again when read ----------
+
+
+def _subscription_to_dict(sub: Subscription) -> dict[str, object]:
+    return {
+        "name": sub.name,
+        "path": sub.path,
+        "feeds": list(sub.feeds),
+        "topics": [
+            {
+                "name": t.name,
+                "any": [term.text for term in t.any],
+                "all": [term.text for term in t.all],
+                "none": [term.text for term in t.none],
+                "fields": list(t.fields),
+                "categories": list(t.categories),
+                "authors": list(t.authors),
+                "query": None if t.query is None else t.query.text,
+            }
+            for t in sub.topics
+        ],
+        "deliver": [
+            {"kind": d.kind, "target": list(d.target), "options": [list(o) for o in d.options]}
+            for d in sub.deliver
+        ],
+        "schedule": sub.schedule,
+        "timezone": sub.timezone,
+        "updates": sub.updates,
+        "order": sub.order,
+        "max_papers": sub.max_papers,
+        "backfill_days": sub.backfill_days,
+    }
+
+
+def _subscription_from_dict(data: dict[str, Any]) -> Subscription:
+    """Raises KeyError, TypeError or ValueError on anything unexpected (the caller then
+    takes the index as damaged and reads the files)."""
+    order = data["order"]
+    if order not in get_args(DigestOrder):
+        raise ValueError(f"order {order!r}")
+    topics = tuple(
+        Topic(
+            name=str(t["name"]),
+            any=tuple(parse_term(x) for x in t["any"]),
+            all=tuple(parse_term(x) for x in t["all"]),
+            none=tuple(parse_term(x) for x in t["none"]),
+            fields=tuple(str(f) for f in t["fields"]),
+            categories=tuple(str(c) for c in t["categories"]),
+            authors=tuple(str(a) for a in t["authors"]),
+            query=None if t["query"] is None else Query(t["query"], parse_query(t["query"])),
+        )
+        for t in data["topics"]
+    )
+    deliver = tuple(
+        Destination(
+            str(d["kind"]),
+            tuple(str(x) for x in d["target"]),
+            tuple((str(k), str(v)) for k, v in d["options"]),
+        )
+        for d in data["deliver"]
+    )
+    max_papers, backfill = data["max_papers"], data["backfill_days"]
+    return Subscription(
+        name=str(data["name"]),
+        path=str(data["path"]),
+        feeds=tuple(str(f) for f in data["feeds"]),
+        topics=topics,
+        deliver=deliver,
+        schedule=str(data["schedule"]),
+        timezone=str(data["timezone"]),
+        updates=bool(data["updates"]),
+        order=cast(DigestOrder, order),
+        max_papers=None if max_papers is None else int(max_papers),
+        backfill_days=None if backfill is None else int(backfill),
     )

@@ -52,8 +52,9 @@ import difflib
 import functools
 import re
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -130,13 +131,20 @@ class RuleSet:
 
     subscriptions: tuple[Subscription, ...]
     errors: tuple[RuleError, ...]
+    # The line of each good file's ``name:`` key (None: named by the file), by path.
+    name_lines: Mapping[str, int | None] = dataclass_field(default_factory=dict, compare=False)
 
 
-def load_rules(directory: Path) -> RuleSet:
+# A loaded file known already (watcher.rules.index: unchanged since it was last loaded).
+Known = Callable[[Path], tuple[Subscription, int | None] | None]
+
+
+def load_rules(directory: Path, known: Known = lambda path: None) -> RuleSet:
     """Load every ``*.yaml``/``*.yml`` file in ``directory`` (sorted by name).
 
     A bad file becomes an error in the result and the others still load; a subscription
     name used by an earlier file is an error on the later one. A missing directory raises.
+    ``known`` gives what a file loaded as, if that is known without reading it.
     """
     if not directory.is_dir():
         problem = "is not a directory" if directory.exists() else "does not exist"
@@ -144,12 +152,14 @@ def load_rules(directory: Path) -> RuleSet:
     subscriptions: list[Subscription] = []
     errors: list[RuleError] = []
     first_file: dict[str, str] = {}
+    name_lines: dict[str, int | None] = {}
     for path in iter_rule_files(directory):
         try:
-            sub, name_line = _load(path)
+            sub, name_line = known(path) or _load(path)
         except RuleError as error:
             errors.append(error)
             continue
+        name_lines[sub.path] = name_line
         other = first_file.setdefault(sub.name.casefold(), sub.path)
         if other != sub.path:
             how = "" if name_line else " (taken from the file name)"
@@ -157,7 +167,7 @@ def load_rules(directory: Path) -> RuleSet:
             errors.append(RuleError(message, path=sub.path, line=name_line, field="name"))
             continue
         subscriptions.append(sub)
-    return RuleSet(tuple(subscriptions), tuple(errors))
+    return RuleSet(tuple(subscriptions), tuple(errors), name_lines)
 
 
 def load_rule_file(path: Path) -> Subscription:

@@ -13,7 +13,7 @@ from tests.conftest import PROJECT
 from tests.factories import rule_yaml, write_rule
 from watcher.cli import main
 from watcher.rules import load
-from watcher.rules.index import INDEX_FILE, read_index
+from watcher.rules.index import INDEX_FILE, load_rules_indexed
 
 EXAMPLE = PROJECT / "watcher" / "examples" / "arxiv-rss-sample.xml"
 
@@ -87,5 +87,8 @@ def test_once_reads_again_only_the_rule_files_that_changed(
     err = capsys.readouterr().err
     assert sorted(parsed) == ["s03.yaml", "s05.yaml"]
     assert "s05.yaml:1: name: subscription name 's03' is already used by" in err
-    edited = read_index(data)[str(rules / "s03.yaml")].subscription
-    assert edited is not None and edited.feeds == ("cs.CL",)  # what the file says now
+    ruleset, _ = load_rules_indexed(rules, data)  # from the cache the last run wrote...
+    assert sorted(parsed) == ["s03.yaml", "s05.yaml", "s05.yaml"]  # (an error: read again)
+    [edited] = [s for s in ruleset.subscriptions if s.name == "s03"]
+    assert edited.feeds == ("cs.CL",)  # ...is what the file says now
+    assert ruleset.subscriptions == load.load_rules(rules).subscriptions  # as if read afresh

@@ -1,10 +1,11 @@
 """The rule files as they last loaded, so that unchanged ones need not be read again.
 
-Per rule file: its stamp (modification time, size, inode) and what it loaded as: its
-subscription (every field, as validated), or its error. Written to the data directory by
-the commands that load rule files (``watcher once``, ``preview``); read by them and by
-``watcher status``, which then load only the files whose stamp changed since. Ten thousand
-rule files cost ten thousand ``stat`` calls, not ten thousand YAML parses and validations.
+Per rule file, by its stamp (modification time, size, inode), two files in the data
+directory, both written by ``watcher once``: ``rules-index.json``, what status reports of
+it (its subscription's name, feeds and webhook variables, or its error), and
+``rules-cache.json``, the whole subscription it loaded as, which ``once`` and ``preview``
+take instead of reading the file again. Ten thousand rule files cost ten thousand ``stat``
+calls, not ten thousand YAML parses and validations; status reads only the small index.
 
 The index is a cache, not state: a missing, damaged or other version's index is rebuilt
 from the rule files (nobody is told), and what it holds is exactly what loading the file
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ from watcher.rules.load import RuleSet, iter_rule_files, load_rule_file, load_ru
 from watcher.store.atomic import write_atomically
 
 INDEX_FILE = "rules-index.json"
+CACHE_FILE = "rules-cache.json"
 # Bumped when what a file loads as changes shape; with the version, it makes an older
 # program's index read as absent (its validation may have differed).
 SCHEMA = 1
@@ -44,9 +47,6 @@ class RuleSummary:
     feeds: tuple[str, ...] = ()
     webhook_env: tuple[str, ...] = ()
     error: str | None = None
-    # The whole subscription as loaded, and the line of its name key (None: the file name).
-    subscription: Subscription | None = None
-    name_line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +65,7 @@ def stamp_of(path: Path) -> Stamp:
     return st.st_mtime_ns, st.st_size, st.st_ino
 
 
-def summary_of(
-    stamp: Stamp, loaded: Subscription | RuleError, name_line: int | None = None
-) -> RuleSummary:
+def summary_of(stamp: Stamp, loaded: Subscription | RuleError) -> RuleSummary:
     if isinstance(loaded, RuleError):
         return RuleSummary(stamp, error=str(loaded))
     webhooks = tuple(
@@ -76,7 +74,7 @@ def summary_of(
         for key, value in dest.options
         if dest.kind == "slack" and key == "webhook_env"
     )
-    return RuleSummary(stamp, loaded.name, loaded.feeds, webhooks, None, loaded, name_line)
+    return RuleSummary(stamp, loaded.name, loaded.feeds, webhooks)
 
 
 def stamps(directory: Path) -> dict[str, Stamp]:
@@ -92,50 +90,78 @@ def stamps(directory: Path) -> dict[str, Stamp]:
 
 
 def write_index(data_dir: Path, before: Mapping[str, Stamp], ruleset: RuleSet) -> None:
-    """Remember what each file of ``ruleset`` said, under the stamp it had before it was
-    read. A file that could not be written is no loss: status reads the files instead."""
+    """Remember what each file of ``ruleset`` loaded as, under the stamp it had before it
+    was read. A file that could not be written is no loss: the rule files are read instead."""
     results: dict[str, Subscription | RuleError] = {}
     for sub in ruleset.subscriptions:
         results[sub.path] = sub
     for error in ruleset.errors:
         results.setdefault(error.path, error)
-    entries = {
-        path: _to_dict(summary_of(before[path], loaded, ruleset.name_lines.get(path)))
-        for path, loaded in results.items()
-        if path in before
+    stamped = {path: loaded for path, loaded in results.items() if path in before}
+    # Keyed by absolute path: a run from another folder (or with --rules spelled another
+    # way) finds the same files.
+    index = {
+        os.path.abspath(path): _to_dict(summary_of(before[path], loaded))
+        for path, loaded in stamped.items()
     }
-    document = {"version": __version__, "schema": SCHEMA, "files": entries}
-    payload = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    path = data_dir / INDEX_FILE
+    cache = {
+        os.path.abspath(path): {
+            "stamp": list(before[path]),
+            "name_line": ruleset.name_lines.get(path),
+            "subscription": _subscription_to_dict(loaded),
+        }
+        for path, loaded in stamped.items()
+        if isinstance(loaded, Subscription)
+    }
+    _write_if_changed(data_dir / INDEX_FILE, index)
+    _write_if_changed(data_dir / CACHE_FILE, cache)
+
+
+def _write_if_changed(path: Path, files: Mapping[str, object]) -> None:
+    document = {"version": __version__, "schema": SCHEMA, "files": files}
+    payload = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     with contextlib.suppress(OSError):
-        if path.read_bytes() == payload.encode("utf-8"):
+        if path.read_bytes() == payload:
             return  # no rule file changed since: nothing to write
     with contextlib.suppress(OSError):
-        write_atomically(path, payload.encode("utf-8"))
+        write_atomically(path, payload)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The files of an index document, or {} (missing, damaged, another version's)."""
+    try:
+        raw = json.loads(path.read_bytes())
+        if raw.get("version") != __version__ or raw.get("schema") != SCHEMA:
+            return {}
+        files = raw["files"]
+        return files if isinstance(files, dict) else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def read_index(data_dir: Path) -> dict[str, RuleSummary]:
     """The index, or {} when there is none or it cannot be read (it is rebuilt)."""
     try:
-        raw = json.loads((data_dir / INDEX_FILE).read_bytes())
-        if raw.get("version") != __version__ or raw.get("schema") != SCHEMA:
-            return {}
-        return {path: _from_dict(entry) for path, entry in raw["files"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {path: _from_dict(entry) for path, entry in _read(data_dir / INDEX_FILE).items()}
+    except (ValueError, KeyError, TypeError):
         return {}
 
 
 def load_rules_indexed(directory: Path, data_dir: Path) -> tuple[RuleSet, dict[str, Stamp]]:
-    """``load_rules``, reading only the files changed since the index of ``data_dir`` was
+    """``load_rules``, reading only the files changed since the cache of ``data_dir`` was
     written; and the stamps the files had before, for ``write_index``."""
     before = stamps(directory) if directory.is_dir() else {}
-    index = read_index(data_dir)
+    cache = _read(data_dir / CACHE_FILE)
 
     def known(path: Path) -> tuple[Subscription, int | None] | None:
-        entry = index.get(str(path))
-        if entry is None or entry.subscription is None or entry.stamp != before.get(str(path)):
-            return None
-        return entry.subscription, entry.name_line
+        entry = cache.get(os.path.abspath(path))
+        try:
+            if entry is None or tuple(entry["stamp"]) != before.get(str(path)):
+                return None
+            line = entry["name_line"]
+            return _subscription_from_dict(entry["subscription"]), line
+        except (KeyError, TypeError, ValueError):
+            return None  # a damaged entry: the file is read
 
     return load_rules(directory, known), before
 
@@ -151,7 +177,7 @@ def summarize_rules(directory: Path, index: Mapping[str, RuleSummary]) -> RulesS
         raise RuleError(f"the rules directory {problem}", path=str(directory))
     summaries = []
     for path, stamp in stamps(directory).items():
-        known = index.get(path)
+        known = index.get(os.path.abspath(path))
         if known is not None and known.stamp == stamp:
             summaries.append((path, known))
             continue
@@ -188,15 +214,12 @@ def _combine(summaries: Iterable[tuple[str, RuleSummary]]) -> RulesSummary:
 
 
 def _to_dict(summary: RuleSummary) -> dict[str, object]:
-    sub = summary.subscription
     return {
         "stamp": list(summary.stamp),
         "name": summary.name,
         "feeds": list(summary.feeds),
         "webhook_env": list(summary.webhook_env),
         "error": summary.error,
-        "subscription": None if sub is None else _subscription_to_dict(sub),
-        "name_line": summary.name_line,
     }
 
 
@@ -208,15 +231,12 @@ def _from_dict(data: Mapping[str, object]) -> RuleSummary:
     feeds, webhooks = data.get("feeds", []), data.get("webhook_env", [])
     if not isinstance(feeds, list) or not isinstance(webhooks, list):
         raise TypeError("lists")
-    sub, name_line = data.get("subscription"), data.get("name_line")
     return RuleSummary(
         (stamp[0], stamp[1], stamp[2]),
         name if isinstance(name, str) else None,
         tuple(str(f) for f in feeds),
         tuple(str(w) for w in webhooks),
         error if isinstance(error, str) else None,
-        None if sub is None else _subscription_from_dict(cast(dict[str, Any], sub)),
-        name_line if isinstance(name_line, int) else None,
     )
 
 

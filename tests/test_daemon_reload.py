@@ -4,6 +4,7 @@ rewrites no unchanged ``rules-last-good/`` copy, and nothing of a cycle stays re
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,8 @@ from watcher.daemon import Daemon
 from watcher.daemon.jobs import NextRuns
 from watcher.daemon.service import LAST_GOOD_DIR
 from watcher.fetch import FetchResult
-from watcher.models import RawFeed
+from watcher.match import Matcher
+from watcher.models import Paper, RawFeed
 
 DAY = date(2026, 11, 10)
 HOUR = timedelta(hours=1)
@@ -147,3 +149,23 @@ def test_a_start_rewrites_no_unchanged_last_good_copy(
     setup.daemon()  # edited while the daemon was down: that copy only
     assert written == [copies / "r07.yaml"]
     assert "prun*" in (copies / "r07.yaml").read_text(encoding="utf-8")
+
+
+def test_nothing_of_a_cycle_stays_referenced_after_it(setup: DaemonSetup) -> None:
+    feed = setup.rules.parent / "feed.xml"
+    feed.write_bytes(rss(DAY, [Item(f"2611.{i:05d}", f"Quantized net {i}") for i in range(50)]))
+    setup.write("a.yaml", rule_yaml("a", feeds=[str(feed)]))
+    daemon = setup.daemon(poll_interval=3600.0)
+    daemon.schedule()
+    [poll] = [job for job in daemon.scheduler.get_jobs() if job.id == "poll"]
+    poll.func()
+    assert daemon.last_cycle is not None and daemon.last_cycle.outcome == "ok"
+    gc.collect()
+    papers = [
+        o for o in gc.get_objects() if isinstance(o, Paper) and o.title.startswith("Quantized net ")
+    ]
+    assert papers == [], f"{len(papers)} papers of the cycle are still referenced"
+    # Nor the matcher, whose caches hold every word of the day's papers.
+    ours = set(daemon.subscriptions)
+    matchers = [o for o in gc.get_objects() if isinstance(o, Matcher)]
+    assert not [m for m in matchers if ours & set(m.subscriptions)]

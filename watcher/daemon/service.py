@@ -55,8 +55,8 @@ from watcher.daemon.log import (
     log_rules,
     log_start,
 )
+from watcher.daemon.memory import release_memory
 from watcher.errors import RuleError, StoreBusy, WatcherError
-from watcher.match import Matcher, compile_matcher
 from watcher.models import (
     Heartbeat,
     JobOutcome,
@@ -85,7 +85,7 @@ STORE_WAIT = 120.0
 LAST_GOOD_DIR = "rules-last-good"
 Outcome = tuple[JobOutcome, str]  # how a job went, and its summary line
 RULES_EXECUTOR = "rules"
-Compiled = tuple[tuple[Subscription, ...], Matcher, dict[FeedSource, list[str]]]
+InUse = tuple[tuple[Subscription, ...], dict[FeedSource, list[str]]]
 
 
 def utcnow() -> datetime:
@@ -111,9 +111,9 @@ class Daemon:
         self._looked: Snapshot = {}  # the rules directory as the last look saw it
         self.rules_dir_error: str | None = None
         self.subscriptions: tuple[Subscription, ...] = ()
-        # The matcher and sources of ``subscriptions``, made by the first cycle that needs
-        # them (see ``compiled``).
-        self._compiled: Compiled | None = None
+        # The sources ``subscriptions`` read, worked out by the first cycle that needs them
+        # (see ``in_use``).
+        self._in_use: InUse | None = None
         self.notifiers: Registry = {}
         self.backfilled: dict[str, str] = {}  # subscription name -> when
         self.last: JobRun | None = None
@@ -315,19 +315,19 @@ class Daemon:
             if "poll" in self.specs:  # scheduled already: follow the change
                 self._sync_delivery_jobs()
 
-    def compiled(self) -> Compiled:
-        """The subscriptions in use, their matcher and the sources they read: compiled once
-        per change of the rules, by the job that needs them first. Not by the rules check:
-        for 10,000 subscriptions that takes seconds, and the next edit would wait for it."""
+    def in_use(self) -> InUse:
+        """The subscriptions in use and the sources they read: worked out once per change
+        of the rules, by the job that needs them first. Not by the rules check: for 10,000
+        subscriptions that takes a while, and the next edit would wait for it."""
         with self.state_lock:
-            subs, done = self.subscriptions, self._compiled
+            subs, done = self.subscriptions, self._in_use
         if done is not None and done[0] is subs:
             return done
-        compiled = (subs, compile_matcher(subs), app.source_map(subs, self.settings))
+        in_use = (subs, app.source_map(subs, self.settings))
         with self.state_lock:
             if self.subscriptions is subs:
-                self._compiled = compiled
-        return compiled
+                self._in_use = in_use
+        return in_use
 
     def _sync_delivery_jobs(self) -> None:
         """Add, move and remove the delivery jobs to match the subscriptions in use."""
@@ -390,6 +390,10 @@ class Daemon:
                     self._with_store(spec.name, self._backfill_and_deliver)
                 else:
                     self._with_store(spec.name, lambda store, now: self._cycle(spec, store, now))
+                    # Idle until the next poll with the memory of a quiet day, not the peak
+                    # of this one (the many light delivery jobs skip it: it costs a full
+                    # collection).
+                    release_memory()
 
         return run
 
@@ -437,16 +441,17 @@ class Daemon:
         with self.state_lock:
             notifiers = self.notifiers
             errors = tuple(str(e) for e in self.rules.errors)
-        subs, matcher, sources = self.compiled()
+        subs, sources = self.in_use()
         if spec.kind == "recheck":
             states = store.feed_states()
             last = {url: state.last_status for url, state in states.items()}
             sources = recheck_sources(sources, last)
         # Built by the composition root, so every setting (WATCHER_ARCHIVE_DAYS, the API URL)
         # applies; run_cycle's record() prunes the archive, once a day.
-        cycle = app.build_cycle(
-            self.settings, store, self.fetcher, subs, matcher=matcher, sources=sources
-        )
+        # The matcher is the cycle's own (compiled at its first paper): the words it learns
+        # to look up in a day's papers die with the cycle instead of piling up in a daemon
+        # that runs for months. Indexing 10,000 subscriptions takes seconds once a day.
+        cycle = app.build_cycle(self.settings, store, self.fetcher, subs, sources=sources)
         if not sources:
             log.info("%s: no feed to poll", spec.name, extra={"event": "cycle"})
         report = run_cycle(cycle, notifiers, now, rule_errors=errors)

@@ -312,6 +312,12 @@ def _cleaned(paper: Paper) -> tuple[str, tuple[str, ...], str, tuple[str, ...], 
     )
 
 
+def forget_papers() -> None:
+    """Drop the papers cached for rendering (a long-running daemon calls it after a cycle,
+    so no paper of a cycle stays referenced until the next one)."""
+    _cleaned.cache_clear()
+
+
 def _view(match: Match, period: str) -> PaperView:
     paper = match.paper
     title, authors, abstract, categories, url = _cleaned(paper)

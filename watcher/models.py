@@ -94,6 +94,9 @@ class Feed:
     papers: tuple[Paper, ...]
     announced: date | None = None
     total_results: int | None = None  # arXiv API: opensearch:totalResults
+    # Items left out because they were damaged (a NUL, a byte that is not UTF-8), each as
+    # 'item 7 (2412.13227v1 "Its title"): a NUL byte'; the rest of the feed is in ``papers``.
+    skipped: tuple[str, ...] = ()
 
 
 # --- rules -------------------------------------------------------------------------------
@@ -276,6 +279,7 @@ class FeedReport:
     new: int = 0
     announced: date | None = None
     error: str | None = None
+    skipped: tuple[str, ...] = ()  # damaged items left out of the feed (Feed.skipped)
 
 
 @dataclass(frozen=True, slots=True)

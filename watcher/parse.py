@@ -8,11 +8,14 @@ the formats found in the wild) and the XML tree for the exact title and summary 
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import re
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, cast
@@ -49,6 +52,19 @@ _WS = re.compile(r"\s+")
 _HTTP_URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _HTML_TAG = re.compile(rb"<html[\s>]", re.IGNORECASE)
 _BOM = b"\xef\xbb\xbf"
+# Characters XML 1.0 forbids: C0 controls but tab, LF and CR (the same bytes in every
+# ASCII-compatible encoding), and U+FFFE, U+FFFF (as UTF-8).
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_NONCHAR = re.compile(rb"\xef\xbf[\xbe\xbf]")
+_ITEM_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>]")
+_ITEM_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
+_ENCODING = re.compile(rb"""\A<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_GUID_BYTES = re.compile(rb"oai:arXiv\.org:(\S+?v\d+)\s*<", re.IGNORECASE)
+_TITLE_BYTES = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?title[^>]*>(.*?)</", re.DOTALL)
+_ID_BYTES = re.compile(rb"<(?:guid|id)[^>]*>\s*([^<\s]+)\s*</")
+# expat's codes for a document that ends too soon: a truncated body, not a damaged one.
+_ENDED_EARLY = frozenset({3, 5, 6, 20})  # no element found, unclosed token, partial char, CDATA
+MAX_DAMAGED = 10  # more damaged items than this: the feed as a whole is not to be trusted
 
 
 # --- public API --------------------------------------------------------------------------
@@ -61,23 +77,30 @@ def parse_feed(raw: RawFeed) -> Feed:
     feed: a non-2xx status, an empty body, an HTML page, truncated or malformed XML, a
     document declaring a DTD or entities, or an arXiv API error response. An arXiv feed with
     no items (weekends, holidays) is a valid feed with zero papers.
+
+    One damaged item (a NUL, another control character XML forbids, or a byte that is not
+    UTF-8) does not cost the others: that item alone is left out and named in
+    ``Feed.skipped``. Damage outside any whole item, or in more than ``MAX_DAMAGED`` items,
+    is still malformed XML; a body that ends too soon is still truncated.
     """
     if not 200 <= raw.status < 300:
         # arXiv answers a bad query with HTTP 400 and an error feed: its text says why.
         reason = _api_error_text(raw) or "not a usable feed response"
         raise ParseError(f"HTTP status {raw.status}: {reason}", where=raw.source)
-    root = _checked_root(raw)
-    kind = _detect_kind(root, raw.body)
+    root, body, skipped = _checked_root(raw)
+    kind = _detect_kind(root, body)
     items = _items(root)
-    generic = _GenericEntries(raw, len(items))
+    generic = _GenericEntries(raw, body, len(items))
     if kind == "arxiv-rss":
-        return _arxiv_rss_feed(raw.source, root, items, generic)
-    if kind == "arxiv-api":
+        feed = _arxiv_rss_feed(raw.source, root, items, generic)
+    elif kind == "arxiv-api":
         if error := _api_error(root):
             raise ParseError(error, where=raw.source)
-        return _arxiv_api_feed(raw.source, root, items, generic)
-    papers = (generic.paper(i, item) for i, item in enumerate(items))
-    return Feed(raw.source, kind, _feed_title(root), _unique(papers))
+        feed = _arxiv_api_feed(raw.source, root, items, generic)
+    else:
+        papers = (generic.paper(i, item) for i, item in enumerate(items))
+        feed = Feed(raw.source, kind, _feed_title(root), _unique(papers))
+    return replace(feed, skipped=skipped) if skipped else feed
 
 
 def split_authors(creator: str) -> tuple[str, ...]:
@@ -108,8 +131,9 @@ def split_authors(creator: str) -> tuple[str, ...]:
 # --- checks before and while parsing -----------------------------------------------------
 
 
-def _checked_root(raw: RawFeed) -> Element:
-    """The XML root of a body that passed every refusal check (the status is not looked at)."""
+def _checked_root(raw: RawFeed) -> tuple[Element, bytes, tuple[str, ...]]:
+    """The XML root of a body that passed every refusal check (the status is not looked at),
+    the body it was parsed from (without damaged items) and what was skipped."""
     body = raw.body
     if not body.strip():
         raise ParseError("empty body: not a feed", where=raw.source)
@@ -128,6 +152,7 @@ def _checked_root(raw: RawFeed) -> Element:
         # arXiv throttles with a plain-text "Rate exceeded." and HTTP 200.
         snippet = start[:60].decode("utf-8", "replace").strip()
         raise ParseError(f"not a feed: the body is not XML ({snippet!r})", where=raw.source)
+    body, skipped, note = _without_damaged_items(body)
     try:
         # forbid_dtd is the backstop for encodings (UTF-16) the byte checks cannot see.
         root = cast(Element, fromstring(body, forbid_dtd=True))
@@ -137,13 +162,116 @@ def _checked_root(raw: RawFeed) -> Element:
     except XMLSyntaxError as exc:
         if _looks_like_html(raw):
             raise ParseError("not a feed: looks like an HTML page", where=raw.source) from exc
-        raise ParseError(f"truncated or malformed XML: {exc}", where=raw.source) from exc
+        if exc.code in _ENDED_EARLY:
+            # ARXIV.md: a truncated body is a failed fetch, never the day's papers.
+            message = f"truncated XML: the body ends before the feed does ({exc})"
+        else:
+            message = f"malformed XML: {exc}{note}"
+        raise ParseError(message, where=raw.source) from exc
     name = _local(root.tag)
     if name == "html":
         raise ParseError("not a feed: looks like an HTML page", where=raw.source)
     if name not in ("rss", "RDF", "feed"):
         raise ParseError(f"not a feed: the root element is <{name}>", where=raw.source)
-    return root
+    return root, body, skipped
+
+
+def _without_damaged_items(body: bytes) -> tuple[bytes, tuple[str, ...], str]:
+    """``body`` without the items that hold a character XML forbids or a byte that is not
+    UTF-8, a description of each item left out, and a note for the error message when the
+    damage could not be cut out (outside any whole item, or in too many).
+
+    Only the bytes of whole ``<item>...</item>`` (``<entry>``) elements are removed, so the
+    rest parses exactly as it would have; a truncated body keeps its damage and fails as
+    truncated. Bodies in encodings other than UTF-8 are only searched for control bytes.
+    """
+    damage = _damage(body)
+    if not damage:
+        return body, (), ""
+    starts = [m.start() for m in _ITEM_START.finditer(body)]
+    ends = [m.end() for m in _ITEM_END.finditer(body)]
+    spans: dict[tuple[int, int], str] = {}
+    for offset, what in damage:
+        span = _enclosing_item(starts, ends, offset)
+        if span is None:
+            return body, (), f" ({what} at byte {offset:,}, outside any item)"
+        spans.setdefault(span, what)
+    if len(spans) > MAX_DAMAGED:
+        return body, (), f" ({len(spans)} items damaged: too many to skip)"
+    kept: list[bytes] = []
+    skipped: list[str] = []
+    previous = 0
+    for (start, end), what in sorted(spans.items()):
+        kept.append(body[previous:start])
+        number = bisect_left(starts, start) + 1
+        skipped.append(f"{_item_label(body[start:end], number)}: {what}")
+        previous = end
+    kept.append(body[previous:])
+    return b"".join(kept), tuple(skipped), ""
+
+
+def _damage(body: bytes) -> list[tuple[int, str]]:
+    """Offsets of the bytes an XML parser would stop at, and what each is (at most a few
+    more than MAX_DAMAGED items' worth: beyond that the feed fails anyway)."""
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")) or body.startswith((b"<\x00", b"\x00<")):
+        return []  # UTF-16/32: not readable byte by byte
+    limit = 10 * MAX_DAMAGED
+    found: list[tuple[int, str]] = []
+    for match in _CONTROL.finditer(body):
+        char = match.group()
+        what = "a NUL byte" if char == b"\x00" else f"a control character ({char!r})"
+        found.append((match.start(), what))
+        if len(found) > limit:
+            return found
+    declared = _ENCODING.match(body.removeprefix(_BOM))
+    encoding = declared[1].decode("ascii").lower() if declared else "utf-8"
+    if encoding.replace("_", "-") not in ("utf-8", "utf8"):
+        return found
+    found += [
+        (m.start(), "a character XML forbids (U+FFFE/U+FFFF)") for m in _NONCHAR.finditer(body)
+    ]
+    view = memoryview(body)
+    position = 0
+    while len(found) <= limit:
+        try:
+            codecs.utf_8_decode(view[position:], "strict", True)
+            break
+        except UnicodeDecodeError as exc:
+            found.append((position + exc.start, "a byte that is not UTF-8"))
+            position += exc.end
+    return sorted(found)
+
+
+def _enclosing_item(starts: list[int], ends: list[int], offset: int) -> tuple[int, int] | None:
+    """The (start, end) bytes of the whole item holding ``offset``, or None: the nearest
+    item start before it must be closed after it, with no other start or end between."""
+    i = bisect_right(starts, offset) - 1
+    j = bisect_left(ends, offset + 1)
+    if i < 0 or j >= len(ends):
+        return None
+    start, end = starts[i], ends[j]
+    if j > 0 and ends[j - 1] > start:
+        return None  # that item was closed before the damage: it is between items
+    if i + 1 < len(starts) and starts[i + 1] < end:
+        return None  # another item opens before this one closes
+    return start, end
+
+
+def _item_label(item: bytes, number: int) -> str:
+    """How a warning names a damaged item: its arXiv id or guid and its title, if legible."""
+    text = item.replace(b"\x00", b"")
+    known = []
+    if guid := _GUID_BYTES.search(text) or _ID_BYTES.search(text):
+        known.append(_legible(guid[1], 80))
+    if title := _TITLE_BYTES.search(text):
+        known.append(f'"{_legible(title[1], 80)}"')
+    return f"item {number} ({' '.join(known)})" if known else f"item {number}"
+
+
+def _legible(value: bytes, limit: int) -> str:
+    text = _collapse(value.decode("utf-8", "replace"))
+    text = "".join(c if c.isprintable() else "\ufffd" for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def _after_prolog(body: bytes) -> bytes:
@@ -191,7 +319,7 @@ def _api_error(root: Element) -> str:
 def _api_error_text(raw: RawFeed) -> str:
     """The arXiv API error message in a non-2xx body, or "" when it holds none."""
     try:
-        root = _checked_root(raw)
+        root = _checked_root(raw)[0]
     except ParseError:
         return ""
     return _api_error(root) if _local(root.tag) == "feed" else ""
@@ -320,15 +448,16 @@ class _GenericEntries:
     no feedparser data rather than another item's.
     """
 
-    def __init__(self, raw: RawFeed, count: int) -> None:
+    def __init__(self, raw: RawFeed, body: bytes, count: int) -> None:
         self._raw = raw
+        self._body = body  # without damaged items, so both parsers see the same items
         self._count = count
         self._entries: list[dict[str, Any]] | None = None
 
     def _parsed(self) -> list[dict[str, Any]]:
         if self._entries is None:
             headers = {"content-type": self._raw.content_type} if self._raw.content_type else {}
-            parsed = feedparser.parse(io.BytesIO(self._raw.body), response_headers=headers)
+            parsed = feedparser.parse(io.BytesIO(self._body), response_headers=headers)
             entries = list(dict.get(parsed, "entries", []))
             self._entries = entries if len(entries) == self._count else []
         return self._entries

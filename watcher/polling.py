@@ -18,6 +18,7 @@ last day seen. Papers already seen are dropped later by the store, so overlap co
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
@@ -29,6 +30,8 @@ from watcher.models import Feed, FeedReport, FeedState, FeedStatus, Paper
 from watcher.parse import parse_feed
 from watcher.schedule import ARXIV_TIMEZONE
 from watcher.sources import FeedSource, api_url, submitted_between
+
+log = logging.getLogger("watcher.poll")
 
 # How far before the first missing day a fill looks: a day's listing holds papers submitted
 # up to a few days earlier (weekends, the submission cut-off the afternoon before).
@@ -167,7 +170,11 @@ def _poll_feed(poller: Poller, source: FeedSource, previous: FeedState, today: d
 
     announced = feed.announced or today
     status, state = classify(feed.papers, announced, fetched.etag, previous)
-    report = FeedReport(url, status, papers=len(feed.papers), announced=feed.announced)
+    for item in feed.skipped:
+        log.warning("feed %s: skipped a damaged item, %s", url, item)
+    report = FeedReport(
+        url, status, papers=len(feed.papers), announced=feed.announced, skipped=feed.skipped
+    )
     parts: list[tuple[FeedReport, Batch | None]] = [
         (report, Batch(feed.papers, announced) if status == "new" else None)
     ]

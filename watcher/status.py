@@ -495,4 +495,7 @@ def feed_line(feed: FeedReport) -> str:
         return f"feed {feed.source}: {word}: {feed.error}"
     day = f" {feed.announced.isoformat()}" if feed.announced else ""
     counts = f", {feed.papers} papers, {feed.new} new" if feed.status == "new" else ""
+    if feed.skipped:
+        items = "item" if len(feed.skipped) == 1 else "items"
+        counts += f", {len(feed.skipped)} damaged {items} skipped"
     return f"feed {feed.source}: {word}{day}{counts}"

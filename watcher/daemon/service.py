@@ -475,8 +475,9 @@ class Daemon:
                 subscriptions=tuple(s.name for s in self.subscriptions),
                 rule_errors=tuple(
                     RuleFileError(str(path), str(f.error), f.kept)
-                    for path, f in sorted(self.rules.files.items())
-                    if f.error is not None
+                    for path, f in sorted(
+                        (path, f) for path, f in self.rules.files.items() if f.error is not None
+                    )
                 ),
                 jobs=() if stopped else self._next_runs(self.specs.values(), now),
                 running=self.running,

@@ -176,9 +176,11 @@ def reload(
         if before is not None and before.error is not None:
             fixed.append(path)
     removed = tuple(
-        path
-        for path, f in sorted(previous.files.items())
-        if path not in current and f.subscription is not None
+        sorted(
+            path
+            for path, f in previous.files.items()
+            if path not in current and f.subscription is not None
+        )
     )
     return Reload(
         RuleState(files), tuple(added), tuple(updated), removed, tuple(rejected), tuple(fixed)

@@ -2,7 +2,7 @@
 
 Run from the project root:
     python bench/daemon.py check  [--n 10000]            # `watcher rules check DIR`
-    python bench/daemon.py reload [--n 10000]            # `watcher run`: start, one edit
+    python bench/daemon.py reload [--n 10000] [--reload-interval 2]  # `watcher run`: edits
     python bench/daemon.py memory [--n 1000] [--cycles 6] [--interval 20]  # RSS per cycle
 
 ``check`` times ``python -m watcher rules check DIR`` over N generated rule files (target:
@@ -186,6 +186,7 @@ def bench_check(tmp: Path, count: int) -> None:
         began = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "watcher", "rules", "check", str(rules)],
+            cwd=tmp,  # not the checkout: PYTHONPATH (--code) decides which watcher runs
             env=environment(),
             capture_output=True,
             text=True,
@@ -238,7 +239,7 @@ def _copies_written(last_good: Path, since_ns: int) -> int:
     return sum(1 for p in last_good.glob("*.yaml") if p.stat().st_mtime_ns >= since_ns)
 
 
-def bench_reload(tmp: Path, count: int) -> None:
+def bench_reload(tmp: Path, count: int, reload_interval: float) -> None:
     rules, data = tmp / "rules", tmp / "data"
     generate(rules, count)
     # No reachable feed: each rule reads a local file that does not exist.
@@ -249,7 +250,7 @@ def bench_reload(tmp: Path, count: int) -> None:
         WATCHER_DATA_DIR=str(data),
         WATCHER_RULES_DIR=str(rules),
         WATCHER_POLL_INTERVAL="3600",
-        WATCHER_RULES_RELOAD_INTERVAL="1",
+        WATCHER_RULES_RELOAD_INTERVAL=f"{reload_interval:g}",
     )
     for attempt in ("first", "second"):
         before = time.time_ns()
@@ -268,12 +269,13 @@ def bench_reload(tmp: Path, count: int) -> None:
                 target = rules / "sub-00042.yaml"
                 seen = len(daemon.text())
                 edits = []
-                for n in range(3):
+                pause = random.Random(7)
+                for n in range(10):
                     text = target.read_text().replace("Topic 0", f"Topic 0 edit {n}", 1)
                     target.write_text(text, encoding="utf-8")
                     edits.append(daemon.wait_for(f"reloaded {re.escape(str(target))}", 60, seen))
                     seen = len(daemon.text())
-                    time.sleep(0.5)
+                    time.sleep(pause.uniform(0.3, 2.3))  # edits at any point of the interval
                 worst = max(edits)
                 print(
                     f"reload of one edited file among {count}: visible in the log after "
@@ -337,6 +339,9 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=None)
     parser.add_argument("--cycles", type=int, default=6)
     parser.add_argument("--interval", type=float, default=20.0, help="memory: seconds per poll")
+    parser.add_argument(
+        "--reload-interval", type=float, default=2.0, help="reload: WATCHER_RULES_RELOAD_INTERVAL"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp directory")
     parser.add_argument("--code", type=Path, help="run the watcher of this checkout")
     args = parser.parse_args()
@@ -347,7 +352,7 @@ def main() -> int:
         if args.what == "check":
             bench_check(tmp, args.n or 10_000)
         elif args.what == "reload":
-            bench_reload(tmp, args.n or 10_000)
+            bench_reload(tmp, args.n or 10_000, args.reload_interval)
         else:
             bench_memory(tmp, args.n or 1_000, args.cycles, args.interval)
     finally:

@@ -62,6 +62,7 @@ class Call:
     raw: bytes
     at: float  # the server's clock (injectable, so tests can use a fake one)
     reply: Reply = field(default=OK)
+    ts: str = ""  # the ts a chat.postMessage was given
 
     @property
     def method(self) -> str:
@@ -87,6 +88,11 @@ class SlackServer:
         self._ts = 0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # hold_answer(): the n-th post is accepted (recorded, given its ts), and its answer
+        # waits until ``release`` is set: a client killed meanwhile never hears it arrived.
+        self._hold: int | None = None
+        self.reached = threading.Event()
+        self.release = threading.Event()
 
     # --- control --------------------------------------------------------------------------
 
@@ -107,6 +113,15 @@ class SlackServer:
 
     def webhook_url(self, name: str = "T000/B000/secretsecretsecret") -> str:
         return f"{self.url}/webhook/{name}"
+
+    def hold_answer(self, post: int) -> None:
+        """Accept the ``post``-th chat.postMessage from now on (1: the next), then hold its
+        answer until ``release`` is set; ``reached`` is set once it arrived."""
+        with self._lock:
+            done = sum(1 for c in self.calls if c.method == "chat.postMessage")
+            self._hold = done + post
+            self.reached.clear()
+            self.release.clear()
 
     def posts(self) -> list[Call]:
         """Calls answered successfully (what a channel would show)."""
@@ -203,7 +218,14 @@ class _Handler(BaseHTTPRequestHandler):
         if call.method == "auth.test":
             self._json(200, {"ok": True, "user_id": "U123", "team_id": "T123", "user": "bot"})
         elif call.method == "chat.postMessage":
-            self._json(200, {"ok": True, "channel": "C123", "ts": self.slack._next_ts()})
+            call.ts = self.slack._next_ts()
+            with self.slack._lock:
+                count = sum(1 for c in self.slack.calls if c.method == "chat.postMessage")
+                held = count == self.slack._hold
+            if held:
+                self.slack.reached.set()
+                self.slack.release.wait(timeout=30)
+            self._json(200, {"ok": True, "channel": "C123", "ts": call.ts})
         else:
             self._json(200, {"ok": False, "error": "unknown_method"})
 

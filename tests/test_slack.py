@@ -488,7 +488,7 @@ def test_a_thread_cut_short_carries_on_where_it_stopped(
     n = notifier(slack, clock)
     with pytest.raises(DeliveryError) as info:
         n.send(CHANNEL, d)
-    assert info.value.resume == "C123|1726000001.000001|2"  # summary and one reply went out
+    assert info.value.resume == "C123|1726000001.000001|2|5"  # summary and a reply of 5 out
     receipt = n.send(CHANNEL, d, resume=info.value.resume)
 
     posted = slack.posts()

@@ -192,6 +192,13 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "the channel or mailbox; `watcher status` stops reporting them.",
     )
     confirm.add_argument("keys", nargs="+", metavar="KEY", help="outbox key from watcher status")
+    confirm.add_argument(
+        "--ts",
+        metavar="TS",
+        help="a Slack digest whose summary is in doubt: the summary arrived as this message "
+        "(its ts: the digits of its link, p1726640000000100 -> 1726640000.000100); the rest "
+        "of the thread is sent next cycle",
+    )
     add_dir_arguments(confirm, rules=None)
     confirm.set_defaults(handler=cmd_confirm)
 
@@ -419,8 +426,11 @@ def _resolve(args: argparse.Namespace, action: str) -> int:
                 print(f"{key}: dropped")
             else:
                 receipt = Receipt(entry.destination.key, "confirmed by hand", now())
-                store.mark_delivered(key, receipt)
-                print(f"{key}: recorded as delivered")
+                if store.confirm(key, receipt, summary_ts=getattr(args, "ts", None)):
+                    print(f"{key}: recorded as delivered")
+                else:
+                    print(f"{key}: the message in doubt recorded as arrived; the next cycle "
+                          "sends the rest of the thread")  # fmt: skip
         store.checkpoint()
     return code
 

@@ -443,3 +443,30 @@ class Heartbeat:
     running: RunningJob | None = None
     last_job: JobRun | None = None
     last_cycle: JobRun | None = None  # the last poll or recheck
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Where a digest of several messages stands (an outbox entry's ``resume``): the
+    messages before ``next`` were accepted; ``total`` messages in all (None: not known, a
+    token of an earlier version). Slack threads carry their channel and the summary's ts.
+    Written ``channel|ts|next|total``."""
+
+    channel: str
+    ts: str | None
+    next: int
+    total: int | None = None
+
+    def token(self) -> str:
+        total = "" if self.total is None else str(self.total)
+        return f"{self.channel}|{self.ts or ''}|{self.next}|{total}".removesuffix("|")
+
+    @classmethod
+    def parse(cls, token: str | None) -> ResumePoint | None:
+        """The point a token names, or None (none, or one that does not parse: start
+        afresh rather than lose messages)."""
+        parts = (token or "").split("|")
+        if len(parts) not in (3, 4) or not parts[2].isdigit():
+            return None
+        total = int(parts[3]) if len(parts) == 4 and parts[3].isdigit() else None
+        return cls(parts[0], parts[1] or None, int(parts[2]), total)

@@ -9,6 +9,7 @@ that stops the cycle.
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -35,7 +36,7 @@ from watcher.models import (
     PaperRecord,
     Subscription,
 )
-from watcher.notify import Registry, Settles
+from watcher.notify import Registry, Resumable, Settles
 from watcher.polling import Polled, Poller, announcement_date, poll
 from watcher.schedule import delivery_slot
 from watcher.settings import DEFAULT_API_URL
@@ -271,7 +272,13 @@ def deliver(store: Store, notifiers: Registry, now: datetime) -> tuple[DeliveryR
             store.mark_sending(entry.key)
         try:
             # resume: where the last attempt stopped (a partly sent Slack thread), if anywhere.
-            receipt = notifier.send(destination, digest, resume=entry.resume)
+            if isinstance(notifier, Resumable):
+                # Each message accepted is on disk before the next goes out: a crash leaves
+                # the entry knowing which one message is in doubt.
+                progress = functools.partial(store.mark_progress, entry.key)
+                receipt = notifier.send_resumable(destination, digest, entry.resume, progress)
+            else:
+                receipt = notifier.send(destination, digest, resume=entry.resume)
         except DeliveryUnknown as exc:
             # The report and the entry already name the destination: keep only the message.
             store.mark_unknown(entry.key, exc.message, resume=exc.resume)

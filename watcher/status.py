@@ -32,6 +32,7 @@ from watcher.models import (
     FeedState,
     Heartbeat,
     Receipt,
+    ResumePoint,
 )
 from watcher.store import PERMANENT
 
@@ -320,9 +321,29 @@ def render_status(
             key = shlex.quote(entry.key)
             lines.append(f"    UNKNOWN: {_what(entry)}, {_attempts(entry)}")
             lines.append(f"      why: {entry.last_error or 'no detail recorded'}")
-            lines.append(f"      not resent on its own: look in {_where(entry)}, then")
-            lines.append(f"        not there: {program} retry{extra} {key}   (resent next cycle)")
-            lines.append(f"        it is there: {program} confirm{extra} {key}")
+            doubt = in_doubt(entry)
+            where = _where(entry)
+            if doubt is None:
+                lines.append(f"      not resent on its own: look in {where}, then")
+                lines.append(
+                    f"        not there: {program} retry{extra} {key}   (resent next cycle)"
+                )
+                lines.append(f"        it is there: {program} confirm{extra} {key}")
+                if entry.destination.kind == "slack":
+                    lines.append(
+                        f"        only its summary is there: {program} confirm{extra} {key} "
+                        "--ts TS   (TS: the summary's; the replies follow)"
+                    )
+            else:
+                done, message = doubt
+                lines.append(f"      {done}; {message} unknown")
+                lines.append(f"      not resent on its own: look for {message} in {where}, then")
+                lines.append(
+                    f"        not there: {program} retry{extra} {key}   (from it on, next cycle)"
+                )
+                lines.append(
+                    f"        it is there: {program} confirm{extra} {key}   (the rest, next cycle)"
+                )
     current = [f for f in status.feeds if f.read]
     gone = [f for f in status.feeds if not f.read]
     lines.append("Feeds:" if current else "Feeds: none polled yet.")
@@ -451,6 +472,21 @@ def _when(moment: datetime) -> str:
 
 def _deliveries(count: int) -> str:
     return "delivery" if count == 1 else "deliveries"
+
+
+def in_doubt(entry: EntryView) -> tuple[str, str] | None:
+    """For a digest of several messages cut short: what was posted, and which message is in
+    doubt ("summary and 3 of 5 replies posted", "reply 4"); None for a digest of one
+    message, or one that stopped before its first."""
+    point = ResumePoint.parse(entry.resume)
+    if point is None or point.next < 1:
+        return None
+    if not point.ts:  # a webhook: messages one after another, no thread
+        total = f" of {point.total}" if point.total else ""
+        return f"{point.next}{total} messages posted", f"message {point.next + 1}"
+    replies = f" of {point.total - 1}" if point.total else ""
+    posted = "summary" if point.next == 1 else f"summary and {point.next - 1}{replies} replies"
+    return f"{posted} posted", f"reply {point.next}"
 
 
 def _what(entry: EntryView) -> str:

@@ -9,9 +9,14 @@ composition root (watcher.app) fills with configured instances.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from watcher.models import Destination, Digest, Receipt
+
+# Told, after each message of a digest the destination accepted, where the digest stands
+# (a ResumePoint token): the outbox makes it durable before the next message goes out.
+Progress = Callable[[str], None]
 
 
 class Notifier(Protocol):
@@ -22,6 +27,17 @@ class Notifier(Protocol):
         several messages stopped); a notifier that sends one message ignores it.
         """
         ...
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """A notifier that sends a digest as several messages (a Slack thread) and says how far
+    it got after each one, so that a crash between two messages leaves a record of which
+    message is in doubt rather than of none."""
+
+    def send_resumable(
+        self, destination: Destination, digest: Digest, resume: str | None, progress: Progress
+    ) -> Receipt: ...
 
 
 @runtime_checkable
@@ -39,4 +55,13 @@ Registry = dict[str, Notifier]
 # After Notifier: redact wraps one.
 from watcher.notify.redact import RedactingNotifier, redacted, secrets_of  # noqa: E402
 
-__all__ = ["Notifier", "RedactingNotifier", "Registry", "Settles", "redacted", "secrets_of"]
+__all__ = [
+    "Notifier",
+    "Progress",
+    "RedactingNotifier",
+    "Registry",
+    "Resumable",
+    "Settles",
+    "redacted",
+    "secrets_of",
+]

@@ -12,7 +12,7 @@ from typing import Any
 from watcher import logs
 from watcher.errors import DeliveryError
 from watcher.models import Destination, Digest, Receipt, Subscription
-from watcher.notify import Notifier, Settles
+from watcher.notify import Notifier, Progress, Resumable, Settles
 from watcher.settings import Settings
 
 _SECRET_NAME = re.compile(r"TOKEN|PASSW|SECRET|WEBHOOK|API_?KEY|CREDENTIAL", re.I)
@@ -45,7 +45,14 @@ class RedactingNotifier:
     secrets: tuple[str, ...]
 
     def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
+        return self.send_resumable(destination, digest, resume, lambda token: None)
+
+    def send_resumable(
+        self, destination: Destination, digest: Digest, resume: str | None, progress: Progress
+    ) -> Receipt:
         try:
+            if isinstance(self.inner, Resumable):
+                return self.inner.send_resumable(destination, digest, resume, progress)
             return self.inner.send(destination, digest, resume=resume)
         except DeliveryError as error:
             message = logs.redact(error.message, self.secrets)

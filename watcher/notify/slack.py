@@ -27,7 +27,8 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient
 
 from watcher.errors import DeliveryError, DeliveryUnknown
-from watcher.models import Destination, Digest, Receipt
+from watcher.models import Destination, Digest, Receipt, ResumePoint
+from watcher.notify import Progress
 from watcher.render.slack import SlackMessage, build_messages
 
 log = logging.getLogger(__name__)
@@ -201,6 +202,13 @@ class SlackNotifier:
         Raises DeliveryError (``permanent`` when only the user can fix it) or DeliveryUnknown
         when a connection dropped after a request went out.
         """
+        return self.send_resumable(destination, digest, resume, lambda token: None)
+
+    def send_resumable(
+        self, destination: Destination, digest: Digest, resume: str | None, progress: Progress
+    ) -> Receipt:
+        """``send``, telling ``progress`` where the digest stands after each message Slack
+        accepted but the last (a ResumePoint token), before the next one goes out."""
         where = self._where(destination)
         options = dict(destination.options)
         if destination.kind != "slack":
@@ -222,13 +230,13 @@ class SlackNotifier:
                     permanent=True,
                 )
             self._redact.add(url)
-            reference = self._send_webhook(url, env_name, messages, where, resume)
+            reference = self._send_webhook(url, env_name, messages, where, resume, progress)
         elif self.config.bot_token:
             channel = self._channel(destination, where)
-            reference = self._send_bot(channel, messages, where, resume)
+            reference = self._send_bot(channel, messages, where, resume, progress)
         elif self.config.webhook_url:
             reference = self._send_webhook(
-                self.config.webhook_url, "SLACK_WEBHOOK_URL", messages, where, resume
+                self.config.webhook_url, "SLACK_WEBHOOK_URL", messages, where, resume, progress
             )
         else:
             raise DeliveryError(
@@ -282,7 +290,12 @@ class SlackNotifier:
         return [_RateLimitHandler(self._sleep)]
 
     def _send_bot(
-        self, channel: str, messages: list[SlackMessage], where: str, resume: str | None
+        self,
+        channel: str,
+        messages: list[SlackMessage],
+        where: str,
+        resume: str | None,
+        progress: Progress,
     ) -> str:
         # If the summary went out but a reply failed, the error carries where the thread
         # stopped (``resume``): the outbox keeps it, and the next attempt posts the remaining
@@ -304,13 +317,15 @@ class SlackNotifier:
                 )
             except SlackApiError as exc:
                 error = self._api_error(exc, channel, where, i, len(messages), first_ts)
-                raise _resumable(error, thread_channel, first_ts, i) from None
+                raise _resumable(error, thread_channel, first_ts, i, len(messages)) from None
             except Exception as exc:
                 error = self._transport_error(exc, where, i, len(messages), first_ts)
-                raise _resumable(error, thread_channel, first_ts, i) from None
+                raise _resumable(error, thread_channel, first_ts, i, len(messages)) from None
             if first_ts is None:
                 first_ts = str(response.get("ts") or "")
                 thread_channel = str(response.get("channel") or channel)
+            if i + 1 < len(messages):
+                progress(ResumePoint(thread_channel, first_ts, i + 1, len(messages)).token())
         return first_ts or ""
 
     def _api_error(
@@ -376,6 +391,7 @@ class SlackNotifier:
         messages: list[SlackMessage],
         where: str,
         resume: str | None = None,
+        progress: Progress = lambda token: None,
     ) -> str:
         # A webhook cannot start a thread: the summary and the pages go out one after another.
         client = WebhookClient(
@@ -398,11 +414,13 @@ class SlackNotifier:
                 )
             except Exception as exc:
                 error = self._transport_error(exc, where, i, len(messages), None)
-                raise _resumable(error, "", None, i) from None
+                raise _resumable(error, "", None, i, len(messages)) from None
             if response.status_code == 200 and response.body.strip() == "ok":
+                if i + 1 < len(messages):
+                    progress(ResumePoint("", None, i + 1, len(messages)).token())
                 continue
             error = self._webhook_error(response.status_code, response.body, env_name, where, i)
-            raise _resumable(error, "", None, i)
+            raise _resumable(error, "", None, i, len(messages))
         return "webhook"
 
     def _webhook_error(
@@ -448,17 +466,18 @@ def _progress(index: int, total: int, first_ts: str | None) -> str:
 def _parse_resume(resume: str | None, channel: str) -> tuple[str, str | None, int]:
     """(channel, thread ts, index of the next message) from a ``resume`` token, or a fresh
     start. A token that does not parse starts afresh rather than losing messages."""
-    if resume:
-        parts = resume.split("|")
-        if len(parts) == 3 and parts[2].isdigit():
-            return parts[0] or channel, parts[1] or None, int(parts[2])
-    return channel, None, 0
+    point = ResumePoint.parse(resume)
+    if point is None:
+        return channel, None, 0
+    return point.channel or channel, point.ts, point.next
 
 
-def _resumable(error: DeliveryError, channel: str, ts: str | None, index: int) -> DeliveryError:
+def _resumable(
+    error: DeliveryError, channel: str, ts: str | None, index: int, total: int
+) -> DeliveryError:
     """``error`` carrying where the send stopped, once anything went out (index > 0)."""
     if index > 0:
-        error.resume = f"{channel}|{ts or ''}|{index}"
+        error.resume = ResumePoint(channel, ts, index, total).token()
     return error
 
 

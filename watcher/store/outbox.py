@@ -40,6 +40,7 @@ from watcher.models import (
     Match,
     OutboxEntry,
     Receipt,
+    ResumePoint,
 )
 from watcher.store.archive import decode
 from watcher.store.base import aware
@@ -314,6 +315,37 @@ class OutboxMixin(PapersMixin):
         the rerun finds it "unknown" and does not resend it on its own (``requeue`` does).
         """
         self._mark(entry_key, lambda e: replace(e, status="unknown", last_error=INTERRUPTED))
+
+    def mark_progress(self, entry_key: str, resume: str) -> None:
+        """Record that a digest of several messages got as far as ``resume`` (a ResumePoint
+        token), before the next message goes out. Durable before this returns. The entry
+        stays "unknown" (the next message may arrive), now knowing which message is in doubt.
+        """
+        self._mark(
+            entry_key,
+            lambda e: replace(e, status="unknown", last_error=INTERRUPTED, resume=resume),
+        )
+
+    def confirm(self, entry_key: str, receipt: Receipt, summary_ts: str | None = None) -> bool:
+        """The message in doubt arrived (the user looked): a digest whose other messages are
+        all out is delivered (True); one with more to send is pending again from the message
+        after it (False). ``summary_ts``: a Slack thread's summary arrived as that message
+        (the crash came before its ts was recorded); the rest of the thread follows it."""
+        entry = self._entry(entry_key)
+        point = ResumePoint.parse(entry.resume)
+        if summary_ts is not None and point is None:
+            channel = entry.destination.target[0] if entry.destination.target else ""
+            after_summary = ResumePoint(channel, summary_ts.strip(), 1).token()
+            self._mark(entry_key, lambda e: replace(e, status="pending", resume=after_summary))
+            return False
+        if point is None or point.total is None or point.next + 1 >= point.total:
+            if point is not None and point.ts:
+                receipt = replace(receipt, reference=point.ts)  # the thread's first message
+            self.mark_delivered(entry_key, receipt)
+            return True
+        advanced = replace(point, next=point.next + 1).token()
+        self._mark(entry_key, lambda e: replace(e, status="pending", resume=advanced))
+        return False
 
     def requeue(self, entry_key: str) -> None:
         """Make an undelivered entry ("unknown" or failed) pending again, at the user's word."""

@@ -38,6 +38,7 @@ import httpx
 
 from watcher import __version__
 from watcher.errors import FeedError
+from watcher.logs import redact_urls
 from watcher.models import RawFeed
 
 log = logging.getLogger("watcher.fetch")
@@ -223,17 +224,18 @@ def _seconds(value: float) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL without user:password@ (feed URLs are fine to log; credentials are not)."""
+    """The URL without user:password@ and with the values of secret query parameters
+    (``?token=``, ``&api_key=``...) as ``***``: feed URLs are fine to log, credentials not."""
     try:
         parts = urlsplit(url)
     except ValueError:
-        return re.sub(r"//[^/@]*@", "//", url, count=1)
+        return redact_urls(re.sub(r"//[^/@]*@", "//", url, count=1))
     if parts.username is None and parts.password is None:
-        return url
+        return redact_urls(url)
     netloc = parts.hostname or ""
     if parts.port is not None:
         netloc = f"{netloc}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    return redact_urls(urlunsplit(parts._replace(netloc=netloc)))
 
 
 # --- the fetcher ------------------------------------------------------------------------
@@ -297,7 +299,8 @@ class Fetcher:
         try:
             scheme = urlsplit(source).scheme.lower() if "://" in source else ""
         except ValueError as exc:
-            raise FeedError(f"invalid URL: {exc}", where=redact(source)) from None
+            text = redact_urls(str(exc).replace(source, redact(source)))
+            raise FeedError(f"invalid URL: {text}", where=redact(source)) from None
         if scheme in ("http", "https"):
             return self._fetch_http(source, etag)
         if scheme == "file":
@@ -381,7 +384,8 @@ class Fetcher:
         try:
             request = self._client.build_request("GET", source, headers=headers)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
-            raise FeedError(f"invalid URL: {exc}", where=where) from None
+            text = redact_urls(str(exc).replace(source, where))
+            raise FeedError(f"invalid URL: {text}", where=where) from None
         started = time.monotonic()
         for hop in range(MAX_REDIRECTS + 1):
             url = str(request.url)
@@ -459,9 +463,11 @@ class Fetcher:
         return bytes(body)
 
     def _transport_problem(self, exc: httpx.HTTPError, url: str, where: str) -> Exception:
-        """Translate an httpx error: a _Retry for transient trouble, else a FeedError."""
+        """Translate an httpx error: a _Retry for transient trouble, else a FeedError. httpx
+        errors may quote the URL: their text is shown only through the redactor."""
         cfg = self.config
         shown = redact(url)
+        text = redact_urls(str(exc).replace(url, shown))
         if isinstance(exc, httpx.ConnectTimeout):
             host = _host(url)
             return _Retry(f"timed out after {_seconds(cfg.connect_timeout)} connecting to {host}")
@@ -483,19 +489,19 @@ class Fetcher:
                     where=where,
                 )
             if isinstance(cause, ssl.SSLError):
-                return FeedError(f"TLS error: {cause}", where=where)
-            return _Retry(f"cannot connect: {exc}")
+                return FeedError(f"TLS error: {redact_urls(str(cause))}", where=where)
+            return _Retry(f"cannot connect: {text}")
         if isinstance(exc, httpx.ReadError | httpx.WriteError):
             if isinstance(_root_cause(exc), ConnectionResetError) or "reset" in str(exc).lower():
                 return _Retry("connection reset")
-            return _Retry(f"connection error: {exc}")
+            return _Retry(f"connection error: {text}")
         if isinstance(exc, httpx.RemoteProtocolError):
-            return _Retry(f"connection reset: the server closed it early ({exc})")
+            return _Retry(f"connection reset: the server closed it early ({text})")
         if isinstance(exc, httpx.DecodingError):
-            return FeedError(f"cannot decode the response body: {exc}", where=where)
+            return FeedError(f"cannot decode the response body: {text}", where=where)
         if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-            return FeedError(f"invalid URL: {exc}", where=where)
-        return FeedError(f"HTTP error: {exc}", where=where)
+            return FeedError(f"invalid URL: {text}", where=where)
+        return FeedError(f"HTTP error: {text}", where=where)
 
     # --- politeness -----------------------------------------------------------------------
 

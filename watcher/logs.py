@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -46,6 +47,48 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+# A URL's secrets by their place, whatever their value: the user:password@ before the host,
+# and the value of a query parameter whose name says it holds one (?token=, &api_key=,
+# &X-Amz-Signature=). A value that is a ``${NAME}`` placeholder (a rule file's reference to
+# the environment, expanded only at fetch time) is no secret and stays.
+SECRET_PARAM = re.compile(
+    r"token|secret|passw|credential|api_?key|jwt"
+    r"|(?:^|[_.-])(?:key|auth|authorization|sig|signature|pwd|pass)$",
+    re.I,
+)
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# A value ends where the URL does; a colon ends it too before a space ("url: message").
+_QUERY_PAIR = re.compile(r"([?&;])([^=&#?;\s\"'<>]+)=((?:[^&#;\s\"'<>:]|:(?!\s|$))*)")
+_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^/?#@\s\"'<>]*)@", re.I)
+_PLACEHOLDERS = re.compile(r"(?:\$\{[A-Za-z_][A-Za-z0-9_]*\}|:)+")
+
+
+def is_secret_param(name: str) -> bool:
+    """Does a query parameter of this name hold a secret (token, key, api_key, sig...)?"""
+    return SECRET_PARAM.search(name) is not None
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with every URL's ``user:password@`` and secret query values as ``***``."""
+    if "@" in text:
+        text = _USERINFO.sub(_hide_userinfo, text)
+    if "=" in text:
+        text = _QUERY_PAIR.sub(_hide_value, text)
+    return text
+
+
+def _hide_userinfo(found: re.Match[str]) -> str:
+    scheme, info = found.groups()
+    return found.group(0) if _PLACEHOLDERS.fullmatch(info) else f"{scheme}{REDACTED}@"
+
+
+def _hide_value(found: re.Match[str]) -> str:
+    sep, name, value = found.groups()
+    if not value or value == REDACTED or PLACEHOLDER.fullmatch(value) or not is_secret_param(name):
+        return found.group(0)
+    return f"{sep}{name}={REDACTED}"
+
+
 def _ordered(secrets: Iterable[str | None]) -> list[str]:
     # Longest first, so a webhook URL is hidden whole even if a token is part of it. Values
     # shorter than 4 characters are not hidden: they would mangle ordinary text.
@@ -53,11 +96,12 @@ def _ordered(secrets: Iterable[str | None]) -> list[str]:
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every secret value in it replaced by ``***``: what the log filter does,
+    """``text`` with every secret value in it, and every URL's credentials and secret query
+    values (:func:`redact_urls`), replaced by ``***``: what the log filter does,
     for text that goes elsewhere (the daemon's heartbeat, ``watcher status``)."""
     for secret in _ordered(secrets):
         text = text.replace(secret, REDACTED)
-    return text
+    return redact_urls(text)
 
 
 class RedactSecrets(logging.Filter):
@@ -72,8 +116,6 @@ class RedactSecrets(logging.Filter):
         self.secrets = _ordered([*self.secrets, *secrets])
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         message = record.getMessage()
         text = self._redact(message)
         if record.exc_info and record.exc_info[1] is not None:

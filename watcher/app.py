@@ -6,28 +6,36 @@ source map; the pipeline only ever sees the values and protocols.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
+from types import TracebackType
 from typing import TextIO
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from watcher.fetch import FetchConfig, Fetcher
+from watcher.errors import FeedError
+from watcher.fetch import FetchConfig, Fetcher, FetchResult
+from watcher.logs import redact_urls
 from watcher.match import LazyMatcher, PaperMatcher
 from watcher.models import Subscription
 from watcher.notify import Registry
 from watcher.notify.email import EmailNotifier, SmtpConfig
 from watcher.notify.local import LocalNotifier
 from watcher.notify.slack import SlackConfig, SlackNotifier
-from watcher.pipeline import Cycle
+from watcher.pipeline import Cycle, FeedFetcher
 from watcher.settings import Settings
-from watcher.sources import FeedSource, resolve_source
+from watcher.sources import FeedSource, expand, placeholders, resolve_source
 from watcher.store import Store
 
 
-def build_fetcher(settings: Settings) -> Fetcher:
+def build_fetcher(settings: Settings) -> ExpandingFetcher:
     """The one fetcher of a process. The configured arXiv endpoints count as arXiv hosts,
-    so a mirror (or a test server) gets the same spacing as arxiv.org."""
+    so a mirror (or a test server) gets the same spacing as arxiv.org. A feed URL's
+    ``${NAME}`` is filled in from ``settings.variables`` (the environment and .env) as it is
+    fetched, and only there."""
     polite = tuple(
         host
         for host in (
@@ -41,13 +49,99 @@ def build_fetcher(settings: Settings) -> Fetcher:
         min_interval=settings.arxiv_min_interval,
         extra_polite_hosts=polite,
     )
-    return Fetcher(config)
+    return ExpandingFetcher(Fetcher(config), settings.variables)
+
+
+class _HideExpanded(logging.Filter):
+    """On the loggers that see expanded feed URLs (the fetch edge, httpx, httpcore): puts
+    each expanded URL, and each value a ``${NAME}`` was expanded to, back as the placeholder
+    before any handler sees the record, whatever the handlers (``once`` has no redacting
+    one); then hides URL credentials as every log line does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._shown: dict[str, str] = {}  # expanded text -> how it is shown
+        self._order: list[str] = []  # longest first: a URL before the value inside it
+
+    def add(self, shown: Mapping[str, str]) -> None:
+        with self._lock:
+            if shown.keys() <= self._shown.keys():
+                return
+            self._shown.update(shown)
+            self._order = sorted(self._shown, key=len, reverse=True)
+
+    def hide(self, text: str) -> str:
+        for secret in self._order:
+            if secret in text:
+                text = text.replace(secret, self._shown[secret])
+        return redact_urls(text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        text = self.hide(message)
+        if text != message:
+            record.msg, record.args = text, None
+        return True
+
+
+_HIDDEN = _HideExpanded()
+_LOGGERS = ("watcher.fetch", "httpx", "httpcore")
+
+
+class ExpandingFetcher:
+    """The fetch edge as the cycle sees it: a source's ``${NAME}`` placeholders are expanded
+    for the request only. The cycle (and so the store, status, logs, preview) keeps the
+    placeholder form: the raw feed, an error's text and its ``where`` name the source as the
+    rule file wrote it. An unset variable fails that feed alone."""
+
+    def __init__(self, inner: Fetcher, variables: Mapping[str, str]) -> None:
+        self.inner = inner
+        self.variables = variables
+        for name in _LOGGERS:
+            found = logging.getLogger(name)
+            if _HIDDEN not in found.filters:
+                found.addFilter(_HIDDEN)
+
+    def fetch(self, source: str, *, etag: str | None = None) -> FetchResult:
+        names = placeholders(source)
+        if not names:
+            return self.inner.fetch(source, etag=etag)
+        url = expand(source, self.variables)  # a FeedError naming the unset variable
+        shown = {url: source}
+        for name in names:
+            value = self.variables[name]
+            for form in (value, quote(value, safe="")):
+                if len(form) >= 4:  # shorter ones would mangle ordinary text
+                    shown[form] = f"${{{name}}}"
+        _HIDDEN.add(shown)
+        try:
+            result = self.inner.fetch(url, etag=etag)
+        except FeedError as error:
+            raise type(error)(_HIDDEN.hide(error.message), where=source) from None
+        if result.raw is None:
+            return result
+        return replace(result, raw=replace(result.raw, source=source))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __enter__(self) -> ExpandingFetcher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def build_cycle(
     settings: Settings,
     store: Store,
-    fetcher: Fetcher,
+    fetcher: FeedFetcher,
     subscriptions: Sequence[Subscription],
     override: Sequence[str] = (),
     available: frozenset[str] = frozenset({"local"}),

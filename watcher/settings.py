@@ -52,6 +52,9 @@ class Settings:
     rules_reload_interval: float = 2.0
     log_format: LogFormat = "text"
     archive_days: int = 90
+    # Every variable as read (environment over .env): where a feed URL's ``${NAME}`` is
+    # looked up, at fetch time only (watcher.app.build_fetcher). Never shown.
+    variables: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def user_agent(self) -> str:
@@ -155,6 +158,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         rules_reload_interval=number("WATCHER_RULES_RELOAD_INTERVAL", 2.0) or 2.0,
         log_format="json" if log_format == "json" else "text",
         archive_days=int(archive_days),
+        variables=dict(environ),
     )
 
 

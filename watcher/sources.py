@@ -4,18 +4,24 @@
   under the configured base URL. Only these take part in stale-day and catch-up handling;
 - ``query:<search query>`` (a rule's ``- query: ...``): the arXiv API, newest submissions
   first, paged;
-- an http(s) URL or a local path: read as it is.
+- an http(s) URL or a local path: read as it is. It may name a secret it needs through the
+  environment, ``https://host/feed?token=${FEED_TOKEN}``: the placeholder stays in the URL
+  (the source's identity, and all that is shown or stored), and ``expand`` fills it in at
+  fetch time only.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
+from watcher.errors import FeedError
+from watcher.logs import PLACEHOLDER
 from watcher.match import category_allows
 from watcher.models import Paper, Subscription
 
@@ -170,3 +176,35 @@ def submitted_between(categories: tuple[str, ...], first: date, last: date) -> s
     cats = " OR ".join(f"cat:{c}" for c in categories)
     cats = f"({cats})" if len(categories) > 1 else cats
     return f"{cats} AND submittedDate:[{first:%Y%m%d}0000 TO {last:%Y%m%d}2359]"
+
+
+# --- ${NAME} placeholders in feed URLs -------------------------------------------------------
+
+_OPENED = re.compile(r"\$\{[^}]*\}?")
+
+
+def placeholders(feed: str) -> tuple[str, ...]:
+    """The variables a feed URL names as ``${NAME}``, in order, each once."""
+    return tuple(dict.fromkeys(PLACEHOLDER.findall(feed)))
+
+
+def placeholder_problem(feed: str) -> str | None:
+    """Why a ``${`` in ``feed`` is no placeholder (``${}``, ``${1X}``, no closing brace), or
+    None when every one is ``${NAME}`` with NAME a variable name."""
+    for found in _OPENED.finditer(feed):
+        if not PLACEHOLDER.fullmatch(found.group(0)):
+            return (
+                f"{found.group(0)!r} is not a ${{NAME}} placeholder: NAME is a variable name "
+                "(letters, digits and _, not starting with a digit) between ${ and }"
+            )
+    return None
+
+
+def expand(feed: str, environ: Mapping[str, str]) -> str:
+    """``feed`` with each ``${NAME}`` replaced by that variable's value, percent-encoded (a
+    token with ``&`` or ``#`` stays one value). Only the fetch edge sees the result: it must
+    never be shown, logged or stored. A variable unset or empty is a FeedError of this feed."""
+    for name in placeholders(feed):
+        if not environ.get(name):
+            raise FeedError(f"{name} is not set (environment or .env)", where=feed)
+    return PLACEHOLDER.sub(lambda found: quote(environ[found.group(1)], safe=""), feed)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -14,9 +16,9 @@ from typing import TextIO
 
 from watcher import __version__, app, logs
 from watcher.daemon import Daemon
-from watcher.daemon.heartbeat import read_health
+from watcher.daemon.heartbeat import read_health, read_last_run, write_last_run
 from watcher.errors import SettingsError, WatcherError
-from watcher.models import CycleReport, DestinationTally, EntryView, FeedState, Receipt
+from watcher.models import CycleReport, DestinationTally, EntryView, FeedState, JobRun, Receipt
 from watcher.notify import secrets_of
 from watcher.pipeline import gather, run_cycle
 from watcher.render import render_format
@@ -31,7 +33,14 @@ from watcher.settings import (
     with_dirs,
 )
 from watcher.sources import feed_name_problem, is_categories, resolve_source
-from watcher.status import count, feed_line, render_status, summarize
+from watcher.status import (
+    count,
+    feed_line,
+    last_run_error,
+    render_status,
+    storage_problems,
+    summarize,
+)
 from watcher.store import Store
 
 
@@ -272,17 +281,26 @@ def cmd_once(args: argparse.Namespace) -> int:
     # Whole digests on the terminal only when asked, or for a single subscription: an
     # institute's thousand subscriptions would print every digest (77 MB a day).
     echo = sys.stdout if args.show or len(subs) == 1 else None
-    with Store.open(settings.data_dir) as store, app.build_fetcher(settings) as fetcher:
-        # What each rule file said, for watcher status (it then reads only changed files).
-        write_index(settings.data_dir, stamped, ruleset)
-        report = run_cycle(
-            app.build_cycle(settings, store, fetcher, subs, args.feed),
-            app.build_notifiers(settings, echo, now, environ, subs),
-            now(),
-            rule_errors=[str(e) for e in ruleset.errors],
-        )
+    started = now()
+    try:
+        with Store.open(settings.data_dir) as store, app.build_fetcher(settings) as fetcher:
+            # What each rule file said, for watcher status (it then reads only changed files).
+            write_index(settings.data_dir, stamped, ruleset)
+            report = run_cycle(
+                app.build_cycle(settings, store, fetcher, subs, args.feed),
+                app.build_notifiers(settings, echo, now, environ, subs),
+                now(),
+                rule_errors=[str(e) for e in ruleset.errors],
+            )
+    except (WatcherError, OSError) as exc:
+        # Recorded where status looks, so that it never says "All good" while cycles fail.
+        write_last_run(settings.data_dir, JobRun("once", started, now(), "error", str(exc)))
+        raise
     print_report(report, sys.stderr)
-    return 1 if _needs_attention(report) else 0
+    attention = _needs_attention(report)
+    outcome = JobRun("once", started, now(), "attention" if attention else "ok")
+    write_last_run(settings.data_dir, outcome)
+    return 1 if attention else 0
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -350,6 +368,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         rules=rules,
         current_feeds=current,
     )
+    if settings.data_dir.exists():
+        # A read-only or full disk fails every cycle, and may keep it from saying so.
+        writable = os.access(settings.data_dir, os.W_OK)
+        try:
+            free: int | None = shutil.disk_usage(settings.data_dir).free
+        except OSError:
+            free = None
+        status = replace(
+            status,
+            last_run_error=last_run_error(read_last_run(settings.data_dir), daemon_health),
+            storage=storage_problems(writable, free),
+        )
     options = ["--data", str(args.data)] if args.data else []
     # An error text may quote a secret (a webhook URL): hidden as the daemon's log hides it.
     secrets = secrets_of(settings, environ)

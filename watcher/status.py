@@ -31,6 +31,7 @@ from watcher.models import (
     FeedReport,
     FeedState,
     Heartbeat,
+    JobRun,
     Receipt,
     ResumePoint,
 )
@@ -106,6 +107,7 @@ class DaemonHealth:
     running: str | None = None  # "poll since <time>"
     last_cycle: str | None = None  # "poll at <time>: ok (...)"
     last_cycle_error: bool = False
+    last_cycle_at: datetime | None = None
     next_runs: tuple[NextRun, ...] = ()
     rule_errors: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()  # rule files running their last good version
@@ -157,6 +159,9 @@ class Status:
     feeds: tuple[FeedHealth, ...] = ()
     daemon: DaemonHealth | None = None
     rules: RulesHealth | None = None
+    # The last cycle when it failed: a `watcher once`, or the daemon's (already in daemon).
+    last_run_error: str | None = None
+    storage: tuple[str, ...] = ()  # the data directory cannot take a cycle's writes
 
     @property
     def failed(self) -> int:
@@ -192,6 +197,8 @@ class Status:
             or self.failed_feeds
             or self.rule_errors
             or self.daemon_problems
+            or self.last_run_error
+            or self.storage
         )
 
 
@@ -232,6 +239,7 @@ def daemon_health(
         running=f"{running.job} since {_when(running.since)}" if running else None,
         last_cycle=last_text,
         last_cycle_error=last is not None and last.outcome == "error",
+        last_cycle_at=(last.finished or last.started) if last is not None else None,
         next_runs=runs,
         rule_errors=tuple(e.error for e in heartbeat.rule_errors),
         kept=tuple(e.path for e in heartbeat.rule_errors if e.kept),
@@ -295,6 +303,9 @@ def render_status(
         lines += _daemon_lines(status.daemon)
     if status.rules is not None:
         lines += _rules_lines(status.rules, status.daemon)
+    if status.last_run_error:
+        lines.append(f"LAST CYCLE FAILED: {status.last_run_error}")
+    lines += [f"DATA DIRECTORY: {problem}" for problem in status.storage]
     if not status.destinations:
         lines.append("Deliveries: none yet.")
     else:
@@ -380,6 +391,9 @@ def _verdict(status: Status) -> str:
         count = len(status.rule_errors)
         parts.append(f"{count} rule file{'s' if count > 1 else ''} with errors")
     parts += status.daemon_problems
+    if status.last_run_error:
+        parts.append("the last cycle failed")
+    parts += status.storage
     return "Needs attention: " + ", ".join(parts) + "."
 
 
@@ -535,3 +549,32 @@ def feed_line(feed: FeedReport) -> str:
         items = "item" if len(feed.skipped) == 1 else "items"
         counts += f", {len(feed.skipped)} damaged {items} skipped"
     return f"feed {feed.source}: {word}{day}{counts}"
+
+
+# Below this a cycle may fail halfway (a busy day writes several MB: digests, archive, outbox).
+LOW_DISK_BYTES = 64 * 1024 * 1024
+
+
+def storage_problems(writable: bool, free_bytes: int | None) -> tuple[str, ...]:
+    """What keeps the data directory from taking a cycle's writes (checked by the caller:
+    ``os.access`` and ``shutil.disk_usage``), whether or not a cycle tried yet."""
+    found = []
+    if not writable:
+        found.append("the data directory is not writable (every cycle fails)")
+    if free_bytes is not None and free_bytes < LOW_DISK_BYTES:
+        found.append(
+            f"the disk of the data directory is nearly full ({free_bytes // 2**20} MB free)"
+        )
+    return tuple(found)
+
+
+def last_run_error(last: JobRun | None, daemon: DaemonHealth | None) -> str | None:
+    """The error of the last ``watcher once``, unless it succeeded or a daemon's cycle came
+    after it (the daemon's own last cycle is in its part of status)."""
+    if last is None or last.outcome != "error":
+        return None
+    daemon_at = daemon.last_cycle_at if daemon is not None else None
+    if daemon_at is not None and daemon_at > (last.finished or last.started):
+        return None
+    at = _when(last.finished or last.started)
+    return f"watcher once at {at}: {last.summary or 'failed'}"

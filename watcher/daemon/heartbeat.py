@@ -276,3 +276,27 @@ def read_health(
         webhook_env=summary.webhook_env,
     )
     return health, rules
+
+
+# --- the last `watcher once` ------------------------------------------------------------------
+
+LAST_RUN_FILE = "last-run.json"
+
+
+def write_last_run(data_dir: Path, run: JobRun) -> bool:
+    """Record how a ``watcher once`` went, for status (a daemon's cycles are in its
+    heartbeat). False when it could not be written: a read-only or full disk, which status
+    then finds for itself."""
+    try:
+        write_json(data_dir / LAST_RUN_FILE, _run_to_dict(run) or {})
+    except OSError:
+        return False
+    return True
+
+
+def read_last_run(data_dir: Path) -> JobRun | None:
+    """The last ``watcher once`` recorded here, or None (none, or unreadable)."""
+    try:
+        return _run_from_dict(json.loads((data_dir / LAST_RUN_FILE).read_bytes()))
+    except (OSError, ValueError):
+        return None

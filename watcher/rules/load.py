@@ -57,12 +57,14 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from watcher.errors import RuleError
+from watcher.logs import PLACEHOLDER, is_secret_param
 from watcher.match import name_words
 from watcher.models import (
     FIELDS,
@@ -81,6 +83,7 @@ from watcher.sources import (
     feed_name_problem,
     is_categories,
     is_category,
+    placeholder_problem,
 )
 
 # Where the never-fires check of a cron schedule starts (any fixed time does: cron repeats).
@@ -114,6 +117,10 @@ _SECRET_ANYWHERE = re.compile(r"\bxox[a-z]-[A-Za-z0-9-]{8,}|hooks\.slack\.com/se
 _SECRET_HINT = (
     "secrets never go in rule files (they are shared and committed); "
     "set it in the environment or in .env (see .env.example)"
+)
+_URL_SECRET_HINT = (
+    "put the secret in the environment or in .env (it is filled in only to fetch the feed); "
+    "secrets never go in rule files (they are shared and committed)"
 )
 _EMAIL = re.compile(r"^[^@\s<>,;:\"]+@[^@\s<>,;:\"]+\.[^@\s<>,;:\"]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -376,6 +383,8 @@ class _Reader:
                 raise self.error(f"{feed!r}: only http(s) URLs can be fetched", item, field)
             if "://" not in feed and "/" not in feed and not is_categories(feed):
                 raise self.error(feed_name_problem(feed), item, field)
+            if "://" in feed and (problem := _url_secret_problem(feed)):
+                raise self.error(problem, item, field)
             if feed in feeds:
                 raise self.error(f"{feed!r} is listed twice", item, field)
             feeds[feed] = None
@@ -598,6 +607,33 @@ _parse_term = functools.lru_cache(maxsize=65536)(parse_term)
 
 
 @functools.lru_cache(maxsize=4096)
+def _url_secret_problem(url: str) -> str | None:
+    """Why a feed URL may not stand in a rule file: a placeholder that is none, or a literal
+    credential (``user:pass@``, a value of ``?token=``, ``&api_key=``...). Never repeats the
+    value: rule files are shared, committed, printed."""
+    problem = placeholder_problem(url)
+    if problem:
+        return problem
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    if userinfo and PLACEHOLDER.sub("", userinfo).strip(":"):
+        return (
+            "the URL holds a literal user:password@: write it as "
+            f"${{FEED_USER}}:${{FEED_PASSWORD}}@{parts.hostname or 'host'} (any variable "
+            f"names) and {_URL_SECRET_HINT}"
+        )
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if value and is_secret_param(name) and not PLACEHOLDER.fullmatch(value):
+            return (
+                f"the URL's query parameter {name!r} holds a literal secret: write it as "
+                f"{name}=${{FEED_TOKEN}} (any variable name) and {_URL_SECRET_HINT}"
+            )
+    return None
+
+
 def _cron_problem(value: str, timezone: str) -> str | None:
     """What is wrong with a 5-field cron line in ``timezone``, or None."""
     try:

@@ -496,7 +496,7 @@ def test_updated_section_in_every_format() -> None:
     md = message.markdown
     assert md.count("## Updated") == 1
     assert md.index("## Updated") > md.index("keeps its own link.")
-    assert f"### Sparse <Attention> & friends\n\n> {link}\n\n" in md
+    assert f"### Sparse \\<Attention> & friends\n\n> {link}\n\n" in md  # no <Attention> tag
     assert ">Matched: Sparsity (`sparse*`); Attention (`attention`)\n" in md
     assert "### Replaced without hits\n\n> http://arxiv.org/abs/2406.00002v2\n\n\n" in md
     assert "Not shown for an update." not in md
@@ -535,7 +535,7 @@ def test_subject_counts_updates() -> None:
 def test_only_updates_render_without_papers() -> None:
     only = Digest("efficient-ml", "2024-09-18", (), updates_digest().updated)
     message = render(only, highlight=True)
-    assert message.markdown.startswith("## Updated\n\n### Sparse <Attention> & friends\n")
+    assert message.markdown.startswith("## Updated\n\n### Sparse \\<Attention> & friends\n")
     assert "\n1. Sparse <Attention> & friends\n" in message.text
     assert "(2 updated)</h1>" in message.html
 
@@ -611,11 +611,11 @@ def test_html_marks_terms_and_escapes_inside_and_outside() -> None:
 
 def test_annotated_markdown_bolds_terms_and_keeps_the_text() -> None:
     md = render_format(hostile_digest(), "markdown", highlight=True)
-    assert ">Matched: Topic <b> (`quantiz*`, `low-bit`, `large language model`, " in md
+    assert ">Matched: Topic \\<b> (`quantiz*`, `low-bit`, `large language model`, " in md
     abstract = md_abstract(md)
     assert md_visible(abstract) == HOSTILE_ABSTRACT
     runs = md_bold_runs(abstract)
-    assert runs[0] == "Quantization" and abstract.startswith("**Quantization**<script>")
+    assert runs[0] == "Quantization" and abstract.startswith("**Quantization**\\<script>")
     assert "low&bit" in runs and "quantized" in runs and "large language model" in runs
     assert abstract.endswith("**pruning**")
     for run in runs:
@@ -635,7 +635,8 @@ def test_annotated_markdown_bolds_a_phrase_across_a_line_break_line_by_line() ->
 
 def test_seed_markdown_never_highlights() -> None:
     md = render_format(hostile_digest(), "markdown")
-    assert md.endswith(HOSTILE_ABSTRACT + "\n\n\n")
+    # As given, but for the tags, escaped (test_render_safety.py: no live HTML).
+    assert md.endswith(HOSTILE_ABSTRACT.replace("<", "\\<") + "\n\n\n")
     assert "Matched" not in md
 
 

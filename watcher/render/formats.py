@@ -6,10 +6,12 @@ and those terms in bold in the abstract. Text and HTML always show the matched t
 marks them in the abstract with ``<mark>``.
 
 Every string from a feed is untrusted: control characters are dropped everywhere (a
-terminal or mail client must not see escape sequences), the subject is one line, and the
-HTML template autoescapes and only links http(s) URLs. Highlighting never weakens this: the
-spans are found on the raw (cleaned, unescaped) text, and each piece is then escaped on its
-own, inside and outside the highlight.
+terminal or mail client must not see escape sequences), the subject is one line, the HTML
+template autoescapes and only links http(s) URLs, and the Markdown templates
+backslash-escape what CommonMark would read as HTML, an autolink, an entity or a link or
+image (``markdown_escape``). Highlighting never weakens this: the spans are found on the raw
+(cleaned, unescaped) text, and each piece is then escaped on its own, inside and outside the
+highlight.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "block",
     "environment",
     "highlight_pieces",
+    "markdown_escape",
     "markdown_highlight",
     "match_terms",
     "more_line",
@@ -88,6 +91,8 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
+    env.filters["md"] = markdown_escape
+    env.filters["md_label"] = _markdown_label
     env.filters["md_highlight"] = markdown_highlight
     env.filters["md_code"] = _markdown_code
     return env
@@ -211,9 +216,65 @@ def highlight_pieces(text: str, terms: Sequence[Term]) -> tuple[Piece, ...]:
     return tuple(pieces)
 
 
+# --- Markdown escaping -----------------------------------------------------------------------
+
+# What CommonMark would read in feed text as live markup, each escaped with a backslash
+# (rendered, ``\<`` is ``<``, ``\[`` is ``[``, ``\&`` is ``&``: the visible text is the
+# feed's), and only there, so ordinary text ("x <1", "Q&A", "[1]") is written as it came:
+# - ``<`` that can open an HTML tag, comment, declaration, processing instruction or HTML
+#   block (a letter, ``/``, ``!`` or ``?`` follows) or an autolink (a run without spaces up
+#   to a ``>``: ``<https://evil>``, ``<a@b.c>``);
+# - ``&`` that spells an entity or numeric character reference (``&lt;`` would show ``<``);
+# - ``[`` before a later ``](``, ``][`` or ``]:`` in the same string: an inline link or
+#   image (``![x](y)`` is no image once its ``[`` is escaped), a reference link, a link
+#   definition. A lone ``[label]`` links only to a definition, and every definition in feed
+#   text is escaped (the templates write none).
+# A backslash run right before an escaped character is doubled, so that it stays backslashes
+# and cannot cancel the escape.
+_MD_ANGLE = re.compile(r"<(?=[A-Za-z/!?]|[^\s<>]*>)")
+_MD_ENTITY = re.compile(r"&(?=#[0-9]{1,7};|#[xX][0-9A-Fa-f]{1,6};|[A-Za-z][A-Za-z0-9]{0,31};)")
+_MD_LINK_ENDS = ("](", "][", "]:")
+
+
+def _markdown_specials(text: str, *, every_bracket: bool = False) -> list[int]:
+    """Positions in ``text`` of the characters to backslash-escape (see above)."""
+    if "<" not in text and "&" not in text and "[" not in text:
+        return []  # the common case
+    found = [m.start() for m in _MD_ANGLE.finditer(text)]
+    found += [m.start() for m in _MD_ENTITY.finditer(text)]
+    last = len(text) if every_bracket else max(text.rfind(end) for end in _MD_LINK_ENDS)
+    if last > 0:
+        found += [i for i, char in enumerate(text[:last]) if char == "["]
+    return sorted(found)
+
+
+def markdown_escape(text: str, *, every_bracket: bool = False) -> str:
+    """``text`` for the seed Markdown layout: what CommonMark would read as HTML, an
+    autolink, an entity, a link or an image is backslash-escaped, and nothing else (the
+    seed digest renders byte for byte). ``every_bracket``: escape every ``[``, for text
+    beside other strings on one line (topic names between code spans)."""
+    positions = _markdown_specials(text, every_bracket=every_bracket)
+    if not positions:
+        return text
+    out: list[str] = []
+    at = 0
+    for pos in positions:
+        segment = text[at:pos]
+        run = len(segment) - len(segment.rstrip("\\"))
+        out.append(segment + "\\" * run + "\\" + text[pos])
+        at = pos + 1
+    out.append(text[at:])
+    return "".join(out)
+
+
+def _markdown_label(text: str) -> str:
+    return markdown_escape(text, every_bracket=True)
+
+
 # In the annotated Markdown, ``*`` and backquotes from the feed are backslash-escaped so they
 # never pair with a bold marker, and every backslash that would escape what follows it (ASCII
-# punctuation: another backslash, our markers) is doubled so it stays a backslash.
+# punctuation: another backslash, our markers) is doubled so it stays a backslash; what
+# ``markdown_escape`` escapes is escaped too (found on the whole abstract, not piece by piece).
 _MD_MARKUP = re.compile(r"[*`]")
 _LINE_BREAK = re.compile(r"(\s*\n\s*)")
 
@@ -222,6 +283,19 @@ def _markdown_text(text: str) -> str:
     # Every backslash doubled (Markdown shows a pair as one), so no backslash from the
     # abstract can escape the character after it or one of our markers.
     return _MD_MARKUP.sub(lambda m: "\\" + m.group(), text.replace("\\", "\\\\"))
+
+
+def _markdown_piece(text: str, offset: int, specials: Sequence[int]) -> str:
+    """``_markdown_text`` of a piece starting at ``offset`` of the whole text, with a
+    backslash before each of ``specials`` (positions in the whole text) that falls in it."""
+    out: list[str] = []
+    at = 0
+    for pos in specials:
+        if offset <= pos < offset + len(text):
+            out.append(_markdown_text(text[at : pos - offset]) + "\\" + text[pos - offset])
+            at = pos - offset + 1
+    out.append(_markdown_text(text[at:]))
+    return "".join(out)
 
 
 def _boldable(piece: Piece) -> bool:
@@ -235,8 +309,9 @@ def markdown_highlight(pieces: Sequence[Piece]) -> str:
     """Markdown with the term pieces in ``**bold**`` and the text between escaped.
 
     A term across a line break is bolded line by line; a piece that does not begin and end
-    with a letter or digit stays plain. ``*`` and backquotes are escaped, and backslashes
-    doubled, so nothing in the abstract pairs with or escapes a marker:
+    with a letter or digit stays plain. ``*`` and backquotes are escaped, backslashes
+    doubled, and HTML, entity and link syntax escaped as ``markdown_escape`` does, so
+    nothing in the abstract pairs with or escapes a marker or becomes markup:
     rendered, the text is the original text.
     """
     flat: list[Piece] = []
@@ -246,9 +321,12 @@ def markdown_highlight(pieces: Sequence[Piece]) -> str:
             flat.extend((part, hit and i % 2 == 0) for i, part in enumerate(parts) if part)
         else:
             flat.append((text, hit))
+    specials = _markdown_specials("".join(text for text, _ in flat))
     out: list[str] = []
+    offset = 0
     for piece in flat:
-        text = _markdown_text(piece[0])
+        text = _markdown_piece(piece[0], offset, specials) if specials else _markdown_text(piece[0])
+        offset += len(piece[0])
         out.append(f"**{text}**" if _boldable(piece) else text)
     return "".join(out)
 

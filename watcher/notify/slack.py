@@ -148,14 +148,27 @@ def _retry_after(headers: Mapping[str, Any]) -> float:
     return 1.0
 
 
+class _Demote(logging.Filter):
+    """slack_sdk logs its own ERROR line for every failed request, beside the one-line
+    message the delivery error becomes: every record of it is demoted to DEBUG, shown only
+    when our logger is at DEBUG (a private logger's level is not set by name, so this is
+    where it is held down)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return log.isEnabledFor(logging.DEBUG)
+
+
 def _sdk_logger(redactor: _Redactor) -> logging.Logger:
-    """A private logger for slack_sdk, child of ours in the hierarchy, with the redactor.
+    """A private logger for slack_sdk, child of ours in the hierarchy, with the redactor,
+    its records demoted to DEBUG.
 
     Not registered with logging's manager so each notifier gets its own filter (holding its
     own secrets) and nothing accumulates globally.
     """
     sdk = logging.Logger(f"{__name__}.sdk")
     sdk.parent = log
+    sdk.addFilter(_Demote())
     sdk.addFilter(redactor)
     return sdk
 

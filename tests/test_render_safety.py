@@ -1,15 +1,20 @@
-"""Feed strings in the Markdown digests: no live markup.
+"""Feed strings in every format: no live Markdown markup, no bidi overrides, bounded fields.
 
 The Markdown digests (the seed layout and the annotated one the local destination writes)
 are parsed with a real CommonMark parser (markdown-it-py): feed text must give no HTML, no
-link and no image, and must read back as the text the feed gave.
+link and no image, and must read back as the text the feed gave. Bidi overrides and isolates
+are absent from Markdown, text, HTML, Slack blocks and the mail (subject and headers too).
+Every field is capped in length in one place for all formats, so one absurd title cannot
+push the other papers out of a mail.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -18,11 +23,27 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from tests import factories
-from watcher.models import Digest, Match, Paper, TopicHit
-from watcher.render import block, render_format
-from watcher.render.formats import markdown_escape
+from watcher.models import Digest, Match, Paper, RawFeed, TopicHit
+from watcher.parse import parse_feed
+from watcher.render import block, build_message, one_line, render, render_format
+from watcher.render.formats import (
+    ABSTRACT_MAX,
+    AUTHOR_MAX,
+    AUTHORS_CHARS_MAX,
+    CATEGORIES_MAX,
+    CATEGORY_MAX,
+    COMMENT_MAX,
+    JOURNAL_REF_MAX,
+    TITLE_MAX,
+    TOPIC_MAX,
+    capped,
+    markdown_escape,
+    shown_paper,
+)
+from watcher.render.slack import build_messages
 
 COMMONMARK = MarkdownIt("commonmark")  # raw HTML on, as in viewers that run it
+NOW = datetime(2024, 9, 18, 12, 0, tzinfo=UTC)
 T0 = datetime(2024, 9, 18, 17, 30, tzinfo=UTC)
 
 paper = partial(factories.paper, id="2409.12121", published=T0)
@@ -194,3 +215,190 @@ def test_no_feed_text_becomes_html_a_link_or_an_image(
     hits = (TopicHit(title or "t", ("a", "x")),)
     for highlight in (False, True):
         assert_no_live_markup(render_format(one_paper(item, hits), "markdown", highlight=highlight))
+
+
+# --- bidi overrides and isolates, in every format ------------------------------------------
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def bidi_digest() -> Digest:
+    b = BIDI
+    item = paper(
+        title=f"Invoice{b}gnp.exe quantized",
+        authors=(f"Ann{b} Author", "Bo Builder"),
+        abstract=f"We quantize{b} weights\nto 4{b} bits.",
+        categories=(f"cs.LG{b}",),
+        comment=f"10 pages{b}",
+        journal_ref=f"J. {b}Bidi",
+    )
+    hits = (TopicHit(f"Quantization{b}", (f"quantiz*{b}", "quantized")),)
+    updated = paper(id="2409.00002", version=2, title=f"Updated{b} paper")
+    return Digest(
+        f"efficient-ml{b}", "2024-09-18", (Match(item, "s", hits),), (Match(updated, "s", hits),)
+    )
+
+
+def assert_no_bidi(value: str, where: str) -> None:
+    found = sorted({f"U+{ord(c):04X}" for c in value if c in BIDI})
+    assert not found, f"{where}: {found}"
+
+
+def test_no_bidi_control_in_any_format() -> None:
+    digest = bidi_digest()
+    message = render(digest)
+    assert_no_bidi(message.subject, "subject")
+    assert_no_bidi(message.text, "text")
+    assert_no_bidi(message.html, "html")
+    assert_no_bidi(message.markdown, "markdown")
+    assert_no_bidi(render_format(digest, "markdown", highlight=True), "annotated markdown")
+    for i, slack in enumerate(build_messages(digest)):
+        assert_no_bidi(slack.text, f"slack fallback {i}")
+        assert_no_bidi(json.dumps(list(slack.blocks), ensure_ascii=False), f"slack blocks {i}")
+    # Small threads too: summary, replies, and their fallbacks.
+    for i, slack in enumerate(build_messages(digest, max_blocks=4)):
+        assert_no_bidi(slack.text + json.dumps(list(slack.blocks), ensure_ascii=False), str(i))
+
+
+def test_no_bidi_control_in_the_mail() -> None:
+    composed = build_message(
+        bidi_digest(), mail_from="w@example.org", to=["t@example.org"], now=NOW, message_id="<1@x>"
+    )
+    mail = composed.message
+    for name, value in mail.items():
+        assert_no_bidi(str(value), f"header {name}")
+    for part in mail.iter_parts():
+        assert_no_bidi(str(part.get_content()), part.get_content_type())
+
+
+def test_no_bidi_control_in_the_mail_overflow_list() -> None:
+    papers = [
+        paper(id=f"2409.{i:05d}", title=f"T{i}{BIDI}", abstract="x " * 3000) for i in range(8)
+    ]
+    composed = build_message(
+        factories.digest(*papers),
+        mail_from="w@example.org",
+        to=["t@example.org"],
+        now=NOW,
+        message_id="<1@x>",
+        max_bytes=30_000,
+    )
+    assert composed.shown < 8  # some papers are listed by title only
+    for part in composed.message.iter_parts():
+        assert_no_bidi(str(part.get_content()), part.get_content_type())
+
+
+# --- caps: one long field cannot crowd out the others --------------------------------------
+
+LONG = 100_000
+
+
+def eight_papers_one_long_title() -> tuple[Digest, list[Paper]]:
+    papers = [
+        paper(id=f"2409.{i:05d}", title=f"Paper number {i} on quantized models") for i in range(8)
+    ]
+    papers[2] = paper(id="2409.00002", title="Quantized " + "y" * LONG)
+    return factories.digest(*papers), papers
+
+
+def test_a_100kb_title_leaves_every_paper_in_the_mail() -> None:
+    digest, papers = eight_papers_one_long_title()
+    composed = build_message(
+        digest, mail_from="w@example.org", to=["t@example.org"], now=NOW, message_id="<1@x>"
+    )
+    assert composed.shown == 8
+    text = composed.message.get_body(("plain",))
+    page = composed.message.get_body(("html",))
+    assert text is not None and page is not None
+    for body in (str(text.get_content()), str(page.get_content())):
+        assert "titles and links only" not in body.lower()
+        for p in papers:
+            assert p.id in body
+        assert "Quantized " + "y" * (TITLE_MAX - 11) + "\u2026" in body  # cut, and marked
+        assert "y" * TITLE_MAX not in body
+
+
+def test_a_100kb_title_is_cut_and_marked_in_markdown() -> None:
+    digest, _ = eight_papers_one_long_title()
+    for highlight in (False, True):
+        md = render_format(digest, "markdown", highlight=highlight)
+        headings = [line for line in md.splitlines() if line.startswith("# ")]
+        assert len(headings) == 8
+        long = headings[2].removeprefix("# ")
+        assert long == "Quantized " + "y" * (TITLE_MAX - 11) + "\u2026"
+        assert len(md) < 20_000
+
+
+def test_every_field_is_capped_in_every_format() -> None:
+    huge = "w" * LONG
+    item = paper(
+        title=huge,
+        authors=tuple(f"Author {i} {huge}" for i in range(50)),
+        abstract=huge,
+        categories=tuple(f"cs.{huge}" for i in range(50)),
+        comment=huge,
+        journal_ref=huge,
+    )
+    hits = tuple(TopicHit(f"{huge}{j}", tuple(f"{huge}{i}" for i in range(500))) for j in range(3))
+    shown = shown_paper(item)
+    assert len(shown.title) == TITLE_MAX and shown.title.endswith("\u2026")
+    assert len(shown.abstract) == ABSTRACT_MAX and shown.abstract.endswith("\u2026")
+    assert all(len(a) <= AUTHOR_MAX for a in shown.authors)
+    assert len(", ".join(shown.authors)) <= AUTHORS_CHARS_MAX + 20
+    assert shown.authors[-1].startswith("\u2026 (+") and shown.authors[-1].endswith(" more)")
+    assert shown.comment is not None and len(shown.comment) == COMMENT_MAX
+    assert shown.journal_ref is not None and len(shown.journal_ref) == JOURNAL_REF_MAX
+    assert len(shown.categories) == CATEGORIES_MAX + 1 and shown.categories[-1] == "\u2026"
+    assert all(len(c) <= CATEGORY_MAX for c in shown.categories)
+
+    ordinary = [paper(id=f"2409.{i:05d}", abstract="word " * 300) for i in range(2, 9)]
+    digest = Digest(
+        "s",
+        "2024-09-18",
+        (Match(item, "s", hits), *(factories.match(p, "s") for p in ordinary)),
+    )
+    message = render(digest, highlight=True)
+    for body in (message.markdown, message.text, message.html):
+        assert "w" * (ABSTRACT_MAX + 1) not in body
+        assert len(body) < 40_000
+    assert len(render_format(digest, "markdown")) < 40_000
+    for slack in build_messages(digest):
+        assert "w" * 301 not in slack.text + json.dumps(list(slack.blocks))
+    # A paper at every cap and seven ordinary ones: all in full in one mail.
+    composed = build_message(
+        digest, mail_from="w@example.org", to=["t@example.org"], now=NOW, message_id="<1@x>"
+    )
+    assert composed.shown == 8
+
+
+def test_topic_names_are_capped() -> None:
+    hits = (TopicHit("T" * 10_000, ("quantiz*",)),)
+    md = render_format(one_paper(paper(abstract="quantized"), hits), "markdown", highlight=True)
+    matched = next(line for line in md.splitlines() if line.startswith(">Matched: "))
+    assert len(matched) < TOPIC_MAX + 50
+
+
+def test_capped_cuts_at_a_space_near_the_end_and_marks_it() -> None:
+    assert capped("short", 10) == "short"
+    assert capped("x" * 20, 10) == "x" * 9 + "\u2026"
+    assert capped("aaaa bbbb cccc dddd", 16) == "aaaa bbbb cccc\u2026"
+    assert capped("a " + "b" * 30, 16) == "a " + "b" * 13 + "\u2026"
+
+
+def test_real_arxiv_data_is_never_cut(fixtures_dir: Path) -> None:
+    # The caps are far above real papers: 77 days of four busy categories, cut nowhere.
+    files = sorted((fixtures_dir / "arxiv-rss" / "holidays-2024-12").glob("*.xml"))
+    assert files
+    count = 0
+    for path in files:
+        for item in parse_feed(RawFeed(str(path), path.read_bytes())).papers:
+            shown = shown_paper(item)
+            assert shown.title == one_line(item.title)
+            assert shown.abstract == block(item.abstract)
+            assert shown.authors == tuple(one_line(a) for a in item.authors)
+            assert shown.categories == tuple(one_line(c) for c in item.categories)
+            assert shown.journal_ref == (
+                None if item.journal_ref is None else one_line(item.journal_ref)
+            )
+            count += 1
+    assert count > 1_000

@@ -3,7 +3,9 @@ size budget. No I/O, no clock: the caller passes the Date (``now``) and the Mess
 
 Every string from a feed is untrusted: the Subject and List-Id are cleaned of CR/LF and
 control characters before they reach a header, and the HTML comes from the autoescaping
-renderer (the overflow list here is escaped with html.escape).
+renderer (the overflow list here is escaped with html.escape). Every field of a paper is
+capped in length where all formats share it (``render.formats.shown_paper``), so the budget
+below cuts only for real volume, never because of one absurd title.
 
 A digest too big for one readable mail (Gmail clips bodies past ~102 KB) keeps as many full
 papers as fit under the size budget and lists the rest by title and link only. The "Updated"
@@ -25,7 +27,7 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
 
 from watcher.models import Digest, Match, Message
-from watcher.render.formats import one_line, render, safe_href
+from watcher.render.formats import one_line, render, safe_href, shown_paper
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -68,7 +70,7 @@ def _overflow_text(rest: Sequence[Match], listed: int) -> str:
         "",
     ]
     for match in rest[:listed]:
-        lines.append(f"- {one_line(match.paper.title)}")
+        lines.append(f"- {shown_paper(match.paper).title}")
         href = safe_href(one_line(match.paper.abs_url))
         if href:
             lines.append(f"  {href}")
@@ -80,7 +82,7 @@ def _overflow_text(rest: Sequence[Match], listed: int) -> str:
 def _overflow_html(rest: Sequence[Match], listed: int) -> str:
     items = []
     for match in rest[:listed]:
-        title = html.escape(one_line(match.paper.title))
+        title = html.escape(shown_paper(match.paper).title)
         href = safe_href(one_line(match.paper.abs_url))
         items.append(
             f'<li><a href="{html.escape(href)}">{title}</a></li>' if href else f"<li>{title}</li>"

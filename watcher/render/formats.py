@@ -5,17 +5,19 @@ Markdown template (``highlight=True``) is the same layout plus each paper's matc
 and those terms in bold in the abstract. Text and HTML always show the matched terms; HTML
 marks them in the abstract with ``<mark>``.
 
-Every string from a feed is untrusted: control characters are dropped everywhere (a
-terminal or mail client must not see escape sequences), the subject is one line, the HTML
-template autoescapes and only links http(s) URLs, and the Markdown templates
-backslash-escape what CommonMark would read as HTML, an autolink, an entity or a link or
-image (``markdown_escape``). Highlighting never weakens this: the spans are found on the raw
-(cleaned, unescaped) text, and each piece is then escaped on its own, inside and outside the
-highlight.
+Every string from a feed is untrusted: control characters and bidi overrides are dropped
+everywhere (a terminal or mail client must not see escape sequences or reordered text), each
+field is capped in length (``shown_paper``, shared by every format, Slack and the mail too),
+the subject is one line, the HTML template autoescapes and only links http(s) URLs, and the
+Markdown templates backslash-escape what CommonMark would read as HTML, an autolink, an
+entity or a link or image (``markdown_escape``). Highlighting never weakens this: the spans
+are found on the raw (cleaned, unescaped) text, and each piece is then escaped on its own,
+inside and outside the highlight.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -28,7 +30,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 from watcher.match import highlight_spans
-from watcher.models import Digest, Match, Message, Paper, Term
+from watcher.models import Digest, Match, Message, Paper, Term, TopicHit
 from watcher.query import parse_term
 
 __all__ = [
@@ -51,6 +53,9 @@ __all__ = [
     "render",
     "render_format",
     "safe_href",
+    "shown_digest",
+    "shown_match",
+    "shown_paper",
     "subject",
 ]
 
@@ -377,16 +382,106 @@ def paper_date(paper: Paper, period: str) -> str:
     return period
 
 
+# --- what every format shows: cleaned, each field capped -------------------------------------
+
+# Caps on every field a feed or a rule gives, the same in every format (Markdown, text, HTML,
+# Slack, the mail), so that one absurd field cannot crowd the other papers out of a mail
+# (the size budget in render/email.py then cuts only for real volume: a paper at every cap,
+# with three topics, and seven ordinary papers still fit one mail in full, about 82 KB).
+# Far above real data: the longest in 77 days of arXiv RSS (cs.AI, cs.CL, cs.CV, cs.LG,
+# December 2024) and the API fixtures are a title of 203 characters, an abstract of 1,920
+# (arXiv's own limit), an author of 278 (with affiliations), 266 authors or 3,860 characters
+# of them, a comment of 414, a journal ref of 236, 7 categories of at most 18 characters.
+# Only the author lists of big physics collaborations (thousands of names) are cut.
+TITLE_MAX = 1_000
+ABSTRACT_MAX = 5_000
+AUTHOR_MAX = 500
+AUTHORS_CHARS_MAX = 10_000  # all names joined by ", "; more: the list ends in "... (+N more)"
+COMMENT_MAX = 1_000
+JOURNAL_REF_MAX = 1_000
+CATEGORY_MAX = 50
+CATEGORIES_MAX = 20
+TOPIC_MAX = 100  # a topic's name, from a rule file (as Slack's TOPIC_MAX)
+TERM_MAX = 100  # each matched term as written in a rule file
+TERMS_MAX = 20  # matched terms shown per topic
+ELLIPSIS = "\u2026"
+
+
+def capped(value: str, limit: int) -> str:
+    """``value`` if it fits ``limit`` characters, else cut (at a space near the end if there
+    is one) and ended with an ellipsis, ``limit`` characters at most."""
+    if len(value) <= limit:
+        return value
+    cut = value[: limit - 1]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    if space >= limit * 3 // 4:
+        cut = cut[:space]
+    return cut.rstrip() + ELLIPSIS
+
+
+def _capped_authors(authors: tuple[str, ...]) -> tuple[str, ...]:
+    names = [capped(one_line(a), AUTHOR_MAX) for a in authors]
+    used = 0
+    for i, name in enumerate(names):
+        used += len(name) + 2
+        if used > AUTHORS_CHARS_MAX:
+            return (*names[:i], f"{ELLIPSIS} (+{len(names) - i} more)")
+    return tuple(names)
+
+
+def _capped_list(values: tuple[str, ...], limit: int, count: int) -> tuple[str, ...]:
+    shown = tuple(capped(one_line(v), limit) for v in values[:count])
+    return (*shown, ELLIPSIS) if len(values) > count else shown
+
+
+def _optional(value: str | None, limit: int) -> str | None:
+    return None if value is None else capped(one_line(value), limit)
+
+
 @lru_cache(maxsize=4096)
-def _cleaned(paper: Paper) -> tuple[str, tuple[str, ...], str, tuple[str, ...], str]:
-    """A paper's strings made safe to show (title, authors, abstract, categories, link).
+def _cleaned(paper: Paper) -> tuple[Paper, str]:
+    """A paper's strings made safe to show and capped (``shown_paper``), and its link.
     Cached: one paper often appears in several subscriptions' digests of a cycle."""
-    return (
-        one_line(paper.title),
-        tuple(one_line(a) for a in paper.authors),
-        block(paper.abstract),
-        tuple(one_line(c) for c in paper.categories),
-        safe_href(paper.abs_url) or "",
+    shown = dataclasses.replace(
+        paper,
+        title=capped(one_line(paper.title), TITLE_MAX),
+        authors=_capped_authors(paper.authors),
+        abstract=capped(block(paper.abstract), ABSTRACT_MAX),
+        categories=_capped_list(paper.categories, CATEGORY_MAX, CATEGORIES_MAX),
+        comment=_optional(paper.comment, COMMENT_MAX),
+        journal_ref=_optional(paper.journal_ref, JOURNAL_REF_MAX),
+    )
+    return shown, safe_href(paper.abs_url) or ""
+
+
+def shown_paper(paper: Paper) -> Paper:
+    """``paper`` as every renderer shows it: its title, authors, abstract, categories,
+    comment and journal ref without control characters or bidi overrides, each capped
+    (``TITLE_MAX``...) with an ellipsis. Identity, dates and the link are left as they are."""
+    return _cleaned(paper)[0]
+
+
+def _shown_hit(hit: TopicHit) -> TopicHit:
+    return TopicHit(
+        capped(one_line(hit.topic), TOPIC_MAX), _capped_list(hit.terms, TERM_MAX, TERMS_MAX)
+    )
+
+
+def shown_match(match: Match) -> Match:
+    """``match`` with its paper as shown (``shown_paper``) and its topic names and terms
+    cleaned and capped."""
+    return dataclasses.replace(
+        match, paper=shown_paper(match.paper), hits=tuple(_shown_hit(h) for h in match.hits)
+    )
+
+
+def shown_digest(digest: Digest) -> Digest:
+    """``digest`` with every match as shown (``shown_match``) and a one-line name."""
+    return dataclasses.replace(
+        digest,
+        subscription=one_line(digest.subscription),
+        matches=tuple(shown_match(m) for m in digest.matches),
+        updated=tuple(shown_match(m) for m in digest.updated),
     )
 
 
@@ -398,22 +493,20 @@ def forget_papers() -> None:
 
 def _view(match: Match, period: str) -> PaperView:
     paper = match.paper
-    title, authors, abstract, categories, url = _cleaned(paper)
+    shown, url = _cleaned(paper)
     return PaperView(
-        title=title,
-        authors=authors,
+        title=shown.title,
+        authors=shown.authors,
         date=paper_date(paper, period),
         url=url,
         id=paper.versioned_id if paper.is_arxiv else "",
         version=paper.version,
-        abstract=abstract,
-        categories=categories,
+        abstract=shown.abstract,
+        categories=shown.categories,
         updated=paper.announce_type in ("replace", "replace-cross"),
-        topics=tuple(
-            TopicView(one_line(hit.topic), tuple(one_line(t) for t in hit.terms))
-            for hit in match.hits
-        ),
-        abstract_parts=highlight_pieces(abstract, match_terms(match)),
+        topics=tuple(TopicView(hit.topic, hit.terms) for hit in map(_shown_hit, match.hits)),
+        # The terms as the rule wrote them (uncapped), found in the capped abstract.
+        abstract_parts=highlight_pieces(shown.abstract, match_terms(match)),
     )
 
 

@@ -2,7 +2,9 @@
 
 Every string that came from a feed goes through :func:`slack_escape`, so a title such as
 ``<!channel>`` or ``<https://evil|click>`` shows as text and pings nobody. Links are built
-only from ``Paper.abs_url`` and only when it is a plain http(s) URL.
+only from ``Paper.abs_url`` and only when it is a plain http(s) URL. Before that, the digest
+is what every format shows (``render.formats.shown_digest``): no control characters or
+bidi overrides, every field capped; the limits below cut further for Slack.
 
 A digest that fits Slack's limits (50 blocks, 3,000 characters per section text, about
 12,000 characters per message) becomes one message. A longer one becomes a summary message
@@ -25,6 +27,7 @@ from typing import Any
 
 from watcher.models import Digest, Match, Paper, Term
 from watcher.render import Piece, highlight_pieces, match_terms, more_line
+from watcher.render.formats import shown_digest
 
 Block = dict[str, Any]
 
@@ -326,6 +329,7 @@ def build_messages(
     Every paper appears exactly once across the returned messages, and every message stays
     within the given limits.
     """
+    digest = shown_digest(digest)
     groups = _groups(digest)
     # A paper must fit a reply next to its topic heading, whatever limits the caller chose.
     max_section_chars = max(min(max_section_chars, max_message_chars - TOPIC_MAX - 50), 100)

@@ -134,6 +134,19 @@ class SmtpConfig:
 # --- sending (edge) ----------------------------------------------------------------------
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """Is this a timeout, also as smtplib reports one (SMTPServerDisconnected raised while
+    handling the socket's TimeoutError)?"""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TimeoutError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _reply(value: bytes | str) -> str:
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
     text = one_line(text)
@@ -259,6 +272,13 @@ class EmailNotifier:
         except (smtplib.SMTPServerDisconnected, TimeoutError, ConnectionError) as exc:
             # smtplib turns most read/write failures into SMTPServerDisconnected.
             detail = self._scrub(_reply(str(exc)) or type(exc).__name__)
+            if _timed_out(exc) and not data_sent:
+                self._fail(
+                    f"timed out after {self.config.timeout:g}s waiting for {self._server} "
+                    f"({detail})",
+                    where,
+                    permanent=False,
+                )
             if data_sent:
                 raise DeliveryUnknown(
                     f"connection to {self._server} dropped after the message was sent "
@@ -307,6 +327,12 @@ class EmailNotifier:
                 permanent=False,
             )
         except smtplib.SMTPServerDisconnected as exc:
+            if _timed_out(exc):  # smtplib reports a read that timed out as a disconnection
+                self._fail(
+                    f"timed out after {cfg.timeout:g}s waiting for {self._server} to greet",
+                    where,
+                    permanent=False,
+                )
             self._fail(
                 f"{self._server} closed the connection before greeting ({_reply(str(exc))})",
                 where,
@@ -379,6 +405,15 @@ class EmailNotifier:
             )
         except smtplib.SMTPResponseException:
             raise
+        except smtplib.SMTPServerDisconnected as exc:
+            # A timeout or a dropped connection mid-login: the server's trouble, not the
+            # settings'; the next cycle tries again.
+            what = f"timed out after {self.config.timeout:g}s" if _timed_out(exc) else "lost"
+            self._fail(
+                f"{what} during login to {self._server} ({self._scrub(_reply(str(exc)))})",
+                where,
+                permanent=False,
+            )
         except smtplib.SMTPException as exc:
             self._fail(
                 f"SMTP login for user {user!r} impossible: {_reply(str(exc))}",

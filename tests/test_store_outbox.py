@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.factories import digest, paper
+from watcher.errors import StoreError
 from watcher.models import LOCAL, Destination, OutboxEntry, Receipt
 from watcher.store import AtomicJSONStorage, Store
 from watcher.store.codec import entry_to_dict
@@ -198,3 +199,63 @@ def test_a_kill_at_any_point_of_the_migration_leaves_a_readable_store(tmp_path: 
         assert snapshot(data) == expected
     assert expected[1] == 2000 and expected[2] == 2000
     assert killed_mid_way  # at least one kill landed between the first and the last write
+
+
+def test_a_damaged_journal_line_stops_with_an_error_instead_of_resending(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as s:
+        for n in range(3):
+            s.enqueue(SLACK, digest(paper(f"2409.0000{n}"), subscription=f"s{n}"))
+        s.commit()
+        first, second, third = s.pending()
+        s.mark_sending(first.key)
+        s.mark_delivered(first.key, receipt())  # sent: must never read pending again
+        s.mark_sending(second.key)
+        s.mark_delivered(second.key, receipt())
+    journal = tmp_path / "outbox.log"
+    lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert len(lines) == 4
+    lines[1] = lines[1].replace('"delivered"', '"pendinge"')  # a flipped bit on disk
+    journal.write_text("".join(lines), encoding="utf-8")
+    before = journal.read_bytes()
+    for read_only in (True, False):
+        with pytest.raises(StoreError, match="line 2 is damaged") as err:
+            Store.open(tmp_path, read_only=read_only)
+        assert str(journal) in str(err.value) and "Run `watcher repair`" in str(err.value)
+    assert journal.read_bytes() == before  # nothing was changed
+
+    # A line cut by a crash mid-write is no damage: the marks before it stand.
+    journal.write_text("".join(lines[:1]) + lines[1][:20], encoding="utf-8")
+    with Store.open(tmp_path) as s:
+        assert {e.key: e.status for e in s.entries()}[first.key] == "unknown"
+        assert third in s.pending()
+
+
+def test_watcher_repair_holds_what_a_damaged_journal_may_have_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from watcher.cli import main
+
+    with Store.open(tmp_path) as s:
+        for n in range(3):
+            s.enqueue(SLACK, digest(paper(f"2409.0000{n}"), subscription=f"s{n}"))
+        s.commit()
+        first, second, third = s.pending()
+        s.mark_sending(first.key)
+        s.mark_delivered(first.key, receipt())
+        s.mark_sending(second.key)
+        s.mark_delivered(second.key, receipt())
+    journal = tmp_path / "outbox.log"
+    lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[2] = "garbage\n"  # the second entry's "sending" line is lost
+    journal.write_text("".join(lines), encoding="utf-8")
+    assert main(["status", "--data", str(tmp_path)]) == 1
+    assert "watcher repair" in capsys.readouterr().err
+    assert main(["repair", "--data", str(tmp_path)]) == 0
+    assert "2 digests of unknown fate" in capsys.readouterr().out
+    with Store.open(tmp_path) as s:
+        assert [e.key for e in s.delivery_log()] == [first.key]  # the marks before stand
+        assert s.pending() == []  # the rest is held for the user, never resent on its own
+        assert {e.key for e in s.entry_views() if e.status == "unknown"} == {
+            second.key,
+            third.key,
+        }

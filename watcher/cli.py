@@ -221,6 +221,18 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     add_dir_arguments(drop, rules=None)
     drop.set_defaults(handler=cmd_drop)
 
+    repair = sub.add_parser(
+        "repair",
+        help="go on after a damaged delivery journal (outbox.log)",
+        description="When a line of outbox.log is damaged, every command stops rather than "
+        "guess which digests were sent. This keeps the marks before that line and holds "
+        "every digest not known to be delivered as 'unknown': nothing is resent on its own. "
+        "Then look in the destinations and use `watcher retry` or `watcher confirm` on what "
+        "`watcher status` lists.",
+    )
+    add_dir_arguments(repair, rules=None)
+    repair.set_defaults(handler=cmd_repair)
+
 
 def _add_cycle_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -413,6 +425,17 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def cmd_drop(args: argparse.Namespace) -> int:
     return _resolve(args, "drop")
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    settings = _settings(args, read_environment())
+    with Store.open(settings.data_dir, repair_journal=True) as store:
+        held = [e for e in store.entry_views() if e.status == "unknown"]
+    print(f"The delivery journal is whole again; {count(len(held), 'digest')} of unknown fate.")
+    if held:
+        print("Look in their destinations, then `watcher retry KEY` or `watcher confirm KEY`")
+        print("for each (`watcher status` lists them).")
+    return 0
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:

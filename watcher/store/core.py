@@ -84,6 +84,7 @@ class Store(OutboxMixin, FeedsMixin):
         self._summary = JsonFile(data_dir / SUMMARY_FILE, read_only=read_only)
         self._journal = data_dir / JOURNAL_FILE
         self._journal_pending = False
+        self._repair_journal = False
         self._decoded = {}
         self._families = None
         self._delivered_files = {}
@@ -101,6 +102,7 @@ class Store(OutboxMixin, FeedsMixin):
         keep_delivered_days: int = KEEP_DELIVERED_DAYS,
         wait: float = 0,
         give_up: Callable[[], bool] = lambda: False,
+        repair_journal: bool = False,
     ) -> Store:
         """Open (creating if needed) a data directory as its only writer.
 
@@ -123,6 +125,7 @@ class Store(OutboxMixin, FeedsMixin):
         store = cls(
             path, read_only=read_only, lock_fd=lock_fd, keep_delivered_days=keep_delivered_days
         )
+        store._repair_journal = repair_journal and not read_only
         try:
             store._load()
         except BaseException:

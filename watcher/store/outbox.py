@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -95,6 +96,61 @@ def _mark_fields(entry: OutboxEntry) -> JSONDict:
     }
 
 
+REPAIRED = (
+    "the delivery journal was damaged: this digest may have been sent since; look in the "
+    "destination"
+)
+
+
+class DamagedJournal(StoreError):
+    """A line of ``outbox.log`` does not check out; ``good`` are the marks before it."""
+
+    def __init__(self, message: str, *, where: str, good: list[JSONDict]) -> None:
+        super().__init__(message, where=where)
+        self.good = good
+
+
+def journal_line(mark: JSONDict) -> str:
+    """One mark as a journal line: its JSON, a tab, and the CRC-32 of the JSON."""
+    body = json.dumps(mark, ensure_ascii=False)
+    return f"{body}\t{zlib.crc32(body.encode('utf-8')):08x}\n"
+
+
+def read_journal(text: str, where: Path) -> list[JSONDict]:
+    """The marks of a journal, in order. A last line without its newline was cut by a crash
+    mid-write: the marks before it stand. Any other line that does not check out is damage,
+    and an error: skipping it could turn a delivered entry pending again (sent twice)."""
+    lines = text.split("\n")
+    torn = lines.pop()  # "" when the file ends with a newline, as every whole line does
+    marks: list[JSONDict] = []
+    for number, line in enumerate(lines, 1):
+        body, tab, crc = line.rpartition("\t")
+        if not tab:  # a line of an earlier version: no checksum to check
+            body = line
+        mark = _parse_mark(body)
+        if mark is None or (tab and crc != f"{zlib.crc32(body.encode('utf-8')):08x}"):
+            raise DamagedJournal(
+                f"line {number} is damaged (it does not match its checksum), so the delivery "
+                "marks from there on cannot be trusted; nothing was changed. Run `watcher "
+                "repair`: it keeps the marks before that line and holds every digest not "
+                "known to be delivered as 'unknown' (nothing is resent on its own), for you "
+                "to retry or confirm after a look at the destinations",
+                where=str(where),
+                good=marks,
+            )
+        marks.append(mark)
+    del torn  # cut by a crash mid-write: ignored
+    return marks
+
+
+def _parse_mark(body: str) -> JSONDict | None:
+    try:
+        mark = json.loads(body)
+    except ValueError:
+        return None
+    return mark if isinstance(mark, dict) else None
+
+
 def _due(key: str, raw: JSONDict, where: Path) -> datetime:
     try:
         return aware(datetime.fromisoformat(raw["due"]))
@@ -115,6 +171,7 @@ class OutboxMixin(PapersMixin):
     _summary: JsonFile
     _journal: Path
     _journal_pending: bool
+    _repair_journal: bool  # watcher repair: a damaged journal holds instead of stopping
     _decoded: dict[str, OutboxEntry]  # open entries decoded this session, by key
     _families: dict[Family, list[str]] | None  # open keys by family, built on first use
     _delivered_files: dict[str, JsonFile]  # by period (without part)
@@ -392,10 +449,10 @@ class OutboxMixin(PapersMixin):
             return
         self._open.storage.dirty = False  # in the journal; open.json catches up later
         self._journal_pending = True
-        line = json.dumps({"key": entry_key, **fields}, ensure_ascii=False)
+        line = journal_line({"key": entry_key, **fields})
         try:
             with open(self._journal, "a", encoding="utf-8") as journal:
-                journal.write(line + "\n")
+                journal.write(line)
                 journal.flush()
                 if sync:
                     os.fsync(journal.fileno())
@@ -517,11 +574,18 @@ class OutboxMixin(PapersMixin):
             raise StoreError(f"cannot read: {e.strerror or e}", where=str(self._journal)) from e
         table = self._open.table("outbox")
         changed: dict[str, JSONDict] = {}
-        for line in text.splitlines():
-            try:
-                mark = json.loads(line)
-            except ValueError:
-                break  # the last line was cut by a crash mid-write: the mark before it stands
+        try:
+            marks = read_journal(text, self._journal)
+        except DamagedJournal as damage:
+            if not self._repair_journal:
+                raise
+            marks = damage.good
+            # What the lost marks said is unknown: every entry not known delivered or
+            # unknown may have been sent since. Hold them all for the user to look.
+            for key, raw in table.items():
+                if raw.get("status", "pending") in _OPEN:
+                    changed[key] = {**raw, "status": "unknown", "last_error": REPAIRED}
+        for mark in marks:
             key = str(mark.pop("key", ""))
             raw = changed.get(key) or table.get(key)
             if raw is not None:  # else: already moved to its period's file

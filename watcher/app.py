@@ -31,11 +31,11 @@ from watcher.sources import FeedSource, expand, placeholders, resolve_source
 from watcher.store import Store
 
 
-def build_fetcher(settings: Settings) -> ExpandingFetcher:
+def build_fetcher(settings: Settings, stop: threading.Event | None = None) -> ExpandingFetcher:
     """The one fetcher of a process. The configured arXiv endpoints count as arXiv hosts,
     so a mirror (or a test server) gets the same spacing as arxiv.org. A feed URL's
     ``${NAME}`` is filled in from ``settings.variables`` (the environment and .env) as it is
-    fetched, and only there."""
+    fetched, and only there. ``stop`` (the daemon's stop request) ends every wait of it."""
     polite = tuple(
         host
         for host in (
@@ -49,7 +49,7 @@ def build_fetcher(settings: Settings) -> ExpandingFetcher:
         min_interval=settings.arxiv_min_interval,
         extra_polite_hosts=polite,
     )
-    return ExpandingFetcher(Fetcher(config), settings.variables)
+    return ExpandingFetcher(Fetcher(config, stop=stop), settings.variables)
 
 
 class _HideExpanded(logging.Filter):

@@ -11,7 +11,11 @@ network rules that keep arXiv happy and a daemon safe:
 - documents declaring a DOCTYPE (other than a plain HTML one) or an ENTITY are refused;
 - at most one request every ``min_interval`` seconds (>= 3) per arXiv host, one connection;
 - back-off on 429/502/503/504 honouring Retry-After, and on connection errors and timeouts,
-  for at most ``max_attempts`` attempts; every failure becomes a ``FeedError`` a user can read.
+  for at most ``max_attempts`` attempts; every failure becomes a ``FeedError`` a user can read;
+- a stop request (the ``stop`` event, set by the daemon on SIGTERM) ends every wait at once
+  (the spacing, the back-off, Retry-After) and fails the fetches not yet started; a request
+  in flight gets ``stop_grace`` seconds to finish, then is left to its own timeouts in its
+  thread while ``fetch`` returns.
 
 Time is injected (``clock``/``sleep``), so tests check spacing and back-off without waiting.
 """
@@ -32,6 +36,7 @@ from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
@@ -42,6 +47,8 @@ from watcher.logs import redact_urls
 from watcher.models import RawFeed
 
 log = logging.getLogger("watcher.fetch")
+
+T = TypeVar("T")
 
 ARXIV_MIN_INTERVAL = 3.0  # arXiv terms of use: one request every 3 s, one connection
 MIB = 1024 * 1024
@@ -54,6 +61,8 @@ ACCEPT = (
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 BACKOFF_BASE = 5.0  # first back-off without Retry-After: 5 s, then 10 s, 20 s, ...
 MAX_REDIRECTS = 5
+STOP_POLL = 0.05  # how often a fetch waiting for its request looks at the stop event
+STOPPING = "not fetched: the watcher is stopping"
 _FILE_TYPES = {
     ".xml": "application/xml",
     ".rss": "application/rss+xml",
@@ -79,14 +88,21 @@ class FetchConfig:
     max_attempts: int = 3
     max_backoff: float = 300.0
     extra_polite_hosts: tuple[str, ...] = ()
+    # One attempt as a whole (connection, headers, the body) may take at most this long: the
+    # read timeout is per read, and a server dripping a byte at a time would never trip it.
+    attempt_timeout: float = 120.0
+    # After a stop request, how long a request already in flight may still take to finish.
+    stop_grace: float = 5.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         if self.max_bytes < 1:
             raise ValueError("max_bytes must be positive")
-        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+        if self.connect_timeout <= 0 or self.read_timeout <= 0 or self.attempt_timeout <= 0:
             raise ValueError("timeouts must be positive")
+        if self.stop_grace < 0:
+            raise ValueError("stop_grace must not be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,19 +271,26 @@ class _Retry(Exception):
 
 class Fetcher:
     """Fetches feeds from http(s) URLs, file:// URLs and local paths; one instance per
-    process, so that its per-host spacing covers every request to arXiv."""
+    process, so that its per-host spacing covers every request to arXiv.
+
+    ``stop``: once set, every wait ends at once and every fetch (the one in flight too)
+    fails with "not fetched: the watcher is stopping". Waits are on this event unless a
+    ``sleep`` is injected (tests); the event is checked after an injected sleep as well.
+    """
 
     def __init__(
         self,
         config: FetchConfig | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         transport: httpx.BaseTransport | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config or FetchConfig()
+        self.stop = stop if stop is not None else threading.Event()
         self._clock = clock
-        self._sleep = sleep
+        self._sleep = sleep if sleep is not None else self._wait
         self._lock = threading.Lock()
         self._next_allowed: dict[str, float] = {}
         self._intervals: dict[str, float] = {}
@@ -281,7 +304,8 @@ class Fetcher:
                 connect=cfg.connect_timeout,
                 read=cfg.read_timeout,
                 write=cfg.read_timeout,
-                pool=None,  # waiting for our own single connection is not a failure
+                # Waiting for our own single connection is not a failure, but not endless.
+                pool=cfg.attempt_timeout,
             ),
             follow_redirects=False,  # followed by hand, so every hop is spaced politely
             headers={"User-Agent": cfg.user_agent, "Accept": ACCEPT},
@@ -296,6 +320,7 @@ class Fetcher:
         ``etag`` is sent as If-None-Match; a 304 answer gives ``not_modified=True`` and no
         ``raw``. Every failure raises ``FeedError(message, where=source)``.
         """
+        self._check_stop(source)
         try:
             scheme = urlsplit(source).scheme.lower() if "://" in source else ""
         except ValueError as exc:
@@ -311,6 +336,42 @@ class Fetcher:
 
     def close(self) -> None:
         self._client.close()
+
+    # --- stopping -------------------------------------------------------------------------
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less: a stop request ends the wait at once."""
+        self.stop.wait(seconds)
+
+    def _check_stop(self, where: str) -> None:
+        if self.stop.is_set():
+            raise FeedError(STOPPING, where=redact(where))
+
+    def _unless_stopped(self, work: Callable[[], T], where: str) -> T:
+        """``work()`` (one attempt on the network) in a thread of its own, so that a stop
+        request ends the wait for it within ``stop_grace`` seconds (an answer on its way may
+        still arrive). An abandoned attempt ends by its own timeouts; nothing is fetched
+        after a stop, so nothing waits for its connection."""
+        outcome: list[tuple[T | None, BaseException | None]] = []
+        done = threading.Event()
+
+        def attempt() -> None:
+            try:
+                outcome.append((work(), None))
+            except BaseException as exc:  # handed to the caller below
+                outcome.append((None, exc))
+            finally:
+                done.set()
+
+        threading.Thread(target=attempt, name="watcher-fetch", daemon=True).start()
+        while not done.wait(STOP_POLL):
+            if self.stop.is_set() and not done.wait(self.config.stop_grace):
+                log.info("%s: stopping; not waiting any longer for the request", where)
+                raise FeedError(STOPPING, where=where)
+        value, error = outcome[0]
+        if error is not None:
+            raise error
+        return value  # type: ignore[return-value]
 
     def __enter__(self) -> Fetcher:
         return self
@@ -351,8 +412,9 @@ class Fetcher:
         where = redact(source)
         cfg = self.config
         for attempt in range(1, cfg.max_attempts + 1):
+            self._check_stop(where)
             try:
-                return self._attempt(source, etag, where)
+                return self._unless_stopped(lambda: self._attempt(source, etag, where), where)
             except _Retry as problem:
                 host = _host(source)
                 if attempt == cfg.max_attempts:
@@ -390,6 +452,7 @@ class Fetcher:
         for hop in range(MAX_REDIRECTS + 1):
             url = str(request.url)
             self._wait_turn(request.url.host, where)
+            self._check_stop(where)
             response = self._send(request, url, where)
             try:
                 if response.next_request is not None:
@@ -437,15 +500,16 @@ class Fetcher:
         explained = 400 <= status < 500 and "xml" in content_type.lower()
         if not 200 <= status < 300 and not explained:
             raise FeedError(_status_text(status), where=where)
-        body = self._read_capped(response, url, where)
+        body = self._read_capped(response, url, where, started)
         check_prolog(body, where=where)
         log.info(
             "%s: HTTP %d, %d bytes in %.1fs", where, status, len(body), time.monotonic() - started
         )
         return FetchResult(RawFeed(source, body, content_type, new_etag, status), False, new_etag)
 
-    def _read_capped(self, response: httpx.Response, url: str, where: str) -> bytes:
+    def _read_capped(self, response: httpx.Response, url: str, where: str, started: float) -> bytes:
         cap = self.config.max_bytes
+        deadline = started + self.config.attempt_timeout
         too_big = FeedError(f"body larger than {human_size(cap)} cap", where=where)
         declared = response.headers.get("content-length")
         identity = "content-encoding" not in response.headers
@@ -458,6 +522,12 @@ class Fetcher:
                 body += chunk
                 if len(body) > cap:
                     raise too_big  # closing the response drops the connection mid-body
+                if time.monotonic() > deadline:
+                    raise _Retry(
+                        f"timed out: the body of {redact(url)} took more than "
+                        f"{_seconds(self.config.attempt_timeout)}"
+                    )
+
         except httpx.HTTPError as exc:
             raise self._transport_problem(exc, url, where) from None
         return bytes(body)
@@ -541,6 +611,7 @@ class Fetcher:
             if wait > 0:
                 log.debug("waiting %s before asking %s", _seconds(wait), host)
                 self._sleep(wait)
+                self._check_stop(where)
                 now = self._clock()
             if interval > 0:
                 self._next_allowed[bucket] = now + interval

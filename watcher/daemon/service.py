@@ -120,10 +120,11 @@ class Daemon:
         self.last_cycle: JobRun | None = None
         self.running: RunningJob | None = None
         self.secrets = secrets_of(settings, environ)  # kept out of the heartbeat
-        self.fetcher = app.build_fetcher(settings)
+        self.stopping = threading.Event()
+        # A stop request ends the fetcher's waits (spacing, back-off, Retry-After) at once.
+        self.fetcher = app.build_fetcher(settings, stop=self.stopping)
         self.store_lock = threading.Lock()  # one job at a time touches the store
         self.state_lock = threading.RLock()  # rules in use, heartbeat
-        self.stopping = threading.Event()
         self.main_done = threading.Event()
         self.specs: dict[str, JobSpec] = {}  # job id -> what the scheduler was given
         self._next_runs = NextRuns()

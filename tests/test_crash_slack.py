@@ -36,9 +36,7 @@ PAPERS = [
 
 
 def watcher(tmp: Path, server: SlackServer, *argv: str) -> subprocess.Popen[str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("WATCHER_", "SLACK_", "SMTP_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHER_", "SLACK_", "SMTP_"))}
     env.update(SLACK_BOT_TOKEN=TOKEN, SLACK_API_URL=server.api_url, PYTHONPATH=str(PROJECT))
     args = [*argv, "--data", str(tmp / "data")]
     if argv[0] == "once":

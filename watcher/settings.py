@@ -49,7 +49,7 @@ class Settings:
     recheck_cron: str = "0 3,6 * * mon-fri"
     poll_timezone: str = "America/New_York"
     poll_interval: float | None = None  # seconds; replaces both crons (tests, mirrors)
-    rules_reload_interval: float = 2.0
+    rules_reload_interval: float = 1.0
     log_format: LogFormat = "text"
     archive_days: int = 90
     # Every variable as read (environment over .env): where a feed URL's ``${NAME}`` is
@@ -155,7 +155,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         recheck_cron=crons["WATCHER_RECHECK_CRON"],
         poll_timezone=poll_timezone,
         poll_interval=poll_interval,
-        rules_reload_interval=number("WATCHER_RULES_RELOAD_INTERVAL", 2.0) or 2.0,
+        rules_reload_interval=number("WATCHER_RULES_RELOAD_INTERVAL", 1.0) or 1.0,
         log_format="json" if log_format == "json" else "text",
         archive_days=int(archive_days),
         variables=dict(environ),

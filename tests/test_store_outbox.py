@@ -259,3 +259,25 @@ def test_watcher_repair_holds_what_a_damaged_journal_may_have_sent(
             second.key,
             third.key,
         }
+
+
+def test_a_damaged_outbox_names_its_previous_version_and_repair_puts_it_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from watcher.cli import main
+
+    with Store.open(tmp_path) as s:
+        s.enqueue(SLACK, digest(paper("2409.00001"), subscription="first"))
+        s.commit()
+        s.enqueue(SLACK, digest(paper("2409.00002"), subscription="second"))
+        s.commit()
+    opened = tmp_path / "outbox" / "open.json"
+    assert (tmp_path / "outbox" / "open.json.prev").exists()
+    opened.write_bytes(b"")  # a full disk's zero-length file
+    with pytest.raises(StoreError, match="watcher repair --previous") as err:
+        Store.open(tmp_path)
+    assert str(opened) in str(err.value)
+    assert main(["repair", "--previous", "--data", str(tmp_path)]) == 0
+    assert "the previous version is back" in capsys.readouterr().out
+    with Store.open(tmp_path) as s:  # the outbox as it was before the last commit
+        assert [e.digest.subscription for e in s.entries()] == ["first"]

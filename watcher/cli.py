@@ -41,7 +41,8 @@ from watcher.status import (
     storage_problems,
     summarize,
 )
-from watcher.store import Store
+from watcher.store import AtomicJSONStorage, Store
+from watcher.store.files import restore_previous
 
 
 def now() -> datetime:
@@ -229,6 +230,12 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "every digest not known to be delivered as 'unknown': nothing is resent on its own. "
         "Then look in the destinations and use `watcher retry` or `watcher confirm` on what "
         "`watcher status` lists.",
+    )
+    repair.add_argument(
+        "--previous",
+        action="store_true",
+        help="put back the version before the last write of a damaged outbox/open.json or "
+        "feeds.json (their .prev); what that last write added is lost",
     )
     add_dir_arguments(repair, rules=None)
     repair.set_defaults(handler=cmd_repair)
@@ -429,6 +436,16 @@ def cmd_drop(args: argparse.Namespace) -> int:
 
 def cmd_repair(args: argparse.Namespace) -> int:
     settings = _settings(args, read_environment())
+    if args.previous:
+        for path in (settings.data_dir / "outbox" / "open.json", settings.data_dir / "feeds.json"):
+            try:
+                AtomicJSONStorage(path, read_only=True).read()
+                continue  # whole: nothing to roll back
+            except WatcherError:
+                pass
+            if not restore_previous(path):
+                raise WatcherError("damaged, and no previous version to put back", where=str(path))
+            print(f"{path}: the previous version is back.")
     with Store.open(settings.data_dir, repair_journal=True) as store:
         held = [e for e in store.entry_views() if e.status == "unknown"]
     print(f"The delivery journal is whole again; {count(len(held), 'digest')} of unknown fate.")

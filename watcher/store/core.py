@@ -80,7 +80,7 @@ class Store(OutboxMixin, FeedsMixin):
         self._text_cache = {}
         self._paper_cache = {}
         # the outbox
-        self._open = JsonFile(data_dir / OPEN_FILE, read_only=read_only)
+        self._open = JsonFile(data_dir / OPEN_FILE, read_only=read_only, keep_previous=True)
         self._summary = JsonFile(data_dir / SUMMARY_FILE, read_only=read_only)
         self._journal = data_dir / JOURNAL_FILE
         self._journal_pending = False
@@ -90,7 +90,7 @@ class Store(OutboxMixin, FeedsMixin):
         self._delivered_files = {}
         self._delivered_families = {}
         # feeds
-        self._feeds = JsonFile(data_dir / FEEDS_FILE, read_only=read_only)
+        self._feeds = JsonFile(data_dir / FEEDS_FILE, read_only=read_only, keep_previous=True)
         self._staged_feeds = {}
 
     @classmethod

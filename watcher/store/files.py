@@ -21,7 +21,7 @@ from typing import Any
 from tinydb import Storage, TinyDB
 
 from watcher.errors import StoreBusy, StoreError
-from watcher.store.atomic import write_atomically
+from watcher.store.atomic import fsync_directory, write_atomically
 from watcher.store.codec import JSONDict
 
 Tables = dict[str, dict[str, Any]]
@@ -38,9 +38,18 @@ class AtomicJSONStorage(Storage):
     (we never write an empty file: even an empty database is ``{}``).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, read_only: bool = False, keep_previous: bool = False
+    ) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        # Keep the version a write replaces as ``<name>.prev``: one good generation to roll
+        # back to when the file is damaged (watcher repair --previous).
+        self.keep_previous = keep_previous
+
+    @property
+    def previous(self) -> Path:
+        return previous_of(self.path)
 
     def read(self) -> Tables | None:
         try:
@@ -51,27 +60,42 @@ class AtomicJSONStorage(Storage):
             raise StoreError(f"cannot read: {e.strerror or e}", where=str(self.path)) from e
         if not raw.strip():
             raise StoreError(
-                "the file is empty (a disk that filled up, or a copy cut short); restore it "
-                "from a backup or move it aside to start that part afresh",
+                "the file is empty (a disk that filled up, or a copy cut short); "
+                + self._way_back(),
                 where=str(self.path),
             )
         try:
             data = json.loads(raw)
         except ValueError as e:
-            raise StoreError(
-                f"corrupt JSON ({e}); move it aside or restore a backup", where=str(self.path)
-            ) from e
+            raise StoreError(f"corrupt JSON ({e}); {self._way_back()}", where=str(self.path)) from e
         if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
             raise StoreError(
-                "not a TinyDB file (expected an object of tables)", where=str(self.path)
+                f"not a TinyDB file (expected an object of tables); {self._way_back()}",
+                where=str(self.path),
             )
         return data
+
+    def _way_back(self) -> str:
+        if self.previous.exists():
+            return (
+                f"the version before the last write is {self.previous.name}: `watcher repair "
+                "--previous` puts it back (what the last write added is then lost), or restore "
+                "a backup"
+            )
+        return "restore it from a backup, or move it aside to start that part afresh"
 
     def write(self, data: Tables) -> None:
         if self.read_only:
             raise StoreError("the store was opened read-only", where=str(self.path))
         payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         try:
+            if self.keep_previous and self.path.exists():
+                # A hard link, then a rename over the old .prev: the file itself is never
+                # missing, and .prev is whole or the one before.
+                link = self.path.with_name(f".{self.path.name}.prev.tmp")
+                link.unlink(missing_ok=True)
+                os.link(self.path, link)
+                os.replace(link, self.previous)
             write_atomically(self.path, payload)
         except OSError as e:
             raise StoreError(f"cannot write: {e.strerror or e}", where=str(self.path)) from e
@@ -116,9 +140,10 @@ class JsonFile:
     ``db`` (a TinyDB over the same storage) reads them for anyone who wants its queries.
     """
 
-    def __init__(self, path: Path, *, read_only: bool) -> None:
+    def __init__(self, path: Path, *, read_only: bool, keep_previous: bool = False) -> None:
         self.path = path
-        self.storage = _Buffered(AtomicJSONStorage(path, read_only=read_only))
+        backing = AtomicJSONStorage(path, read_only=read_only, keep_previous=keep_previous)
+        self.storage = _Buffered(backing)
         self.db = TinyDB(storage=lambda: self.storage)
 
     @property
@@ -164,6 +189,20 @@ class JsonFile:
 
     def _tables(self) -> Tables:
         return self.storage.read() or {}
+
+
+def previous_of(path: Path) -> Path:
+    return path.with_name(f"{path.name}.prev")
+
+
+def restore_previous(path: Path) -> bool:
+    """Put ``<name>.prev`` back in place of ``path`` (True), if there is one."""
+    previous = previous_of(path)
+    if not previous.exists():
+        return False
+    os.replace(previous, path)
+    fsync_directory(path.parent)
+    return True
 
 
 def read_table(path: Path, table: str) -> dict[str, Any]:

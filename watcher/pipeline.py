@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import gc
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -94,14 +94,40 @@ class Plan:
 @dataclass(frozen=True)
 class Arrivals:
     """Today's papers from every polled source, one per id (the newest version), with the
-    subscriptions that read each, the announcement date each came with (the first feed's),
-    and which were announced today (not replacements)."""
+    feeds that brought each, the announcement date each came with (the first feed's), and
+    which were announced today (not replacements)."""
 
     papers: Mapping[str, Paper]
-    readers: Mapping[str, frozenset[str]]
     period_of: Mapping[str, str]
     announceable: frozenset[str]
     sources_of: Mapping[str, frozenset[str]]  # paper id -> the feeds (URLs) that brought it
+
+
+@dataclass(frozen=True)
+class Readers:
+    """Who reads a paper: the subscriptions that read one of the feeds that brought it.
+    Asked per paper and subscription, never built as a set per paper: ten thousand
+    subscriptions on one feed would make ten thousand names for each of a day's papers."""
+
+    of_feed: Mapping[str, frozenset[str]]  # source URL -> the subscriptions reading it
+    feeds_of: Mapping[str, frozenset[str]]  # subscription -> the source URLs it reads
+
+    @classmethod
+    def of(cls, sources: Mapping[FeedSource, Sequence[str]]) -> Readers:
+        feeds_of: dict[str, set[str]] = defaultdict(set)
+        for source, names in sources.items():
+            for name in names:
+                feeds_of[name].add(source.url)
+        return cls(
+            {source.url: frozenset(names) for source, names in sources.items()},
+            {name: frozenset(urls) for name, urls in feeds_of.items()},
+        )
+
+    def reads(self, subscription: str, feeds: frozenset[str]) -> bool:
+        return not self.feeds_of.get(subscription, frozenset()).isdisjoint(feeds)
+
+    def all_of(self, feeds: Iterable[str]) -> frozenset[str]:
+        return frozenset().union(*(self.of_feed.get(f, frozenset()) for f in feeds))
 
 
 def gather(cycle: Cycle, now: datetime) -> Plan:
@@ -123,15 +149,18 @@ def gather(cycle: Cycle, now: datetime) -> Plan:
         source: poll(poller, source, cycle.store.feed_state(source.url), today)
         for source in cycle.sources
     }
-    arrivals = collect(polled, cycle.sources)
+    arrivals = collect(polled)
     # Only papers that can be news are looked up: a day's replacements carry ids from many
     # old months, and reading those months' records every day would make a cycle's cost
     # grow with the history kept. (Replacements matter only to updates.)
-    wants_updates = {s.name for s in cycle.subscriptions if s.updates}
+    readers = Readers.of(cycle.sources)
+    update_feeds = frozenset().union(
+        *(readers.feeds_of.get(s.name, frozenset()) for s in cycle.subscriptions if s.updates)
+    )
     ids = [
         pid
         for pid in arrivals.papers
-        if pid in arrivals.announceable or arrivals.readers[pid] & wants_updates
+        if pid in arrivals.announceable or not update_feeds.isdisjoint(arrivals.sources_of[pid])
     ]
     return decide(
         arrivals,
@@ -145,13 +174,10 @@ def gather(cycle: Cycle, now: datetime) -> Plan:
     )
 
 
-def collect(
-    polled: Mapping[FeedSource, Polled], sources: Mapping[FeedSource, Sequence[str]]
-) -> Arrivals:
+def collect(polled: Mapping[FeedSource, Polled]) -> Arrivals:
     """The same paper arrives from several feeds (cross-lists): one paper, newest version,
     read by every subscription that reads any of those feeds, dated by the first feed."""
     papers: dict[str, Paper] = {}
-    readers: dict[str, set[str]] = defaultdict(set)
     sources_of: dict[str, set[str]] = defaultdict(set)
     period_of: dict[str, str] = {}
     announceable: set[str] = set()
@@ -161,14 +187,12 @@ def collect(
                 kept = papers.get(paper.id)
                 if kept is None or (paper.version or 0) > (kept.version or 0):
                     papers[paper.id] = paper
-                readers[paper.id].update(sources[source])
                 sources_of[paper.id].add(source.url)
                 period_of.setdefault(paper.id, batch.period.isoformat())
                 if paper.announce_type in ANNOUNCEABLE:
                     announceable.add(paper.id)
     return Arrivals(
         papers,
-        {k: frozenset(v) for k, v in readers.items()},
         period_of,
         frozenset(announceable),
         {k: frozenset(v) for k, v in sources_of.items()},
@@ -188,25 +212,26 @@ def decide(
     """The plan, from values alone: which papers are new, which subscriptions they match,
     which known papers are still news to a subscription (late) or updates, and the digests
     all of that makes per destination and period."""
-    papers, readers, announceable = arrivals.papers, arrivals.readers, arrivals.announceable
+    papers, announceable, feeds = arrivals.papers, arrivals.announceable, arrivals.sources_of
+    readers = Readers.of(sources or {})
     new = [p for pid, p in papers.items() if pid in announceable and pid not in known]
     new_ids = {p.id for p in new}
     matches = [
-        m for paper in new for m in matcher.match(paper) if m.subscription in readers[paper.id]
+        m
+        for paper in new
+        for m in matcher.match(paper)
+        if readers.reads(m.subscription, feeds[paper.id])
     ]
     # A known paper is still news to a subscription that has not read it yet: its feed
     # failed or was stale when another feed brought the paper (a cross-list, say).
-    readers_of_feed: dict[str, frozenset[str]] = {
-        source.url: frozenset(names) for source, names in (sources or {}).items()
-    }
-    late = _late_readers(known, announceable, readers, readers_of_feed, now)
+    late = _late_readers(known, announceable, feeds, readers, now)
     matches += [
         m
         for pid, missing in late.items()
         for m in matcher.match(papers[pid])
         if m.subscription in missing
     ]
-    updated, updates = _updates(subscriptions, matcher, papers, known, readers)
+    updated, updates = _updates(subscriptions, matcher, papers, known, feeds, readers)
 
     routed, notes = _route(subscriptions, available)
     digests, due_at = _plan(matches, updates, routed, arrivals.period_of)
@@ -350,8 +375,8 @@ def _cyclic_gc_paused() -> Iterator[None]:
 def _late_readers(
     known: Mapping[str, PaperRecord],
     announceable: frozenset[str],
-    readers: Mapping[str, frozenset[str]],
-    readers_of_feed: Mapping[str, frozenset[str]],
+    feeds: Mapping[str, frozenset[str]],
+    readers: Readers,
     now: datetime,
 ) -> dict[str, frozenset[str]]:
     """Known, recently first seen, announceable papers with subscriptions that read them
@@ -361,9 +386,12 @@ def _late_readers(
     for pid, record in known.items():
         if pid not in announceable or record.first_seen < now - LATE_WINDOW:
             continue
-        missing = readers[pid] - record.read_by - record.matched_by
-        for feed in record.read_from:
-            missing = missing - readers_of_feed.get(feed, frozenset())
+        missing = (
+            readers.all_of(feeds[pid])
+            - readers.all_of(record.read_from)
+            - record.read_by
+            - record.matched_by
+        )
         if missing:
             late[pid] = missing
     return late
@@ -374,7 +402,8 @@ def _updates(
     matcher: PaperMatcher,
     papers: Mapping[str, Paper],
     known: Mapping[str, PaperRecord],
-    readers: Mapping[str, frozenset[str]],
+    feeds: Mapping[str, frozenset[str]],
+    readers: Readers,
 ) -> tuple[list[Paper], list[Match]]:
     """Known papers seen in a newer version, and the update matches for subscriptions that
     asked for updates (``updates: true``) and were sent the paper before."""
@@ -384,11 +413,16 @@ def _updates(
     newer = [
         papers[pid]
         for pid, record in known.items()
-        if readers[pid] & wants_updates and (papers[pid].version or 0) > (record.version or 0)
+        if (papers[pid].version or 0) > (record.version or 0)
+        and any(readers.reads(name, feeds[pid]) for name in wants_updates)
     ]
     updates: list[Match] = []
     for paper in newer:
-        eligible = known[paper.id].matched_by & wants_updates & readers[paper.id]
+        eligible = {
+            name
+            for name in known[paper.id].matched_by & wants_updates
+            if readers.reads(name, feeds[paper.id])
+        }
         if not eligible:
             continue
         current = {m.subscription: m for m in matcher.match(paper)}

@@ -201,16 +201,22 @@ def test_a_kill_at_any_point_of_the_migration_leaves_a_readable_store(tmp_path: 
     assert killed_mid_way  # at least one kill landed between the first and the last write
 
 
-def test_a_damaged_journal_line_stops_with_an_error_instead_of_resending(tmp_path: Path) -> None:
-    with Store.open(tmp_path) as s:
+def two_of_three_sent(data: Path) -> tuple[OutboxEntry, OutboxEntry, OutboxEntry]:
+    """Three digests queued; the first two sent (each marked sending, then delivered, in
+    the journal), the third still pending."""
+    with Store.open(data) as s:
         for n in range(3):
             s.enqueue(SLACK, digest(paper(f"2409.0000{n}"), subscription=f"s{n}"))
         s.commit()
         first, second, third = s.pending()
-        s.mark_sending(first.key)
-        s.mark_delivered(first.key, receipt())  # sent: must never read pending again
-        s.mark_sending(second.key)
-        s.mark_delivered(second.key, receipt())
+        for sent in (first, second):
+            s.mark_sending(sent.key)
+            s.mark_delivered(sent.key, receipt())  # sent: must never read pending again
+    return first, second, third
+
+
+def test_a_damaged_journal_line_stops_with_an_error_instead_of_resending(tmp_path: Path) -> None:
+    first, _, third = two_of_three_sent(tmp_path)
     journal = tmp_path / "outbox.log"
     lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
     assert len(lines) == 4
@@ -235,15 +241,7 @@ def test_watcher_repair_holds_what_a_damaged_journal_may_have_sent(
 ) -> None:
     from watcher.cli import main
 
-    with Store.open(tmp_path) as s:
-        for n in range(3):
-            s.enqueue(SLACK, digest(paper(f"2409.0000{n}"), subscription=f"s{n}"))
-        s.commit()
-        first, second, third = s.pending()
-        s.mark_sending(first.key)
-        s.mark_delivered(first.key, receipt())
-        s.mark_sending(second.key)
-        s.mark_delivered(second.key, receipt())
+    first, second, third = two_of_three_sent(tmp_path)
     journal = tmp_path / "outbox.log"
     lines = journal.read_text(encoding="utf-8").splitlines(keepends=True)
     lines[2] = "garbage\n"  # the second entry's "sending" line is lost

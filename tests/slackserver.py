@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -93,6 +94,7 @@ class SlackServer:
         self._hold: int | None = None
         self.reached = threading.Event()
         self.release = threading.Event()
+        self.answer_delay = 0.0  # seconds between accepting a post and answering it
 
     # --- control --------------------------------------------------------------------------
 
@@ -225,6 +227,8 @@ class _Handler(BaseHTTPRequestHandler):
             if held:
                 self.slack.reached.set()
                 self.slack.release.wait(timeout=30)
+            if self.slack.answer_delay:
+                time.sleep(self.slack.answer_delay)
             self._json(200, {"ok": True, "channel": "C123", "ts": call.ts})
         else:
             self._json(200, {"ok": False, "error": "unknown_method"})
@@ -243,13 +247,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self, status: int, body: bytes, content_type: str, retry_after: int | None = None
     ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        if retry_after is not None:
-            self.send_header("Retry-After", str(retry_after))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            if retry_after is not None:
+                self.send_header("Retry-After", str(retry_after))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client was killed while its answer was on the way (tests do that)
 
 
 def _decode(content_type: str, raw: bytes) -> dict[str, Any]:

@@ -57,6 +57,7 @@ class Handler:
     refuse: dict[str, str] = field(default_factory=dict)  # address -> reply, e.g. "550 ..."
     defer: str | None = None  # a reply to every RCPT, e.g. "451 ..."
     drop_after_data: bool = False
+    delay: float = 0.0  # seconds to take over DATA, after the mail is captured
     messages: list[Captured] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -92,6 +93,8 @@ class Handler:
         )
         with self.lock:
             self.messages.append(captured)
+        if self.delay:
+            await asyncio.sleep(self.delay)  # a client killed meanwhile never hears
         return "250 Message accepted for delivery"
 
 

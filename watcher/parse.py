@@ -1,5 +1,8 @@
 """Bytes of one feed -> a Feed of Paper values. Pure: no network, no clock, no disk.
 
+(About 600 lines: three feed kinds, arXiv's normalisation and the recovery of damaged items
+share one XML reading; split, the exact-abstract reading would be done three times.)
+
 arXiv feeds (daily RSS and API Atom) are read entirely with defusedxml, because feedparser
 sanitises text as HTML and corrupts abstracts containing ``<`` (``p<s/d`` -> ``p<s>d``).
 Generic RSS/Atom feeds use feedparser for structure (ids, links, authors, dates in any of

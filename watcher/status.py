@@ -1,5 +1,8 @@
 """What ``watcher status`` reports: the outbox per destination and the health of each feed.
 
+(About 580 lines: one report, the values it is made of and the lines it prints; every part
+says what needs attention with the others' words.)
+
 Pure: it takes the store's undelivered entries, delivery tallies and feed states
 (``Store.entry_views()``, ``Store.delivery_tallies()``, ``Store.feed_states()``: none of them
 reads a paper's text or a past delivery) and returns a :class:`Status` value and the

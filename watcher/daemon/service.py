@@ -11,6 +11,8 @@ that finds one of them holding it waits up to ``STORE_WAIT`` seconds for it).
 
 SIGTERM or SIGINT stops the scheduler from starting anything new, lets the job in progress
 finish (each network call has a timeout), writes the heartbeat and exits 0.
+
+(About 500 lines: one class, the daemon's state, shared by its jobs under one lock.)
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Slack delivery: a bot token (chat.postMessage, summary + thread replies) or an incoming
 webhook (messages in sequence). The edge around the pure :mod:`watcher.render.slack`.
 
+(About 520 lines: both ways of posting share the error mapping, pacing and resumption.)
+
 Secrets (the token, webhook URLs) come from the environment, never from rule files, and never
 reach an exception message or a log line: slack_sdk's own debug logging (request URLs,
 bodies) goes to a private logger whose filter redacts them.

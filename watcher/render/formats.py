@@ -1,5 +1,8 @@
 """Turn a Digest into a Message: subject, Markdown, plain text and HTML (pure).
 
+(About 590 lines: the cleaning, capping, escaping and highlighting every format shares live
+here once, beside the views the templates see, so no format cleans a string its own way.)
+
 The Markdown template reproduces the seed digest layout byte for byte; the annotated
 Markdown template (``highlight=True``) is the same layout plus each paper's matched terms
 and those terms in bold in the abstract. Text and HTML always show the matched terms; HTML

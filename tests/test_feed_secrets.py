@@ -289,3 +289,18 @@ def test_the_log_filter_status_and_heartbeat_hide_url_secrets_without_being_told
     assert redacted(beat, []) == {
         "feeds": [{"url": "https://***@h/f", "error": "GET https://h/f?password=***: 500"}]
     }
+
+
+def test_a_token_typed_in_a_one_off_feed_is_hidden_in_the_lines_and_feeds_json(
+    user: User, server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    user.rule(server.url("/public"))
+    literal = server.url(f"/private?token={SECRET}")  # typed on the command line
+    ran = user.run("once", "--rules", str(user.rules), "--data", str(user.data), "--feed", literal)
+    assert ran.code == 0, ran.err
+    assert "feed http://127.0.0.1:" in ran.err and "token=***" in ran.err
+    assert SECRET not in ran.text
+    assert not any(SECRET in record.getMessage() for record in caplog.records)
+    assert not any(SECRET in text for text in every_file(user.data))
+    assert SECRET not in user.status().text

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from watcher.logs import redact_urls
 from watcher.models import (
     DestinationTally,
     EntryView,
@@ -542,7 +543,12 @@ def count(n: int, noun: str) -> str:
 
 
 def feed_line(feed: FeedReport) -> str:
-    """One line for one poll, as `watcher once` prints it and the daemon logs it."""
+    """One line for one poll, as `watcher once` prints it and the daemon logs it; a
+    credential in the feed's URL (a one-off ``--feed https://…?token=…``) shows as ``***``."""
+    return redact_urls(_feed_line(feed))
+
+
+def _feed_line(feed: FeedReport) -> str:
     word = FEED_WORDS[feed.status]
     if feed.status == "failed":
         return f"feed {feed.source}: {word}: {feed.error}"

@@ -5,6 +5,9 @@ The file also holds the store's own bookkeeping (``meta``: when the archive was 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from watcher.logs import redact_urls
 from watcher.models import FeedState
 from watcher.store.archive import decode
 from watcher.store.base import StoreBase
@@ -19,8 +22,12 @@ class FeedsMixin(StoreBase):
     _staged_feeds: dict[str, FeedState]
 
     def feed_state(self, source: str) -> FeedState:
-        """What was stored for a feed (etag, last listing, last announced date...)."""
+        """What was stored for a feed (etag, last listing, last announced date...).
+
+        Feeds are filed under their URL with any credential in it as ``***`` (a one-off
+        ``--feed https://…?token=…``): the file never holds the secret."""
         self._usable()
+        source = redact_urls(source)
         staged = self._staged_feeds.get(source)
         if staged is not None:
             return staged
@@ -37,7 +44,8 @@ class FeedsMixin(StoreBase):
     def set_feed_state(self, source: str, state: FeedState) -> None:
         """Stage a feed's state, written last by ``commit()``."""
         self._writable()
-        self._staged_feeds[source] = state
+        error = None if state.last_error is None else redact_urls(state.last_error)
+        self._staged_feeds[redact_urls(source)] = replace(state, last_error=error)
 
     def _meta(self, key: str) -> JSONDict:
         return self._feeds.get("meta", key) or {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from watcher.logs import redact_urls
 from watcher.models import Paper, PaperRecord, is_arxiv_id
 from watcher.store.archive import ArchiveMixin, day_of, first_seen_of
 from watcher.store.codec import JSONDict, paper_to_dict, record_from_dict
@@ -131,7 +132,8 @@ class PapersMixin(ArchiveMixin):
         for paper in papers:
             record = self._record(paper.id)
             subscriptions = set(matched_by.get(paper.id, ()))
-            feeds = set(read_from.get(paper.id, ()))
+            # A feed URL with a credential typed in (a one-off --feed) is kept as ***.
+            feeds = {redact_urls(url) for url in read_from.get(paper.id, ())}
             version = paper.version
             if record is None:
                 first_seen = seen_at.isoformat()

@@ -68,6 +68,7 @@ class Tally:
     confirmed: int = 0
     confirmed_summary: int = 0
     expected: dict[str, set[str]] = field(default_factory=dict)  # destination -> paper ids
+    problems: list[tuple[str, str]] = field(default_factory=list)
 
 
 class World:
@@ -166,8 +167,9 @@ class World:
             posts = self.slack_posts(channel)
             point = ResumePoint.parse(entry.resume)
             if point is None or not point.ts:
-                # The summary is in doubt: is a summary of this digest in the channel?
-                marker = f"{entry.subscription}, {entry.period}".replace("#", ", part ")
+                # The summary is in doubt: is a summary of this digest in the channel? (Its
+                # header reads "<subscription> · <period>".)
+                marker = f"{entry.subscription} · {entry.period}"
                 summary = [p for p in posts if not p["thread"] and marker in p["text"]]
                 if summary:
                     tally.confirmed_summary += 1
@@ -249,8 +251,13 @@ def crash_run(kills: int, seed: int = 1, verbose: bool = True) -> tuple[Tally, i
     lost = twice = 0
     for where, ids in tally.expected.items():
         got = seen.get(where, Counter())
-        lost += sum(1 for i in ids if got[i] == 0)
-        twice += sum(1 for i in ids if got[i] > 1)
+        missing = sorted(i for i in ids if got[i] == 0)
+        doubled = sorted(i for i in ids if got[i] > 1)
+        lost += len(missing)
+        twice += len(doubled)
+        if missing or doubled:
+            tally.problems.append((where, f"{len(missing)} lost, {len(doubled)} twice: "
+                                   f"{(missing + doubled)[:3]}"))  # fmt: skip
     return tally, lost, twice
 
 
@@ -272,6 +279,8 @@ def main() -> int:
         f"{tally.killed_mid_thread} were Slack threads cut between two posts"
     )
     print(f"papers lost: {lost}; papers sent twice: {twice} (target 0 and 0)")
+    for where, problem in tally.problems:
+        print(f"  {where}: {problem}")
     return 0 if lost == twice == 0 else 1
 
 

@@ -262,9 +262,19 @@ def test_sigterm_mid_cycle_finishes_the_cycle_then_exits_0(harness: Harness) -> 
     h.wait("the first fetch", lambda: bool(h.feeds.requests_for("/rss/cs.LG")))
     daemon.send_signal(signal.SIGTERM)  # while the fetch is still waiting for its answer
     assert daemon.wait(timeout=30) == 0
-    assert len(h.mail_to(A)) == 1  # the cycle in progress was finished, digest sent
+    # The cycle in progress was finished (its digest recorded), but no delivery is started
+    # once a stop is asked for: the digest waits, pending, for the next start.
+    assert h.mail_to(A) == []
+    with Store.open(h.data, read_only=True) as store:
+        assert [(e.digest.subscription, e.status) for e in store.entries()] == [
+            ("papers", "pending")
+        ]
+    assert len(h.feeds.requests_for("/rss/cs.LG")) == 1  # and nothing new was started
+    again = h.start()
+    h.wait("the digest, after the restart", lambda: len(h.mail_to(A)) == 1)
     assert "Quantization, served slowly" in h.mail_to(A)[0]
+    h.wait("the delivery log line", lambda: "delivered: papers" in h.log())
+    assert h.stop(again) == 0
     with Store.open(h.data, read_only=True) as store:  # (delivery marks are journaled)
         assert [e.subscription for e in store.delivery_log()] == ["papers"]
         assert store.entries() == []
-    assert len(h.feeds.requests_for("/rss/cs.LG")) == 1  # and nothing new was started

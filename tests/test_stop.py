@@ -2,6 +2,9 @@
 10 s whatever the feed servers do: Retry-After 300, refused connections (back-off between
 attempts), a server that never answers.
 
+A delivery in flight ends too (an SMTP server stalling in DATA, a Slack post whose answer
+is held): the entry is then "unknown", and the deliveries not yet started stay pending.
+
 Real servers on 127.0.0.1 (tests/feedserver.py), a real ``python -m watcher run`` and SIGTERM.
 """
 
@@ -11,15 +14,24 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from tests.factories import digest, paper, rule_yaml
+from tests.fakes import Recorder
+from tests.feeds import Item
 from tests.feedserver import FeedServer, Reply
-from tests.smtpserver import free_port, running_server
-from tests.test_daemon import Harness, rule
-from watcher.errors import FeedError
+from tests.slackserver import SlackServer
+from tests.smtpserver import Handler, free_port, running_server
+from tests.test_daemon import DAY, Harness, rule
+from watcher.errors import DeliveryError, DeliveryUnknown, FeedError
 from watcher.fetch import STOPPING, FetchConfig, Fetcher
+from watcher.models import Destination
+from watcher.notify.email import EmailNotifier, SmtpConfig
+from watcher.pipeline import deliver
+from watcher.store import Store
 
 FEEDS = ("cs.LG", "cs.CL", "cs.CV", "cs.AI")
 STOP_WITHIN = 10.0
@@ -207,3 +219,114 @@ def test_the_daemon_stops_within_10s_when_a_feed_never_answers(daemon: Harness) 
         h.feeds.route(f"/rss/{feed}", Reply(200, b"<rss/>", delay=120))
     took = sigterm_takes(h, lambda: bool(h.feeds.requests_for("/rss/cs.LG")), "the request")
     assert took < STOP_WITHIN, f"{took:.1f}s\n{h.log()}"
+
+
+# --- a delivery in flight ----------------------------------------------------------------
+
+PAPER = Item("2611.00001", "Quantization in flight")
+
+
+def destinations(status: str) -> dict[str, list[str]]:
+    """``watcher status``'s delivery lines (pending:, UNKNOWN:, delivered:) per destination."""
+    found: dict[str, list[str]] = {}
+    current = ""
+    for line in status.splitlines():
+        if line.startswith("  ") and not line.startswith("   "):
+            current = line.strip()
+            found[current] = []
+        elif current and line.startswith("    ") and not line.startswith("     "):
+            found[current].append(line.strip().partition(":")[0])
+    return found
+
+
+def test_a_stop_cuts_short_a_mail_stalled_in_data(tmp_path: Path) -> None:
+    with FeedServer() as feeds, running_server(Handler(delay=120)) as smtp:
+        h = Harness(tmp_path, feeds, smtp)
+        try:
+            for name in ("one", "two", "three"):
+                h.write(f"{name}.yaml", rule(name, "quantiz*", f"{name}@example.org"))
+            h.serve(DAY, PAPER)
+            took = sigterm_takes(h, lambda: len(h.smtp.messages) == 1, "the mail in DATA")
+            assert took < STOP_WITHIN, f"{took:.1f}s\n{h.log()}"
+            status = h.status().stdout
+        finally:
+            h.cleanup()
+    assert len(smtp.messages) == 1, "a delivery was started after the stop"
+    [first] = smtp.messages[0].rcpt_tos
+    lines = destinations(status)
+    assert lines[f"email:{first}"] == ["UNKNOWN"], status
+    others = [f"email:{n}@example.org" for n in ("one", "two", "three")]
+    others.remove(f"email:{first}")
+    assert [lines[o] for o in others] == [["pending"], ["pending"]], status
+    assert "stopped" in status
+
+
+def test_a_stop_cuts_short_a_slack_post_whose_answer_is_held(tmp_path: Path) -> None:
+    with FeedServer() as feeds, running_server() as smtp, SlackServer() as slack:
+        h = Harness(tmp_path, feeds, smtp)
+        h.env.update(SLACK_BOT_TOKEN=slack.token, SLACK_API_URL=slack.api_url)
+        try:
+            for name in ("one", "two", "three"):
+                deliver = [f'slack: "#{name}"']
+                h.write(f"{name}.yaml", rule_yaml(name, {"Q": ["quantiz*"]}, deliver=deliver))
+            h.serve(DAY, PAPER)
+            slack.hold_answer(1)
+            took = sigterm_takes(h, slack.reached.is_set, "the held post")
+            assert took < STOP_WITHIN, f"{took:.1f}s\n{h.log()}"
+            status = h.status().stdout
+        finally:
+            slack.release.set()
+            h.cleanup()
+    posts = [c for c in slack.calls if c.method == "chat.postMessage"]
+    assert len(posts) == 1, "a delivery was started after the stop"
+    first = str(posts[0].body["channel"])
+    lines = destinations(status)
+    assert lines[f"slack:{first}"] == ["UNKNOWN"], status
+    others = [f"slack:#{n}" for n in ("one", "two", "three") if f"#{n}" != first]
+    assert [lines[o] for o in others] == [["pending"], ["pending"]], status
+    assert "stopped" in status
+
+
+def test_no_delivery_is_started_once_stopping(tmp_path: Path) -> None:
+    recorder = Recorder(kind="slack")
+    asked: list[int] = []
+
+    def stopping() -> bool:
+        asked.append(1)
+        return len(asked) > 1  # the stop comes during the first send
+
+    with Store.open(tmp_path) as store:
+        for channel in ("#a", "#b", "#c"):
+            store.enqueue(Destination("slack", (channel,)), digest(paper("2411.00001")))
+        store.commit()
+        reports = deliver(store, {"slack": recorder}, datetime.now(UTC), stopping)
+        assert [r.status for r in reports] == ["delivered"]
+        assert len(recorder.sent) == 1
+        assert sorted(e.status for e in store.entries()) == ["pending", "pending"]
+
+
+def test_a_mail_stopped_before_it_went_out_is_a_temporary_failure() -> None:
+    stop = threading.Event()
+    stop.set()
+    with running_server() as smtp:
+        config = SmtpConfig(host=smtp.host, port=smtp.port, security="none")
+        notifier = EmailNotifier(config, stop=stop)
+        with pytest.raises(DeliveryError) as caught:
+            notifier.send(Destination("email", ("a@example.org",)), digest(paper("2411.00001")))
+    assert not isinstance(caught.value, DeliveryUnknown)
+    assert not caught.value.permanent
+    assert caught.value.message.startswith("stopped")
+    assert smtp.messages == []
+
+
+def test_a_mail_stopped_in_data_is_unknown_within_a_second() -> None:
+    stop = threading.Event()
+    with running_server(Handler(delay=60)) as smtp:
+        config = SmtpConfig(host=smtp.host, port=smtp.port, security="none")
+        notifier = EmailNotifier(config, stop=stop)
+        threading.Timer(0.5, stop.set).start()
+        started = time.monotonic()
+        with pytest.raises(DeliveryUnknown, match="stopped: "):
+            notifier.send(Destination("email", ("a@example.org",)), digest(paper("2411.00001")))
+        assert time.monotonic() - started < 1.5
+    assert len(smtp.messages) == 1

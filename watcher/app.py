@@ -170,10 +170,12 @@ def build_notifiers(
     clock: Callable[[], datetime],
     environ: Mapping[str, str],
     subscriptions: Sequence[Subscription] = (),
+    stop: threading.Event | None = None,
 ) -> Registry:
     """Every configured channel by kind; ``local`` is always there. ``environ`` is where
     per-rule webhook variables (``webhook_env``) are looked up: a rule naming one that is set
-    makes Slack available even without SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL."""
+    makes Slack available even without SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL. ``stop`` (the
+    daemon's stop request) cuts a send in progress short, like the fetcher's waits."""
     registry: Registry = {"local": LocalNotifier(settings.data_dir / "digests", stream, clock)}
     webhook_vars = {
         value
@@ -188,7 +190,7 @@ def build_notifiers(
             webhook_url=settings.slack_webhook_url,
             api_url=settings.slack_api_url,
         )
-        registry["slack"] = SlackNotifier(slack, environ=environ, clock=clock)
+        registry["slack"] = SlackNotifier(slack, environ=environ, clock=clock, stop=stop)
     if settings.email_configured and settings.smtp_host and settings.mail_from:
         smtp = SmtpConfig(
             host=settings.smtp_host,
@@ -198,7 +200,7 @@ def build_notifiers(
             security=settings.smtp_security,
             mail_from=settings.mail_from,
         )
-        registry["email"] = EmailNotifier(smtp, clock=clock)
+        registry["email"] = EmailNotifier(smtp, clock=clock, stop=stop)
     return registry
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -275,11 +275,20 @@ def record(store: Store, plan: Plan, now: datetime, archive_days: int | None = N
     store.commit(now=now)
 
 
-def deliver(store: Store, notifiers: Registry, now: datetime) -> tuple[DeliveryReport, ...]:
+def _never() -> bool:
+    return False
+
+
+def deliver(
+    store: Store, notifiers: Registry, now: datetime, stopping: Callable[[], bool] = _never
+) -> tuple[DeliveryReport, ...]:
     """Send every pending outbox entry that is due; mark each delivered only with the
-    receipt in hand."""
+    receipt in hand. Once ``stopping()`` says so, no further entry is started: those stay
+    pending, untouched, and the report says nothing of them."""
     reports = []
     for entry in store.pending(now):
+        if stopping():
+            break
         digest, destination = entry.digest, entry.destination
         notifier = notifiers.get(destination.kind)
         papers = len(digest.matches) + len(digest.updated)
@@ -332,12 +341,14 @@ def run_cycle(
     notifiers: Registry,
     now: datetime,
     rule_errors: Sequence[str] = (),
+    stopping: Callable[[], bool] = _never,
 ) -> CycleReport:
-    """One whole cycle. Pending entries from earlier cycles are delivered too."""
+    """One whole cycle. Pending entries from earlier cycles are delivered too; none is
+    started once ``stopping()`` says so."""
     with _cyclic_gc_paused():
         plan = gather(replace(cycle, available=frozenset(notifiers)), now)
         record(cycle.store, plan, now, cycle.archive_days)
-        deliveries = deliver(cycle.store, notifiers, now)
+        deliveries = deliver(cycle.store, notifiers, now, stopping)
     return CycleReport(
         feeds=plan.feeds,
         new_papers=len(plan.new_papers),

@@ -309,7 +309,9 @@ class Daemon:
             self.subscriptions = subs
             self.secrets = secrets_of(self.settings, self.environ, subs)
             logs.add_secrets(self.secrets)  # a webhook_env variable named by a new rule
-            built = app.build_notifiers(self.settings, None, self.clock, self.environ, subs)
+            built = app.build_notifiers(
+                self.settings, None, self.clock, self.environ, subs, stop=self.stopping
+            )
             # Their errors become the outbox entry's last_error: no secret in them.
             self.notifiers = {
                 kind: RedactingNotifier(notifier, tuple(self.secrets))
@@ -378,7 +380,7 @@ class Daemon:
 
     def _backfill_and_deliver(self, store: Store, now: datetime) -> Outcome:
         self._backfill(store, now)
-        reports = deliver(store, self.notifiers, now)
+        reports = deliver(store, self.notifiers, now, self.stopping.is_set)
         log_deliveries(reports)
         return delivery_outcome(reports)
 
@@ -457,7 +459,8 @@ class Daemon:
         cycle = app.build_cycle(self.settings, store, self.fetcher, subs, sources=sources)
         if not sources:
             log.info("%s: no feed to poll", spec.name, extra={"event": "cycle"})
-        report = run_cycle(cycle, notifiers, now, rule_errors=errors)
+        # A stop request: no delivery is started, and the one in flight is cut short.
+        report = run_cycle(cycle, notifiers, now, rule_errors=errors, stopping=self.stopping.is_set)
         log_report(spec.name, report)
         return cycle_outcome(report)
 

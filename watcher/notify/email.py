@@ -9,6 +9,9 @@ Failures are mapped for the outbox: DeliveryError(permanent=True) when only the 
 it (wrong password, unknown recipient, no STARTTLS), DeliveryError(permanent=False) when the
 next cycle may succeed (connection refused, 4xx), DeliveryUnknown when the connection dropped
 after the message was handed over with DATA (it may have been delivered).
+
+``stop`` (the daemon's stop request) shuts the connection of a send in progress at once
+(watcher.notify.abort): the same rules then say what became of it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +32,7 @@ from typing import Literal, NoReturn, get_args
 
 from watcher.errors import DeliveryError, DeliveryUnknown, SettingsError
 from watcher.models import Destination, Digest, Receipt
+from watcher.notify.abort import abortable
 from watcher.render import one_line, render
 from watcher.render.email import DEFAULT_MAX_BYTES, Renderer, build_message, header_text
 
@@ -169,8 +174,10 @@ class EmailNotifier:
         clock: Clock = _utc_now,
         renderer: Renderer = render,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config
+        self.stop = stop
         self.clock = clock
         self.renderer = renderer
         self.max_bytes = max_bytes
@@ -201,7 +208,13 @@ class EmailNotifier:
                 digest.subscription,
                 self.max_bytes,
             )
-        self._transmit(recipients, composed.data, where)
+        with abortable(self.stop) as active:
+            try:
+                self._transmit(recipients, composed.data, where)
+            except DeliveryError as error:
+                if active.aborted:
+                    raise active.explain(error) from None
+                raise
         log.info(
             "mailed the %s digest of %s to %s: %s (%d bytes, %d of %d papers in full)",
             header_text(digest.subscription),

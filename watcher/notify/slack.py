@@ -6,6 +6,9 @@ webhook (messages in sequence). The edge around the pure :mod:`watcher.render.sl
 Secrets (the token, webhook URLs) come from the environment, never from rule files, and never
 reach an exception message or a log line: slack_sdk's own debug logging (request URLs,
 bodies) goes to a private logger whose filter redacts them.
+
+``stop`` (the daemon's stop request) ends every wait (pacing, Retry-After) and shuts the
+connection of a post in progress at once (watcher.notify.abort).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import http.client
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +35,7 @@ from slack_sdk.webhook import WebhookClient
 from watcher.errors import DeliveryError, DeliveryUnknown
 from watcher.models import Destination, Digest, Receipt, ResumePoint
 from watcher.notify import Progress
+from watcher.notify.abort import abortable
 from watcher.render.slack import SlackMessage, build_messages
 
 log = logging.getLogger(__name__)
@@ -192,12 +197,15 @@ class SlackNotifier:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         build: Callable[[Digest], list[SlackMessage]] = build_messages,
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config
         self._environ = environ or {}
         self._clock = clock
         self._monotonic = monotonic
-        self._sleep = sleep
+        self.stop = stop
+        # A stop request ends the waits at once (a stopped post then fails to connect).
+        self._sleep = _waiting(stop) if stop is not None and sleep is time.sleep else sleep
         self._build = build
         self._last_post: dict[str, float] = {}
         self._redact = _Redactor()
@@ -224,6 +232,17 @@ class SlackNotifier:
     ) -> Receipt:
         """``send``, telling ``progress`` where the digest stands after each message Slack
         accepted but the last (a ResumePoint token), before the next one goes out."""
+        with abortable(self.stop) as active:
+            try:
+                return self._send(destination, digest, resume, progress)
+            except DeliveryError as error:
+                if active.aborted:
+                    raise active.explain(error) from None
+                raise
+
+    def _send(
+        self, destination: Destination, digest: Digest, resume: str | None, progress: Progress
+    ) -> Receipt:
         where = self._where(destination)
         options = dict(destination.options)
         if destination.kind != "slack":
@@ -461,6 +480,13 @@ class SlackNotifier:
         if index:
             message += f" (after {index} message(s) went out; all will be resent)"
         return DeliveryError(self._redact(message), where=where, permanent=permanent)
+
+
+def _waiting(stop: threading.Event) -> Callable[[float], None]:
+    def sleep(seconds: float) -> None:
+        stop.wait(seconds)
+
+    return sleep
 
 
 def _looks_secret(target: str) -> bool:

@@ -35,6 +35,11 @@ def is_arxiv_id(value: str) -> bool:
     return bool(ARXIV_ID.match(value))
 
 
+def versioned(paper_id: str, version: int | None) -> str:
+    """``2409.12121v2``; the bare id when the version is unknown."""
+    return f"{paper_id}v{version}" if version else paper_id
+
+
 @dataclass(frozen=True, slots=True)
 class RawFeed:
     """Bytes of one feed as the fetch edge got them, before any parsing."""
@@ -74,7 +79,7 @@ class Paper:
 
     @property
     def versioned_id(self) -> str:
-        return f"{self.id}v{self.version}" if self.version else self.id
+        return versioned(self.id, self.version)
 
     @property
     def abs_url(self) -> str:

@@ -27,6 +27,7 @@ from watcher.models import (
     PaperRecord,
     Receipt,
     TopicHit,
+    versioned,
 )
 
 JSONDict = dict[str, Any]
@@ -287,16 +288,13 @@ def open_entry_to_dict(entry: OutboxEntry, day_of: Callable[[Match], str | None]
 def open_entry_from_dict(data: JSONDict, text: TextLookup) -> OutboxEntry:
     raw = data["digest"]
     subscription = _str(raw["subscription"])
-    if raw.get("matches") and "paper" in raw["matches"][0] and "hits" not in raw["matches"][0]:
-        digest = digest_from_dict(raw)  # written before entries referred to the archive
-    else:
-        digest = Digest(
-            subscription=subscription,
-            period=_str(raw["period"]),
-            matches=tuple(match_from_ref(m, subscription, text) for m in raw["matches"]),
-            updated=tuple(match_from_ref(m, subscription, text) for m in raw.get("updated", [])),
-            omitted=_int(raw.get("omitted", 0)),
-        )
+    digest = Digest(
+        subscription=subscription,
+        period=_str(raw["period"]),
+        matches=tuple(match_from_ref(m, subscription, text) for m in raw["matches"]),
+        updated=tuple(match_from_ref(m, subscription, text) for m in raw.get("updated", [])),
+        omitted=_int(raw.get("omitted", 0)),
+    )
     return OutboxEntry(
         destination=destination_from_dict(data["destination"]),
         digest=digest,
@@ -360,6 +358,25 @@ def delivered_from_dict(key: str, data: JSONDict) -> DeliveredEntry:
         attempts=_int(data.get("attempts", 1)),
         due=_time_in(data.get("due")),
     )
+
+
+def delivered_record(data: JSONDict) -> JSONDict:
+    """What is kept of an open entry (as stored) once its destination accepted it: the
+    receipt and the ids, taken from its references without reading any paper's text."""
+    raw = data["digest"]
+    if data.get("receipt") is None:
+        raise ValueError("a delivered entry needs its receipt")
+    return {
+        "destination": data["destination"],
+        "subscription": _str(raw["subscription"]),
+        "period": _str(raw["period"]),
+        "papers": [_str(m["id"]) for m in raw["matches"]],
+        "updated": [versioned(_str(m["id"]), m.get("version")) for m in raw.get("updated", [])],
+        "omitted": _int(raw.get("omitted", 0)),
+        "attempts": _int(data.get("attempts", 1)),
+        "receipt": data["receipt"],
+        "due": data.get("due"),
+    }
 
 
 def delivered_of(entry: OutboxEntry) -> DeliveredEntry:

@@ -48,8 +48,7 @@ from watcher.store.base import aware
 from watcher.store.codec import (
     JSONDict,
     delivered_from_dict,
-    delivered_of,
-    delivered_to_dict,
+    delivered_record,
     entry_view,
     open_entry_from_dict,
     open_entry_to_dict,
@@ -158,12 +157,23 @@ def _due(key: str, raw: JSONDict, where: Path) -> datetime:
         raise StoreError(f"unreadable record {key!r}: due {raw['due']!r}", where=str(where)) from e
 
 
+def _destination_key(raw: JSONDict) -> str:
+    """The key of a stored destination, as Destination.key spells it."""
+    return Destination(raw["kind"], tuple(raw.get("target") or ())).key
+
+
+def _family(subscription: str, destination: JSONDict, period: str) -> Family:
+    return subscription, _destination_key(destination), split_period(period)[0]
+
+
 def _family_of(raw: JSONDict) -> Family:
-    digest = raw["digest"]
-    kind = raw["destination"]["kind"]
-    target = raw["destination"].get("target") or []
-    destination = f"{kind}:{','.join(target)}" if target else kind
-    return digest["subscription"], destination, split_period(digest["period"])[0]
+    """The family of an open entry as stored."""
+    return _family(raw["digest"]["subscription"], raw["destination"], raw["digest"]["period"])
+
+
+def _record_family(record: JSONDict) -> Family:
+    """The family of a delivered record."""
+    return _family(record["subscription"], record["destination"], record["period"])
 
 
 class OutboxMixin(PapersMixin):
@@ -228,7 +238,7 @@ class OutboxMixin(PapersMixin):
             tallies[key] = (int(raw.get("delivered", 0)), receipt)
         for key, raw in self._open.table("outbox").items():
             if raw.get("status") == "delivered" and raw.get("receipt"):
-                dest = _family_of(raw)[1]
+                dest = _destination_key(raw["destination"])
                 count, last = tallies.get(dest, (0, None))
                 receipt = decode(receipt_from_dict, raw["receipt"], key, self._open.path)
                 if last is None or aware(receipt.delivered_at) >= aware(last.delivered_at):
@@ -248,14 +258,11 @@ class OutboxMixin(PapersMixin):
             delivered = self._delivered_file(base)
             for key, raw in delivered.items("outbox"):
                 found.append(decode(partial(delivered_from_dict, key), raw, key, delivered.path))
-        for key, raw in self._open.table("outbox").items():
-            entry = None
+        for key, raw in self._open.table("outbox").items():  # delivered, not yet moved
             if raw.get("status") == "delivered" and (
                 period is None or _family_of(raw)[2] == split_period(period)[0]
             ):
-                entry = delivered_of(self._entry(key))
-            if entry is not None:
-                found.append(entry)
+                found.append(delivered_from_dict(key, delivered_record(raw)))
         return found
 
     # --- queueing ---------------------------------------------------------------------
@@ -415,11 +422,7 @@ class OutboxMixin(PapersMixin):
         self._writable()
         if entry_key not in self._open.table("outbox"):
             raise StoreError(f"no outbox entry {entry_key!r}", where=str(self._open.path))
-        family = _family_of(self._open.table("outbox")[entry_key])
-        self._open.remove("outbox", [entry_key])
-        self._decoded.pop(entry_key, None)
-        if self._families is not None and entry_key in self._families.get(family, []):
-            self._families[family].remove(entry_key)
+        self._forget([entry_key])
         self._open.flush()
         self._truncate_journal()
 
@@ -483,17 +486,18 @@ class OutboxMixin(PapersMixin):
         if not done:
             return False
         by_base: dict[str, dict[str, JSONDict]] = {}
-        for key in done:
-            kept = delivered_of(self._entry(key))
-            by_base.setdefault(split_period(kept.period)[0], {})[key] = delivered_to_dict(kept)
+        table = self._open.table("outbox")
+        for key in done:  # from the stored entries: moving a receipt reads no paper's text
+            record = decode(delivered_record, table[key], key, self._open.path)
+            by_base.setdefault(split_period(record["period"])[0], {})[key] = record
         counts: dict[str, int] = {}
         last: dict[str, JSONDict] = {}
         for base, records in sorted(by_base.items()):
             delivered = self._delivered_file(base)
-            table = delivered.table("outbox")
+            kept = delivered.table("outbox")
             for key, record in records.items():
-                if key not in table:
-                    dest = _family_of({"digest": record, "destination": record["destination"]})[1]
+                if key not in kept:
+                    dest = _destination_key(record["destination"])
                     counts[dest] = counts.get(dest, 0) + 1
                     if (
                         dest not in last
@@ -513,18 +517,18 @@ class OutboxMixin(PapersMixin):
                 }
             self._summary.put("destinations", changed)
             self._summary.flush()
-        self._open.remove("outbox", done)
-        for key in done:
-            entry = self._decoded.pop(key, None)
-            if self._families is not None and entry is not None:
-                family = (
-                    entry.digest.subscription,
-                    entry.destination.key,
-                    split_period(entry.digest.period)[0],
-                )
-                if key in self._families.get(family, []):
-                    self._families[family].remove(key)
+        self._forget(done)
         return True
+
+    def _forget(self, keys: list[str]) -> None:
+        """Take open entries out of open.json (in memory), the cache and the family index."""
+        table = self._open.table("outbox")
+        for key in keys:
+            family = self._families.get(_family_of(table[key])) if self._families else None
+            if family is not None and key in family:
+                family.remove(key)
+            self._decoded.pop(key, None)
+        self._open.remove("outbox", keys)
 
     def _prune_delivered(self, now: datetime) -> None:
         """Forget delivered entries of periods older than ``keep_delivered`` (whole files)."""
@@ -642,16 +646,10 @@ class OutboxMixin(PapersMixin):
         if families is None:
             families = {}
             for _, record in self._delivered_file(base).items("outbox"):
-                families.setdefault(self._record_family(record), []).append(record)
+                families.setdefault(_record_family(record), []).append(record)
             self._delivered_families[base] = families
         return families
 
     def _add_delivered_family(self, base: str, key: str, record: JSONDict) -> None:
         if base in self._delivered_families:
-            self._delivered_families[base].setdefault(self._record_family(record), []).append(
-                record
-            )
-
-    @staticmethod
-    def _record_family(record: JSONDict) -> Family:
-        return _family_of({"digest": record, "destination": record["destination"]})
+            self._delivered_families[base].setdefault(_record_family(record), []).append(record)

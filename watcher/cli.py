@@ -276,9 +276,9 @@ def _load_rules(settings: Settings, err: TextIO) -> RuleSet:
     return ruleset
 
 
-def _load_rules_stamped(settings: Settings, err: TextIO) -> tuple[RuleSet, dict[str, Stamp]]:
+def _load_rules_stamped(settings: Settings, err: TextIO) -> tuple[RuleSet, dict[str, Stamp] | None]:
     """The rule files (those unchanged since the index of the data directory was written
-    are not read again), and the stamps they had, for the index."""
+    are not read again), and the stamps they had, for the index (None: it is current)."""
     if settings.rules_dir.is_dir():
         ruleset, stamped = load_rules_indexed(settings.rules_dir, settings.data_dir)
     else:
@@ -307,7 +307,8 @@ def cmd_once(args: argparse.Namespace) -> int:
     try:
         with Store.open(settings.data_dir) as store, app.build_fetcher(settings) as fetcher:
             # What each rule file said, for watcher status (it then reads only changed files).
-            write_index(settings.data_dir, stamped, ruleset)
+            if stamped is not None:
+                write_index(settings.data_dir, stamped, ruleset)
             report = run_cycle(
                 app.build_cycle(settings, store, fetcher, subs, args.feed),
                 app.build_notifiers(settings, echo, now, environ, subs),

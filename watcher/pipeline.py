@@ -207,13 +207,13 @@ def decide(
     subscriptions: Sequence[Subscription],
     available: frozenset[str],
     now: datetime,
-    sources: Mapping[FeedSource, Sequence[str]] | None = None,
+    sources: Mapping[FeedSource, Sequence[str]],
 ) -> Plan:
     """The plan, from values alone: which papers are new, which subscriptions they match,
     which known papers are still news to a subscription (late) or updates, and the digests
     all of that makes per destination and period."""
     papers, announceable, feeds = arrivals.papers, arrivals.announceable, arrivals.sources_of
-    readers = Readers.of(sources or {})
+    readers = Readers.of(sources)
     new = [p for pid, p in papers.items() if pid in announceable and pid not in known]
     new_ids = {p.id for p in new}
     matches = [

@@ -104,3 +104,16 @@ class DaemonSetup:
     ) -> None:
         for daemon in self.daemons:
             daemon.fetcher.close()
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one ``watcher`` command said: its exit code and its two streams."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err

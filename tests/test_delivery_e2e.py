@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PROJECT
+from tests.fakes import Run
 from tests.feeds import Item, rss
 from tests.slackserver import Call, Reply, SlackServer
 from tests.smtpserver import PASSWORD, USER, SmtpServer, free_port, running_server
@@ -130,17 +131,6 @@ class World:
 
     def status(self) -> Run:
         return self.run("status", "--data", str(self.data))
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
 
 
 @pytest.fixture

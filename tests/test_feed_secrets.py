@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import Run
 from tests.feeds import Item, rss
 from tests.feedserver import FeedServer, Reply, Request
 from watcher import logs
@@ -48,17 +49,6 @@ def server() -> Iterator[FeedServer]:
         srv.route("/private", private)
         srv.route("/public", Reply.feed(PUBLIC))
         yield srv
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
 
 
 @dataclass

@@ -439,17 +439,6 @@ def feed_state_from_dict(data: JSONDict) -> FeedState:
     )
 
 
-def record_to_dict(record: PaperRecord) -> JSONDict:
-    return {
-        "id": record.id,
-        "version": record.version,
-        "first_seen": record.first_seen.isoformat(),
-        "matched_by": sorted(record.matched_by),
-        "read_from": sorted(record.read_from),
-        **({"read_by": sorted(record.read_by)} if record.read_by else {}),
-    }
-
-
 def record_from_dict(data: JSONDict, first_seen: datetime) -> PaperRecord:
     """``first_seen``: the caller's reading of the record's time (unreadable ones count as
     very old, see watcher.store.papers)."""

@@ -44,7 +44,7 @@ from watcher.status import (
     storage_problems,
     summarize,
 )
-from watcher.store import AtomicJSONStorage, Store
+from watcher.store import FEEDBACK_FILE, AtomicJSONStorage, Store
 from watcher.store.files import restore_previous
 
 
@@ -237,8 +237,8 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     repair.add_argument(
         "--previous",
         action="store_true",
-        help="put back the version before the last write of a damaged outbox/open.json or "
-        "feeds.json (their .prev); what that last write added is lost",
+        help="put back the version before the last write of a damaged outbox/open.json, "
+        "feeds.json or feedback.json (their .prev); what that last write added is lost",
     )
     add_dir_arguments(repair, rules=None)
     repair.set_defaults(handler=cmd_repair)
@@ -441,7 +441,8 @@ def cmd_drop(args: argparse.Namespace) -> int:
 def cmd_repair(args: argparse.Namespace) -> int:
     settings = _settings(args, read_environment())
     if args.previous:
-        for path in (settings.data_dir / "outbox" / "open.json", settings.data_dir / "feeds.json"):
+        kept = ("outbox/open.json", "feeds.json", FEEDBACK_FILE)
+        for path in (settings.data_dir / name for name in kept):
             try:
                 AtomicJSONStorage(path, read_only=True).read()
                 continue  # whole: nothing to roll back

@@ -197,6 +197,11 @@ class Subscription:
     max_papers: int | None = None  # cap a digest's length; the rest is "+N more"
     # A new subscription first seen by the daemon also matches the archive's last N days.
     backfill_days: int | None = None
+    # ``library: refs.bib``: the papers the reader already knows (watcher.library), its path
+    # resolved against the rule file's folder, and its stamp (mtime_ns, size, inode) when the
+    # rule file loaded: an edited library is a changed subscription, as an edited rule is.
+    library: str | None = None
+    library_stamp: tuple[int, int, int] | None = None
 
 
 # --- matching, digests, delivery ---------------------------------------------------------

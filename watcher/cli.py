@@ -37,7 +37,7 @@ from watcher.settings import (
     read_environment,
     with_dirs,
 )
-from watcher.sources import feed_name_problem, is_categories, resolve_source
+from watcher.sources import command_line_feed_problem, resolve_source
 from watcher.status import (
     count,
     feed_line,
@@ -61,11 +61,9 @@ def now() -> datetime:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL at INFO; a URL may carry credentials.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    # slack_sdk logs its own error line for every failed request; ours says it better.
-    logging.getLogger("watcher.notify.slack.sdk").setLevel(logging.CRITICAL)
+    # The product's own lines; the libraries' (httpx: every request URL, which may carry
+    # credentials; slack_sdk: its own line beside ours) only with --verbose.
+    logs.configure_command(verbose=getattr(args, "verbose", False))
     try:
         code: int = args.handler(args)
         return code
@@ -201,6 +199,7 @@ def _add_run_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="log one JSON object per line (also WATCHER_LOG_FORMAT=json)",
     )
+    _add_verbose(run)
     run.set_defaults(handler=cmd_run)
 
 
@@ -287,6 +286,14 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     repair.set_defaults(handler=cmd_repair)
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also log each HTTP request and the libraries' own lines (DEBUG)",
+    )
+
+
 def _add_cycle_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--feed",
@@ -298,14 +305,16 @@ def _add_cycle_arguments(parser: argparse.ArgumentParser) -> None:
         "a local file, a URL, or an arXiv category such as cs.LG",
     )
     add_dir_arguments(parser)
+    _add_verbose(parser)
 
 
 def _feed_argument(value: str) -> str:
     """A ``--feed``: a URL, a path, or arXiv categories; a mistyped category is an error
     (it would otherwise be looked for as a local file)."""
-    if "://" in value or "/" in value or value.endswith(".xml") or is_categories(value):
+    problem = command_line_feed_problem(value)
+    if problem is None:
         return value
-    raise argparse.ArgumentTypeError(feed_name_problem(value))
+    raise argparse.ArgumentTypeError(problem)
 
 
 def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
@@ -358,12 +367,28 @@ def cmd_once(args: argparse.Namespace) -> int:
                 now(),
                 rule_errors=[str(e) for e in ruleset.errors],
             )
+            # Deliveries this cycle did not touch but that wait for a person (a permanent
+            # failure, an unknown fate): status exits 1 for them, and so does once.
+            reported = {(d.subscription, d.destination, d.period) for d in report.deliveries}
+            waiting = [
+                e
+                for e in store.entry_views()
+                if e.status in ("failed", "unknown")
+                and (e.subscription, e.destination.key, e.period) not in reported
+            ]
     except (WatcherError, OSError) as exc:
         # Recorded where status looks, so that it never says "All good" while cycles fail.
         write_last_run(settings.data_dir, JobRun("once", started, now(), "error", str(exc)))
         raise
     print_report(report, sys.stderr)
-    attention = _needs_attention(report)
+    if waiting:
+        kinds = sorted({e.status for e in waiting})
+        print(
+            f"attention: {count(len(waiting), 'earlier delivery')} {' or '.join(kinds)}, "
+            "waiting for you: see `watcher status`",
+            file=sys.stderr,
+        )
+    attention = _needs_attention(report) or bool(waiting)
     outcome = JobRun("once", started, now(), "attention" if attention else "ok")
     write_last_run(settings.data_dir, outcome)
     return 1 if attention else 0
@@ -416,8 +441,17 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
                 f"{sub.path}: library: {count(len(library.entries), 'paper')}; "
                 f"{library.skipped} entries skipped (no arXiv id, no title or abstract)"
             )
+    warnings = [line for sub in ruleset.subscriptions for line in ruletools.field_warnings(sub)]
+    for warning in warnings:
+        print(warning)
+    if not ruleset.subscriptions and not ruleset.errors:
+        # What `watcher once` would then fail with: no OK for a folder that runs nothing.
+        print(f"no usable rule files in {directory} (no *.yaml or *.yml file in it)")
+        return 1
     names = ", ".join(s.name for s in ruleset.subscriptions) or "none"
     status = "with errors" if ruleset.errors or broken else "OK"
+    if warnings:
+        status += f", {count(len(warnings), 'warning')}"
     valid = count(len(ruleset.subscriptions), "valid subscription")
     print(f"{directory}: {valid} ({names}); {status}")
     return 1 if ruleset.errors or broken else 0
@@ -548,12 +582,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = with_dirs(load_settings(environ), args.rules, args.data)
     if args.log_json:
         settings = replace(settings, log_format="json")
-    return run_daemon(settings, environ)
+    return run_daemon(settings, environ, verbose=args.verbose)
 
 
-def run_daemon(settings: Settings, environ: Mapping[str, str]) -> int:
+def run_daemon(settings: Settings, environ: Mapping[str, str], *, verbose: bool = False) -> int:
     """Configure logging and run the daemon until SIGTERM/SIGINT; the exit code."""
-    logs.configure(settings.log_format, secrets=secrets_of(settings, environ))
+    level = logging.DEBUG if verbose else logging.INFO
+    logs.configure(settings.log_format, secrets=secrets_of(settings, environ), level=level)
     return Daemon(settings, environ).run()
 
 

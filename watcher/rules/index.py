@@ -74,12 +74,8 @@ def stamp_of(path: Path) -> Stamp:
 def summary_of(stamp: Stamp, loaded: Subscription | RuleError) -> RuleSummary:
     if isinstance(loaded, RuleError):
         return RuleSummary(stamp, error=str(loaded))
-    webhooks = tuple(
-        value
-        for dest in loaded.deliver
-        for key, value in dest.options
-        if dest.kind == "slack" and key == "webhook_env"
-    )
+    # Every variable a destination names for its secret URL (kept under the old name).
+    webhooks = tuple(dest.secret_variable for dest in loaded.deliver if dest.secret_variable)
     return RuleSummary(stamp, loaded.name, loaded.feeds, webhooks)
 
 

@@ -27,6 +27,9 @@ The rule language (see ``rules/efficient-ml.yaml`` for a commented example):
     deliver:                            # default: [local]
       - slack: "#efficient-ml"          # or {channel: "#x", webhook_env: SLACK_WEBHOOK_X}
       - email: [team@example.org]
+      - apprise: DISCORD_URL            # the variable holding an Apprise URL (discord://...)
+      - webhook: N8N_URL                # the variable holding a URL to POST paper JSON to
+      - atom: efficient-ml.xml          # an Atom feed file under data/atom/ (or a path)
       - local
     schedule: daily                     # daily, weekly, or a 5-field cron line
     timezone: America/New_York          # default UTC
@@ -109,8 +112,11 @@ TOP_KEYS = (
 )
 TOPIC_KEYS = ("name", "any", "all", "none", "query", "authors", "categories", "fields")
 ORDERS: tuple[DigestOrder, ...] = ("newest", "score")
-DELIVER_KINDS = ("local", "slack", "email")
+DELIVER_KINDS = ("local", "slack", "email", "apprise", "webhook", "atom")
 SLACK_KEYS = ("channel", "webhook_env")
+ATOM_KEYS = ("path", "entries")
+ATOM_SUFFIXES = (".xml", ".atom")
+MAX_ATOM_ENTRIES = 10_000
 SCHEDULES = ("daily", "weekly")
 DEFAULT_FIELDS: tuple[str, ...] = ("title", "abstract")
 MAX_BACKFILL_DAYS = 365
@@ -118,7 +124,14 @@ RULE_SUFFIXES = (".yaml", ".yml")
 
 _SECRET_KEY = re.compile(r"token|passw|secret|api_?key|webhook_?url|^webhook$|credential", re.I)
 _SECRET_VALUE = re.compile(r"^(xox[a-z]-|https?://hooks\.slack\.com/)", re.I)
-_SECRET_ANYWHERE = re.compile(r"\bxox[a-z]-[A-Za-z0-9-]{8,}|hooks\.slack\.com/services/", re.I)
+_SECRET_ANYWHERE = re.compile(
+    r"\bxox[a-z]-[A-Za-z0-9-]{8,}|hooks\.slack\.com/services/"
+    # Discord and Telegram webhooks: the URL is the secret (as Apprise URLs carry it).
+    r"|discord(?:app)?\.com/api/webhooks/|api\.telegram\.org/bot",
+    re.I,
+)
+# An Apprise or webhook URL where a variable name belongs: the URL carries the secret.
+_URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _SECRET_HINT = (
     "secrets never go in rule files (they are shared and committed); "
     "set it in the environment or in .env (see .env.example)"
@@ -256,7 +269,8 @@ class _Reader:
             if not isinstance(key, str) or key_node.tag.rsplit(":", 1)[-1] == "null":
                 raise self.error("keys must be plain words", key_node, field)
             inner = f"{field}.{key}" if field else key
-            if _SECRET_KEY.search(key):
+            # ``webhook`` names a destination (its value is a variable name, checked there).
+            if _SECRET_KEY.search(key) and not (key == "webhook" and allowed is DELIVER_KINDS):
                 raise self.error(f"{key!r} looks like a secret: {_SECRET_HINT}", key_node, inner)
             if key not in allowed:
                 raise self.error(_unknown("key", key, allowed), key_node, inner)
@@ -389,7 +403,7 @@ class _Reader:
             node, field = pending.pop()
             if isinstance(node, ScalarNode):
                 if _SECRET_ANYWHERE.search(str(node.value)):
-                    what = "this value looks like a Slack token or webhook URL"
+                    what = "this value looks like a token or webhook URL"
                     raise self.error(f"{what}: {_SECRET_HINT}", node, field or "(top level)")
             elif isinstance(node, SequenceNode):
                 pending += [(item, f"{field}[{i}]") for i, item in enumerate(node.value)]
@@ -569,6 +583,10 @@ class _Reader:
             return LOCAL
         if kind == "slack":
             return self.slack(value, inner)
+        if kind in ("apprise", "webhook"):
+            return Destination(kind, (self.secret_variable(value, inner, kind),))
+        if kind == "atom":
+            return self.atom(value, inner)
         addresses = []
         for item, item_field in self.items(value, inner):
             address = self.string(item, item_field)
@@ -608,6 +626,69 @@ class _Reader:
                 f'{channel!r} is not a Slack channel, like "#papers"', channel_node, channel_field
             )
         return Destination("slack", (channel,), options)
+
+    def secret_variable(self, node: Node, field: str, kind: str) -> str:
+        """The name of the environment variable holding an Apprise URL or a webhook URL;
+        never the URL itself (it carries the secret), and the error never repeats it."""
+        value = self.string(node, field)
+        what = "an Apprise URL" if kind == "apprise" else "a webhook URL"
+        example = "DISCORD_URL" if kind == "apprise" else "N8N_URL"
+        if _URL_LIKE.match(value) or "/" in value or "@" in value:
+            raise self.error(
+                f"this looks like {what} itself: {_SECRET_HINT}, and name the variable here, "
+                f"like '- {kind}: {example}'",
+                node,
+                field,
+            )
+        if not _ENV_NAME.match(value):
+            raise self.error(
+                f"{value!r} is not an environment variable name; name the variable that "
+                f"holds {what}, like '- {kind}: {example}'",
+                node,
+                field,
+            )
+        return value
+
+    def atom(self, node: Node, field: str) -> Destination:
+        """``atom: efficient-ml.xml`` or ``atom: {path: /srv/feeds/x.xml, entries: 500}``."""
+        path_node, path_field = node, field
+        options: tuple[tuple[str, str], ...] = ()
+        if isinstance(node, MappingNode):
+            values = self.mapping(node, field, ATOM_KEYS)
+            path_field = f"{field}.path"
+            path_node = self.required(values, "path", node, field)
+            if "entries" in values:
+                entries_node = values["entries"]
+                entries = _whole_number(entries_node)
+                if entries is None or not 1 <= entries <= MAX_ATOM_ENTRIES:
+                    raise self.error(
+                        f"expected a number of entries from 1 to {MAX_ATOM_ENTRIES}, "
+                        f"got {_kind(entries_node)}",
+                        entries_node,
+                        f"{field}.entries",
+                    )
+                options = (("entries", str(entries)),)
+        path = self.string(path_node, path_field)
+        if _URL_LIKE.match(path):
+            raise self.error(
+                "the Atom feed is a file the watcher writes: give a file name (kept under "
+                "the data directory's atom/ folder) or an absolute path, and serve it from there",
+                path_node,
+                path_field,
+            )
+        if not path.endswith(ATOM_SUFFIXES) or path.endswith(("/.xml", "/.atom")):
+            raise self.error(
+                f"{path!r}: an Atom feed file name ends in .xml or .atom, like efficient-ml.xml",
+                path_node,
+                path_field,
+            )
+        if ".." in Path(path).parts or not path.isprintable():
+            raise self.error(
+                f"{path!r}: no '..' in the path (a relative path stays under data/atom/)",
+                path_node,
+                path_field,
+            )
+        return Destination("atom", (path,), options)
 
     def schedule(self, node: Node, timezone: str) -> str:
         value = self.string(node, "schedule")
@@ -683,6 +764,15 @@ def _cron_problem(value: str, timezone: str) -> str | None:
     # A valid line can still name no real time (30 February): it would never send.
     if trigger.get_next_fire_time(None, _CRON_CHECK_FROM) is None:
         return "never fires (no such date)"
+    return None
+
+
+def _whole_number(node: Node) -> int | None:
+    if isinstance(node, ScalarNode) and node.tag.endswith(":int"):
+        try:
+            return int(str(node.value))
+        except ValueError:
+            return None
     return None
 
 

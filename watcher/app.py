@@ -22,6 +22,7 @@ from watcher.logs import redact_urls
 from watcher.match import LazyMatcher, PaperMatcher
 from watcher.models import Subscription
 from watcher.notify import Registry
+from watcher.notify.apprise import AppriseNotifier
 from watcher.notify.email import EmailNotifier, LinkFactory, SmtpConfig
 from watcher.notify.local import LocalNotifier
 from watcher.notify.slack import SlackConfig, SlackNotifier
@@ -176,15 +177,15 @@ def build_notifiers(
 ) -> Registry:
     """Every configured channel by kind; ``local`` is always there. ``environ`` is where
     per-rule webhook variables (``webhook_env``) are looked up: a rule naming one that is set
-    makes Slack available even without SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL. ``stop`` (the
+    makes Slack available even without SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL; the Apprise and
+    webhook destinations read the variables their rules name from it too. ``stop`` (the
     daemon's stop request) cuts a send in progress short, like the fetcher's waits."""
     registry: Registry = {"local": LocalNotifier(settings.data_dir / "digests", stream, clock)}
     webhook_vars = {
-        value
+        dest.secret_variable
         for sub in subscriptions
         for dest in sub.deliver
-        for key, value in dest.options
-        if dest.kind == "slack" and key == "webhook_env"
+        if dest.kind == "slack" and dest.secret_variable
     }
     if settings.slack_configured or any(environ.get(name) for name in webhook_vars):
         slack = SlackConfig(
@@ -205,6 +206,9 @@ def build_notifiers(
         )
         links = link_factory(settings)
         registry["email"] = EmailNotifier(smtp, clock=clock, stop=stop, links=links)
+    # Always there: a rule naming a variable that is not set fails with that name (a
+    # failure to fix, shown by status), rather than going to the local files unseen.
+    registry["apprise"] = AppriseNotifier(environ, clock=clock, stop=stop)
     return registry
 
 

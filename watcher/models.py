@@ -450,6 +450,17 @@ class RuleFileError:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedbackChannel:
+    """One way feedback reaches the running daemon (``slack`` buttons, ``email`` links):
+    whether it is on, and in words how it stands ("connected over Socket Mode", "off:
+    SLACK_APP_TOKEN is not set", the last error)."""
+
+    name: str
+    on: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class Heartbeat:
     """The daemon's heartbeat: who runs, how the last job went, what runs next."""
 
@@ -466,6 +477,7 @@ class Heartbeat:
     running: RunningJob | None = None
     last_job: JobRun | None = None
     last_cycle: JobRun | None = None  # the last poll or recheck
+    feedback: tuple[FeedbackChannel, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from watcher.rules.index import Stamp, load_rules_indexed, write_index
 from watcher.settings import (
     Settings,
     add_dir_arguments,
+    feedback_channels,
     load_settings,
     read_environment,
     with_dirs,
@@ -563,6 +564,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             last_run_error=last_run_error(read_last_run(settings.data_dir), daemon_health),
             storage=storage_problems(writable, free),
         )
+        # A running daemon says how its Slack connection and web endpoint stand; else the
+        # settings say what `watcher run` would turn on.
+        live = daemon_health.feedback if daemon_health.pid is not None else ()
+        status = replace(status, feedback_channels=live or feedback_channels(settings))
         try:
             votes = read_feedback(settings.data_dir)
             status = replace(status, feedback=tuple(votes.by_subscription().values()))

@@ -33,6 +33,7 @@ from watcher.logs import redact_urls
 from watcher.models import (
     DestinationTally,
     EntryView,
+    FeedbackChannel,
     FeedReport,
     FeedState,
     Heartbeat,
@@ -117,6 +118,8 @@ class DaemonHealth:
     rule_errors: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()  # rule files running their last good version
     rules_dir_error: str | None = None
+    # How Slack buttons and email links stand in this daemon (its heartbeat).
+    feedback: tuple[FeedbackChannel, ...] = ()
 
     @property
     def overdue(self) -> tuple[NextRun, ...]:
@@ -170,6 +173,8 @@ class Status:
     # The votes per subscription (watcher feedback), or why they cannot be read.
     feedback: tuple[SubscriptionFeedback, ...] = ()
     feedback_error: str | None = None
+    # Slack buttons and email links: on or off, and how they stand.
+    feedback_channels: tuple[FeedbackChannel, ...] = ()
 
     @property
     def failed(self) -> int:
@@ -253,6 +258,7 @@ def daemon_health(
         rule_errors=tuple(e.error for e in heartbeat.rule_errors),
         kept=tuple(e.path for e in heartbeat.rule_errors if e.kept),
         rules_dir_error=heartbeat.rules_dir_error,
+        feedback=heartbeat.feedback,
     )
 
 
@@ -376,13 +382,20 @@ def render_status(
     return lines
 
 
+_CHANNEL_NAMES = {"slack": "Slack buttons", "email": "email links"}
+
+
 def _feedback_lines(status: Status) -> list[str]:
+    channels = [
+        f"{_CHANNEL_NAMES.get(c.name, c.name)} {c.detail}" for c in status.feedback_channels
+    ]
+    head = [f"Feedback from digests: {'; '.join(channels)}."] if channels else []
     if status.feedback_error:
-        return [f"FEEDBACK: {status.feedback_error}"]
+        return [*head, f"FEEDBACK: {status.feedback_error}"]
     if not status.feedback:
-        return []
+        return head
     known = None if status.rules is None or status.rules.missing else status.rules.subscriptions
-    lines = ["Feedback (watcher feedback list):"]
+    lines = [*head, "Feedback (watcher feedback list):"]
     for book in status.feedback:
         counts = f"{count(len(book.likes), 'like')}, {count(len(book.dislikes), 'dislike')}"
         gone = known is not None and book.subscription not in known

@@ -18,12 +18,17 @@ from pathlib import Path
 import pytest
 
 from tests import factories
-from tests.fakes import Run
-from tests.feeds import Item, rss
+from tests.fakes import Recorder, Run
+from tests.feeds import ApiEntry, Item, api_atom, rss
 from tests.feedserver import FeedServer, Reply
 from tests.slackserver import Reply as SlackReply
 from tests.slackserver import SlackServer
 from watcher.cli import main
+from watcher.fetch import FetchConfig, Fetcher
+from watcher.match import compile_matcher
+from watcher.pipeline import Cycle, run_cycle
+from watcher.sources import resolve_source
+from watcher.status import feed_line
 from watcher.store import Store
 
 DAY = date(2026, 11, 10)
@@ -241,3 +246,80 @@ def test_rules_explain_says_the_paper_has_no_comment(
     assert ran.code == 0, ran.err
     assert "  - Accepted at NeurIPS: this paper has no comment\n" in ran.out
     assert "no 'any' term found in comment" not in ran.out
+
+
+# --- poll lines of API fills and queries ----------------------------------------------------
+
+MONDAY, TUESDAY, THURSDAY = date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 5)
+A = Item("2611.01001", "Quantization for speech models")
+B = Item("2611.02002", "Pruning graph networks")
+C = Item("2611.03003", "Sparse attention kernels")
+EFFICIENT = factories.subscription(
+    "efficient", factories.topic("Efficient", "quantiz*", "prun*", "sparse")
+)
+
+
+def at(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
+
+
+def poll_lines(server: FeedServer, data: Path, now: datetime, feed: str = "cs.LG") -> list[str]:
+    """What `watcher once` prints for the feeds (and the daemon logs) after one cycle."""
+    api = server.url("/api/query")
+    source = resolve_source(feed, server.url("/rss/"), api)
+    config = FetchConfig(min_interval=0, extra_polite_hosts=("127.0.0.1",))
+    with Store.open(data) as store, Fetcher(config) as fetcher:
+        cycle = Cycle(
+            fetcher, store, compile_matcher([EFFICIENT]), [EFFICIENT],
+            {source: [EFFICIENT.name]}, api_url=api,
+        )  # fmt: skip
+        report = run_cycle(cycle, {"local": Recorder()}, now)
+    return [feed_line(f).replace(source.url, "URL") for f in report.feeds]
+
+
+def test_a_stale_day_filled_from_the_api_says_so(tmp_path: Path) -> None:
+    with FeedServer() as server:
+        server.set_routes({"/rss/cs.LG": Reply.feed(rss(MONDAY, [A]))})
+        poll_lines(server, tmp_path, at(MONDAY))
+        # Tuesday: Monday's listing again under Tuesday's date, on both polls of the day;
+        # the second fills Tuesday from the API, which has nothing for it.
+        server.set_routes(
+            {
+                "/rss/cs.LG": Reply.feed(rss(TUESDAY, [A])),
+                "/api/query": Reply.feed(api_atom([]), content_type="application/atom+xml"),
+            }
+        )
+        poll_lines(server, tmp_path, at(TUESDAY))
+        lines = poll_lines(server, tmp_path, at(TUESDAY).replace(hour=9))
+    assert lines == [
+        "feed URL: stale: yesterday's listing re-served, ignored 2026-11-03",
+        "feed URL: filled from the arXiv API: 0 papers for 2026-11-03 (the feed stayed stale)",
+    ]
+
+
+def test_days_missed_while_down_filled_from_the_api_say_so(tmp_path: Path) -> None:
+    api = api_atom([ApiEntry(B.id, B.title, "2026-11-03T15:00:00Z")])
+    with FeedServer() as server:
+        server.set_routes({"/rss/cs.LG": Reply.feed(rss(MONDAY, [A]))})
+        poll_lines(server, tmp_path, at(MONDAY))
+        server.set_routes(
+            {
+                "/rss/cs.LG": Reply.feed(rss(THURSDAY, [C])),
+                "/api/query": Reply.feed(api, content_type="application/atom+xml"),
+            }
+        )
+        lines = poll_lines(server, tmp_path, at(THURSDAY))
+    assert lines == [
+        "feed URL: new announcement 2026-11-05, 1 papers, 1 new",
+        "feed URL: filled from the arXiv API: 1 paper, 1 new for the days since 2026-11-03 "
+        "(missed: the watcher was down or the feed failed)",
+    ]
+
+
+def test_a_query_with_only_older_papers_says_nothing_new(tmp_path: Path) -> None:
+    old = api_atom([ApiEntry("2609.01001", "Quantization, long ago", "2026-09-01T15:00:00Z")])
+    with FeedServer() as server:
+        server.set_routes({"/api/query": Reply.feed(old, content_type="application/atom+xml")})
+        lines = poll_lines(server, tmp_path, at(TUESDAY), feed="query:abs:quantization")
+    assert lines == ["feed URL: query: nothing new since the last poll"]
+    assert not [line for line in lines if "weekend or holiday" in line]

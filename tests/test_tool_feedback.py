@@ -7,6 +7,7 @@ run `python -m watcher` as a user would, so logging is configured as in real use
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests import factories
-from tests.fakes import Recorder, Run
+from tests.fakes import DaemonSetup, Recorder, Run
 from tests.feeds import ApiEntry, Item, api_atom, rss
 from tests.feedserver import FeedServer, Reply
 from tests.slackserver import Reply as SlackReply
@@ -323,3 +324,31 @@ def test_a_query_with_only_older_papers_says_nothing_new(tmp_path: Path) -> None
         lines = poll_lines(server, tmp_path, at(TUESDAY), feed="query:abs:quantization")
     assert lines == ["feed URL: query: nothing new since the last poll"]
     assert not [line for line in lines if "weekend or holiday" in line]
+
+
+# --- silence after a fix --------------------------------------------------------------------
+
+
+def test_a_fixed_rule_file_is_logged_as_loaded_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = factories.rule_yaml("papers", {"Q": ["quantiz*"]})
+    with DaemonSetup(tmp_path) as setup:
+        path = setup.write("papers.yaml", good)
+        daemon = setup.daemon()
+        caplog.set_level(logging.INFO, logger="watcher.daemon")
+        setup.write("papers.yaml", factories.rule_yaml("papers", {"Q": []}))
+        daemon.check_rules()
+        assert f"{path}:5: topics[0].any: the term list is empty" in caplog.text
+        caplog.clear()
+        setup.write("papers.yaml", good)  # back as it was: the same subscription
+        daemon.check_rules()
+        assert f"{path}: loaded again (fixed): subscription papers" in caplog.text
+        # A fix that also changes the file: one line, not "reloaded" beside it.
+        setup.write("papers.yaml", factories.rule_yaml("papers", {"Q": []}))
+        daemon.check_rules()
+        caplog.clear()
+        setup.write("papers.yaml", factories.rule_yaml("papers", {"Q": ["prun*"]}))
+        daemon.check_rules()
+        lines = [r.getMessage() for r in caplog.records if r.name == "watcher.daemon"]
+        assert lines == [f"{path}: loaded again (fixed): subscription papers"]

@@ -7,6 +7,7 @@ run `python -m watcher` as a user would, so logging is configured as in real use
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -24,6 +25,7 @@ from tests.feeds import ApiEntry, Item, api_atom, rss
 from tests.feedserver import FeedServer, Reply
 from tests.slackserver import Reply as SlackReply
 from tests.slackserver import SlackServer
+from tests.smtpserver import SmtpServer, smtp_server
 from watcher.cli import main
 from watcher.fetch import FetchConfig, Fetcher
 from watcher.match import compile_matcher
@@ -32,6 +34,9 @@ from watcher.sources import resolve_source
 from watcher.status import feed_line
 from watcher.store import Store
 
+__all__ = ["smtp_server"]  # a fixture, used by name
+
+EXAMPLE = Path(__file__).parent.parent / "watcher" / "examples" / "arxiv-rss-sample.xml"
 DAY = date(2026, 11, 10)
 FEED = rss(DAY, [Item("2611.00001", "Quantization now"), Item("2611.00002", "Pruning too")])
 
@@ -63,7 +68,7 @@ def environment(feeds: FeedServer, slack: SlackServer) -> dict[str, str]:
         "WATCHER_ARXIV_RSS_URL": feeds.url("/rss/"),
         "WATCHER_ARXIV_API_URL": feeds.url("/api/query"),
         "WATCHER_ARXIV_MIN_INTERVAL": "0",
-        "SLACK_BOT_TOKEN": "xoxb-test-token-1234",
+        "SLACK_BOT_TOKEN": slack.token,
         "SLACK_API_URL": slack.api_url,
     }
 
@@ -352,3 +357,124 @@ def test_a_fixed_rule_file_is_logged_as_loaded_again(
         daemon.check_rules()
         lines = [r.getMessage() for r in caplog.records if r.name == "watcher.daemon"]
         assert lines == [f"{path}: loaded again (fixed): subscription papers"]
+
+
+# --- preview: what each destination gets ----------------------------------------------------
+
+LONG = "We quantize every weight of the network. " * 70  # ~2.9 KB: 60 papers overflow a mail
+BIG_FEED = rss(DAY, [Item(f"2611.{10000 + i}", f"Quantization study {i}", LONG) for i in range(60)])
+
+
+def all_destinations_rule(rules: Path) -> None:
+    rules.mkdir(exist_ok=True)
+    text = """\
+        name: big
+        feeds: [cs.LG]
+        topics:
+          - name: Q
+            any: ["quantiz*"]
+        deliver:
+          - local: true
+          - email: [team@example.org]
+          - slack: "#c"
+        """
+    (rules / "big.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+@pytest.fixture
+def delivered(tmp_path: Path, smtp_server: SmtpServer) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A user's folder with a rule file for all three destinations, SMTP and Slack on
+    127.0.0.1, and the environment to reach them."""
+    all_destinations_rule(tmp_path / "rules")
+    with FeedServer() as feeds, SlackServer() as slack:
+        feeds.route("/rss/cs.LG", Reply.feed(BIG_FEED))
+        env = {
+            **environment(feeds, slack),
+            "SMTP_HOST": smtp_server.host,
+            "SMTP_PORT": str(smtp_server.port),
+            "SMTP_SECURITY": "none",
+            "MAIL_FROM": "papers@example.org",
+        }
+        yield tmp_path, env
+
+
+def test_preview_of_a_destination_is_what_its_notifier_sends(
+    delivered: tuple[Path, dict[str, str]], smtp_server: SmtpServer
+) -> None:
+    tmp, env = delivered
+    args = ("--rules", "rules", "--data", "data")
+    mail = watcher(
+        tmp, env, "preview", *args, "--format", "html", "--destination", "email:team@example.org"
+    )
+    slack = watcher(tmp, env, "preview", *args, "--format", "slack", "--destination", "slack:#c")
+    text = watcher(
+        tmp, env, "preview", *args, "--format", "text", "--destination", "email:team@example.org"
+    )
+    assert mail.code == slack.code == text.code == 0, mail.err + slack.err
+    # The mail's size budget: some papers in full, the rest listed by title — said before it.
+    assert "the mail shows " in mail.err and " of 60 papers in full and lists " in mail.err
+    assert mail.out.count("<!DOCTYPE html>") == 1
+
+    ran = watcher(tmp, env, "once", *args)
+    assert ran.code == 0, ran.err
+    [sent] = smtp_server.messages
+    html = sent.message.get_body(("html",))
+    plain = sent.message.get_body(("plain",))
+    assert html is not None and plain is not None
+    # (SMTP carries CRLF line ends; the preview prints the same lines with the terminal's.)
+    assert mail.out == html.get_content().replace("\r\n", "\n")
+    assert text.out == plain.get_content().replace("\r\n", "\n")
+
+
+def test_preview_slack_is_the_block_kit_json_slack_gets(tmp_path: Path) -> None:
+    all_destinations_rule(tmp_path / "rules")
+    with FeedServer() as feeds, SlackServer() as slack:
+        feeds.route("/rss/cs.LG", Reply.feed(BIG_FEED))
+        env = environment(feeds, slack)
+        args = ("--rules", "rules", "--data", "data")
+        shown = watcher(
+            tmp_path, env, "preview", *args, "--format", "slack", "--destination", "slack:#c"
+        )
+        assert shown.code == 0, shown.err
+        assert "Slack: a summary and " in shown.err
+        ran = watcher(tmp_path, env, "once", *args)
+        assert ran.code == 0, ran.err
+        posted = [call.body for call in slack.posts()]
+    messages = json.loads(shown.out)
+    assert len(messages) == len(posted) > 1  # split as Slack gets it: a summary, then replies
+    for previewed, sent in zip(messages, posted, strict=True):
+        blocks = sent["blocks"] if isinstance(sent["blocks"], list) else json.loads(sent["blocks"])
+        assert previewed["blocks"] == blocks
+        assert previewed["text"] == sent["text"]
+
+
+def test_preview_writes_one_document_per_output(
+    user: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    all_destinations_rule(user / "rules")
+    (user / "rules" / "big.yaml").write_text(
+        (user / "rules" / "big.yaml").read_text().replace("[cs.LG]", f"[{EXAMPLE}]"),
+        encoding="utf-8",
+    )
+    args = ("preview", "--rules", str(user / "rules"), "--data", str(user / "data"))
+    several = run(capsys, *args, "--format", "html")
+    assert several.code == 2
+    assert several.out == ""  # not three pages in a row
+    assert "3 digests would print 3 HTML documents" in several.err
+    assert "--out DIR" in several.err
+
+    out = user / "previews"
+    written = run(capsys, *args, "--format", "html", "--out", str(out))
+    assert written.code == 0, written.err
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.html"))
+    assert files == [
+        "big/2026-11-10--email_team@example.org.html",
+        "big/2026-11-10--local.html",
+        "big/2026-11-10--slack_c.html",
+    ]
+    for path in out.rglob("*.html"):
+        assert path.read_text(encoding="utf-8").count("<!DOCTYPE html>") == 1
+
+    plain = run(capsys, *args, "--plain", "--format", "html")
+    assert plain.code == 2
+    assert "--plain is the classic Markdown layout: it does not apply to --format html" in plain.err

@@ -544,6 +544,12 @@ def _where(entry: EntryView) -> str:
         return f"the Slack channel {targets}" if targets else "the Slack channel"
     if kind == "email":
         return f"the mailbox of {targets}" if targets else "the mailboxes"
+    if kind == "apprise":
+        return f"the chat service whose Apprise URL is in {targets}"
+    if kind == "webhook":
+        return f"what the webhook in {targets} received"
+    if kind == "atom":
+        return f"the Atom feed {targets}"
     return f"the {kind} destination"
 
 

@@ -292,6 +292,7 @@ class OutboxEntry:
 
 
 FeedStatus = Literal["new", "empty", "stale", "failed", "not-modified"]
+FeedOrigin = Literal["feed", "api-fill", "api-query"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +304,10 @@ class FeedReport:
     announced: date | None = None
     error: str | None = None
     skipped: tuple[str, ...] = ()  # damaged items left out of the feed (Feed.skipped)
+    # Where the papers came from: the feed itself, the arXiv API filling days the feed
+    # never showed (from ``fill_since``, dated ``announced``), or a standing API query.
+    origin: FeedOrigin = "feed"
+    fill_since: date | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -590,6 +590,10 @@ def feed_line(feed: FeedReport) -> str:
 
 
 def _feed_line(feed: FeedReport) -> str:
+    if feed.origin == "api-fill":
+        return _fill_line(feed)
+    if feed.origin == "api-query":
+        return _query_line(feed)
     word = FEED_WORDS[feed.status]
     if feed.status == "failed":
         return f"feed {feed.source}: {word}: {feed.error}"
@@ -599,6 +603,33 @@ def _feed_line(feed: FeedReport) -> str:
         items = "item" if len(feed.skipped) == 1 else "items"
         counts += f", {len(feed.skipped)} damaged {items} skipped"
     return f"feed {feed.source}: {word}{day}{counts}"
+
+
+def _fill_line(feed: FeedReport) -> str:
+    """Days the feed never showed, read from the API: a day it stayed stale on, or the days
+    missed while the watcher was down or the feed failed. Never "no announcement": the
+    API's answer says nothing about whether arXiv announced."""
+    day = feed.announced.isoformat() if feed.announced else "?"
+    since = feed.fill_since.isoformat() if feed.fill_since else day
+    if feed.fill_since is None or feed.fill_since == feed.announced:
+        what, why = f"for {day}", "the feed stayed stale"
+    else:
+        what, why = f"for the days since {since}", "missed: the watcher was down or the feed failed"
+    if feed.status == "failed":
+        return f"feed {feed.source}: FAILED to fill from the arXiv API {what} ({why}): {feed.error}"
+    counts = count(feed.papers, "paper") + (f", {feed.new} new" if feed.papers else "")
+    return f"feed {feed.source}: filled from the arXiv API: {counts} {what} ({why})"
+
+
+def _query_line(feed: FeedReport) -> str:
+    """A standing API query: papers, or nothing new (an empty answer, or only papers seen
+    before or older than the query looks back)."""
+    if feed.status == "failed":
+        return f"feed {feed.source}: FAILED: {feed.error}"
+    if not feed.new:
+        seen = f" ({count(feed.papers, 'paper')}, all seen before)" if feed.papers else ""
+        return f"feed {feed.source}: query: nothing new since the last poll{seen}"
+    return f"feed {feed.source}: query: {count(feed.papers, 'paper')}, {feed.new} new"
 
 
 # Below this a cycle may fail halfway (a busy day writes several MB: digests, archive, outbox).

@@ -15,7 +15,7 @@ from typing import Literal
 ARXIV_ID = re.compile(r"^(?:\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})$")
 
 AnnounceType = Literal["new", "cross", "replace", "replace-cross"]
-FeedKind = Literal["arxiv-rss", "arxiv-api", "rss", "atom"]
+FeedKind = Literal["arxiv-rss", "arxiv-atom", "arxiv-rss1", "arxiv-api", "rss", "atom"]
 FIELDS: tuple[str, ...] = (
     "title",
     "abstract",
@@ -55,8 +55,9 @@ class RawFeed:
 class Paper:
     """One paper. ``id`` is the arXiv id without version, the identity across feeds and days.
 
-    Items of non-arXiv feeds get a stable ``id`` derived from their guid or link
-    (``"feed:<sha1>"``) and keep their own ``link``.
+    Items of non-arXiv feeds are known by their DOI when they carry one
+    (``"doi:10.1101/2024.09.02.610001"``, lower case), else by a stable ``id`` derived from
+    their guid or link (``"feed:<sha1>"``), and keep their own ``link``.
     """
 
     id: str

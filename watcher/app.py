@@ -26,6 +26,7 @@ from watcher.notify.apprise import AppriseNotifier
 from watcher.notify.email import EmailNotifier, SmtpConfig
 from watcher.notify.local import LocalNotifier
 from watcher.notify.slack import SlackConfig, SlackNotifier
+from watcher.notify.webhook import WebhookNotifier
 from watcher.pipeline import Cycle, FeedFetcher
 from watcher.settings import Settings
 from watcher.sources import FeedSource, expand, placeholders, resolve_source
@@ -205,6 +206,9 @@ def build_notifiers(
     # Always there: a rule naming a variable that is not set fails with that name (a
     # failure to fix, shown by status), rather than going to the local files unseen.
     registry["apprise"] = AppriseNotifier(environ, clock=clock, stop=stop)
+    registry["webhook"] = WebhookNotifier(
+        environ, secret=settings.webhook_secret, clock=clock, stop=stop
+    )
     return registry
 
 

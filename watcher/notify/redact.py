@@ -25,7 +25,12 @@ def secrets_of(
     settings' secrets, every variable whose name says it holds one, and the variables the
     subscriptions' destinations name (a Slack ``webhook_env``, an Apprise or webhook URL's
     variable), whatever their names."""
-    found = [settings.slack_bot_token, settings.slack_webhook_url, settings.smtp_password]
+    found = [
+        settings.slack_bot_token,
+        settings.slack_webhook_url,
+        settings.smtp_password,
+        settings.webhook_secret,
+    ]
     found += [value for name, value in environ.items() if _SECRET_NAME.search(name)]
     found += [
         environ.get(dest.secret_variable, "")

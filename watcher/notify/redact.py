@@ -12,7 +12,7 @@ from typing import Any
 from watcher import logs
 from watcher.errors import DeliveryError
 from watcher.models import Destination, Digest, Receipt, Subscription
-from watcher.notify import Notifier, Progress, Resumable, Settles
+from watcher.notify import Notifier, Progress, Resumable, Settles, is_repeatable
 from watcher.settings import Settings
 
 _SECRET_NAME = re.compile(r"TOKEN|PASSW|SECRET|WEBHOOK|API_?KEY|CREDENTIAL", re.I)
@@ -67,6 +67,10 @@ class RedactingNotifier:
             raise type(error)(
                 message, where=where, permanent=error.permanent, resume=error.resume
             ) from None
+
+    @property
+    def repeatable(self) -> bool:
+        return is_repeatable(self.inner)
 
     def settle(self) -> None:
         if isinstance(self.inner, Settles):

@@ -22,6 +22,7 @@ from watcher.daemon import Daemon
 from watcher.daemon.heartbeat import read_health, read_last_run, write_last_run
 from watcher.errors import SettingsError, WatcherError
 from watcher.feedback import PaperRefError, Vote, parse_paper_ref
+from watcher.library import read_library
 from watcher.models import CycleReport, DestinationTally, EntryView, FeedState, JobRun, Receipt
 from watcher.notify import secrets_of
 from watcher.pipeline import gather, run_cycle
@@ -425,6 +426,21 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     ruleset = load_rules(directory)
     for error in ruleset.errors:
         print(error)
+    broken = 0
+    for sub in ruleset.subscriptions:
+        if sub.library is None:
+            continue
+        try:
+            library = read_library(Path(sub.library))
+        except WatcherError as exc:
+            broken += 1
+            print(f"{sub.path}: library: {exc}")
+            continue
+        if library.skipped:
+            print(
+                f"{sub.path}: library: {count(len(library.entries), 'paper')}; "
+                f"{library.skipped} entries skipped (no arXiv id, no title or abstract)"
+            )
     warnings = [line for sub in ruleset.subscriptions for line in ruletools.field_warnings(sub)]
     for warning in warnings:
         print(warning)
@@ -433,12 +449,12 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
         print(f"no usable rule files in {directory} (no *.yaml or *.yml file in it)")
         return 1
     names = ", ".join(s.name for s in ruleset.subscriptions) or "none"
-    status = "with errors" if ruleset.errors else "OK"
+    status = "with errors" if ruleset.errors or broken else "OK"
     if warnings:
         status += f", {count(len(warnings), 'warning')}"
     valid = count(len(ruleset.subscriptions), "valid subscription")
     print(f"{directory}: {valid} ({names}); {status}")
-    return 1 if ruleset.errors else 0
+    return 1 if ruleset.errors or broken else 0
 
 
 def cmd_feedback_vote(args: argparse.Namespace) -> int:

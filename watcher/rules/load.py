@@ -37,6 +37,8 @@ The rule language (see ``rules/efficient-ml.yaml`` for a commented example):
     order: newest                       # or score: best matches first
     max_papers: 30                      # cap a digest; the rest is "+N more"
     backfill: 7d                        # when new: also match the last 7 days (once)
+    library: refs.bib                   # papers you know (BibTeX, or arXiv ids one a
+                                        # line), relative to this file: watcher.library
 
 Every condition a topic gives must hold; it needs at least one of any, all, query, authors.
 
@@ -53,7 +55,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 import re
+import stat
 import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -104,6 +108,7 @@ TOP_KEYS = (
     "order",
     "max_papers",
     "backfill",
+    "library",
 )
 TOPIC_KEYS = ("name", "any", "all", "none", "query", "authors", "categories", "fields")
 ORDERS: tuple[DigestOrder, ...] = ("newest", "score")
@@ -143,6 +148,18 @@ _FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 
 
 # --- files ---------------------------------------------------------------------------------
+
+Stamp = tuple[int, int, int]  # st_mtime_ns, st_size, st_ino
+
+
+def library_stamp(path: str) -> Stamp | None:
+    """A library file's stamp now (None when it is missing or not a file): a subscription
+    whose ``library_stamp`` differs must be loaded again."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino) if stat.S_ISREG(st.st_mode) else None
 
 
 @dataclass(frozen=True)
@@ -190,12 +207,15 @@ def load_rules(directory: Path, known: Known = lambda path: None) -> RuleSet:
     return RuleSet(tuple(subscriptions), tuple(errors), name_lines)
 
 
-def load_rule_file(path: Path) -> Subscription:
-    """Load and validate one rule file; raise RuleError naming file, line and field."""
-    return _load(path)[0]
+def load_rule_file(path: Path, *, folder: Path | None = None) -> Subscription:
+    """Load and validate one rule file; raise RuleError naming file, line and field.
+
+    ``folder`` is where a relative ``library:`` path starts (default: the file's own; a
+    copy kept elsewhere gives its original's)."""
+    return _load(path, folder)[0]
 
 
-def _load(path: Path) -> tuple[Subscription, int | None]:
+def _load(path: Path, folder: Path | None = None) -> tuple[Subscription, int | None]:
     """The subscription, and the line of its ``name`` key (None when named by the file)."""
     where = str(path)
     try:
@@ -222,14 +242,15 @@ def _load(path: Path) -> tuple[Subscription, int | None]:
         raise RuleError(f"invalid YAML: {error}", path=where) from None
     if root is None:
         raise RuleError("the file is empty; it needs at least feeds and topics", path=where, line=1)
-    return _Reader(where).subscription(root, default_name=path.stem)
+    return _Reader(where, folder or path.parent).subscription(root, default_name=path.stem)
 
 
 class _Reader:
     """Turns a composed YAML node tree into a Subscription, or raises a RuleError."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, folder: Path) -> None:
         self.path = path
+        self.folder = folder  # where relative paths in the file start
 
     def error(self, message: str, node: Node | None, field: str = "") -> RuleError:
         line = node.start_mark.line + 1 if node is not None and node.start_mark else None
@@ -303,6 +324,7 @@ class _Reader:
         order = self.order(top["order"]) if "order" in top else "newest"
         max_papers = self.max_papers(top["max_papers"]) if "max_papers" in top else None
         backfill = self.backfill(top["backfill"]) if "backfill" in top else None
+        library, library_stamp = self.library(top["library"]) if "library" in top else (None, None)
         sub = Subscription(
             name=name,
             path=self.path,
@@ -315,8 +337,26 @@ class _Reader:
             order=order,
             max_papers=max_papers,
             backfill_days=backfill,
+            library=library,
+            library_stamp=library_stamp,
         )
         return sub, name_line
+
+    def library(self, node: Node) -> tuple[str, Stamp]:
+        """``library: refs.bib``, relative to the rule file: the path and its stamp (its
+        contents are read where they are used, by watcher.library)."""
+        value = self.string(node, "library")
+        path = self.folder / Path(value).expanduser()
+        stamp = library_stamp(str(path))
+        if stamp is None:
+            problem = "is not a file" if path.exists() else "does not exist"
+            raise self.error(
+                f"the library {path} {problem} (a .bib export, or a list of arXiv ids one a "
+                "line; a relative path starts at the rule file's folder)",
+                node,
+                "library",
+            )
+        return str(path), stamp
 
     def backfill(self, node: Node) -> int | None:
         """``backfill: 7d``: days of archived papers a new subscription also matches."""

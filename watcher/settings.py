@@ -52,6 +52,9 @@ class Settings:
     rules_reload_interval: float = 1.0
     log_format: LogFormat = "text"
     archive_days: int = 90
+    # Set by systemd when stderr goes to the journal ("device:inode" of that stream): log
+    # lines then carry their priority as a <N> prefix (watcher.logs.configure).
+    journal_stream: str | None = None
     # Every variable as read (environment over .env): where a feed URL's ``${NAME}`` is
     # looked up, at fetch time only (watcher.app.build_fetcher). Never shown.
     variables: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -158,6 +161,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         rules_reload_interval=number("WATCHER_RULES_RELOAD_INTERVAL", 1.0) or 1.0,
         log_format="json" if log_format == "json" else "text",
         archive_days=int(archive_days),
+        journal_stream=text("JOURNAL_STREAM"),
         variables=dict(environ),
     )
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -157,3 +159,30 @@ def test_a_configuration_error_ends_run_with_its_own_exit_code(tmp_path: Path) -
     finally:
         lock.release()
     assert busy.returncode == 1 and "already running" in busy.stderr
+
+
+def test_a_stop_while_the_command_is_still_starting_is_not_lost(harness: Harness) -> None:
+    # `docker stop` right after `docker start`: the imports take well over half a second on
+    # any machine (1.5 s on the CI machine), so the signal comes before the daemon is ready.
+    harness.write("papers.yaml", rule("papers", "pruning", "a@example.org"))
+    proc = harness.start()
+    time.sleep(0.5)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0, harness.log()
+    log = harness.log()
+    assert "SIGTERM: finishing the job in progress, then stopping" in log
+    assert "watcher daemon stopped" in log
+
+    # Any other command still ends at once on a SIGTERM that came while it started.
+    once = subprocess.Popen(
+        [sys.executable, "-m", "watcher", "once"],
+        cwd=harness.tmp,
+        env=harness.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)
+    once.send_signal(signal.SIGTERM)
+    assert once.wait(timeout=10) == -signal.SIGTERM
+    assert not (harness.data / "last-run.json").exists()  # it did not run a cycle

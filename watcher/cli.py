@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from watcher import __version__, app, logs
+from watcher import __version__, app, logs, stopsignal
 from watcher.daemon import Daemon
 from watcher.daemon.heartbeat import read_health, read_last_run, read_liveness, write_last_run
 from watcher.errors import EXIT_CONFIG, ConfigError, SettingsError, WatcherError
@@ -56,6 +56,8 @@ def now() -> datetime:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.handler is not cmd_run:
+        stopsignal.release()  # only the daemon sets handlers of its own
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # httpx logs every request URL at INFO; a URL may carry credentials.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -30,7 +30,7 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from watcher import app, logs
+from watcher import app, logs, stopsignal
 from watcher.daemon.backfill import run_backfill
 from watcher.daemon.heartbeat import (
     HEARTBEAT_FILE,
@@ -204,6 +204,9 @@ class Daemon:
     def _install_signal_handlers(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
+        early = stopsignal.take()  # a stop while the command was still starting
+        if early is not None:
+            self._on_signal(early, None)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name

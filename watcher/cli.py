@@ -21,6 +21,8 @@ from watcher import __version__, app, logs, stopsignal
 from watcher.daemon import Daemon
 from watcher.daemon.heartbeat import read_health, read_last_run, read_liveness, write_last_run
 from watcher.errors import EXIT_CONFIG, ConfigError, SettingsError, WatcherError
+from watcher.feedback import PaperRefError, Vote, parse_paper_ref
+from watcher.library import read_library
 from watcher.models import CycleReport, DestinationTally, EntryView, FeedState, JobRun, Receipt
 from watcher.notify import secrets_of
 from watcher.pipeline import gather, run_cycle
@@ -35,7 +37,7 @@ from watcher.settings import (
     read_environment,
     with_dirs,
 )
-from watcher.sources import feed_name_problem, is_categories, resolve_source
+from watcher.sources import command_line_feed_problem, resolve_source
 from watcher.status import (
     STALE_AFTER,
     count,
@@ -45,8 +47,12 @@ from watcher.status import (
     storage_problems,
     summarize,
 )
-from watcher.store import AtomicJSONStorage, Store
+from watcher.store import FEEDBACK_FILE, AtomicJSONStorage, Store, read_feedback, record_vote
 from watcher.store.files import restore_previous
+
+
+class UsageError(WatcherError):
+    """A command line naming something that does not exist: exit code 2, as argparse's."""
 
 
 def now() -> datetime:
@@ -58,11 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.handler is not cmd_run:
         stopsignal.release()  # only the daemon sets handlers of its own
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL at INFO; a URL may carry credentials.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    # slack_sdk logs its own error line for every failed request; ours says it better.
-    logging.getLogger("watcher.notify.slack.sdk").setLevel(logging.CRITICAL)
+    # The product's own lines; the libraries' (httpx: every request URL, which may carry
+    # credentials; slack_sdk: its own line beside ours) only with --verbose.
+    logs.configure_command(verbose=getattr(args, "verbose", False))
     try:
         code: int = args.handler(args)
         return code
@@ -72,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"watcher: error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except UsageError as exc:
+        print(f"watcher: error: {exc}", file=sys.stderr)
+        return 2
     except WatcherError as exc:
         print(f"watcher: error: {exc}", file=sys.stderr)
         return 1
@@ -141,10 +148,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("dir", nargs="?", type=Path, help="rules directory")
     check.set_defaults(handler=cmd_rules_check)
-    ruletools.add_commands(rules_sub)  # rules test, rules explain
+    ruletools.add_commands(rules_sub)  # rules test, rules explain, rules suggest
+    _add_feedback_commands(sub)
     _add_outbox_commands(sub)
     _add_run_command(sub)
     return parser
+
+
+def _add_feedback_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    feedback = sub.add_parser(
+        "feedback",
+        help="like or dislike papers, per subscription (the relevance order learns from it)",
+        description="Tell a subscription which papers you want more of (like) and which "
+        "less (dislike). Votes are kept in DATA/feedback.json, safe beside a running daemon; "
+        "a paper not in the archive yet is kept and used once its text is known. IDs as "
+        "arXiv writes them: 2409.12121, arXiv:2409.12121v2, https://arxiv.org/abs/2409.12121.",
+    )
+    verbs = feedback.add_subparsers(dest="feedback_command", required=True, metavar="COMMAND")
+    for verb, what in (
+        ("like", "like papers: more like them"),
+        ("dislike", "dislike papers: fewer like them"),
+        ("forget", "forget your vote on papers"),
+    ):
+        parser = verbs.add_parser(verb, help=what, description=f"{what.capitalize()}.")
+        parser.add_argument("ids", nargs="+", metavar="ID", help="arXiv id or abs URL")
+        parser.add_argument(
+            "--subscription", "-s", required=True, metavar="NAME", help="the subscription's name"
+        )
+        add_dir_arguments(parser, rules="rules directory the subscription is in")
+        parser.set_defaults(handler=cmd_feedback_vote, vote=verb)
+    listing = verbs.add_parser(
+        "list",
+        help="show the votes",
+        description="Show every vote (or one subscription's): paper, vote, when and how it "
+        "was given, and the title when the archive has the paper.",
+    )
+    listing.add_argument("--subscription", "-s", metavar="NAME", help="only this subscription")
+    add_dir_arguments(listing, rules="rules directory the subscription is in")
+    listing.set_defaults(handler=cmd_feedback_list)
 
 
 def _add_run_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -164,6 +205,7 @@ def _add_run_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="log one JSON object per line (also WATCHER_LOG_FORMAT=json)",
     )
+    _add_verbose(run)
     run.set_defaults(handler=cmd_run)
 
 
@@ -250,11 +292,19 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     repair.add_argument(
         "--previous",
         action="store_true",
-        help="put back the version before the last write of a damaged outbox/open.json or "
-        "feeds.json (their .prev); what that last write added is lost",
+        help="put back the version before the last write of a damaged outbox/open.json, "
+        "feeds.json or feedback.json (their .prev); what that last write added is lost",
     )
     add_dir_arguments(repair, rules=None)
     repair.set_defaults(handler=cmd_repair)
+
+
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also log each HTTP request and the libraries' own lines (DEBUG)",
+    )
 
 
 def _add_cycle_arguments(parser: argparse.ArgumentParser) -> None:
@@ -268,14 +318,16 @@ def _add_cycle_arguments(parser: argparse.ArgumentParser) -> None:
         "a local file, a URL, or an arXiv category such as cs.LG",
     )
     add_dir_arguments(parser)
+    _add_verbose(parser)
 
 
 def _feed_argument(value: str) -> str:
     """A ``--feed``: a URL, a path, or arXiv categories; a mistyped category is an error
     (it would otherwise be looked for as a local file)."""
-    if "://" in value or "/" in value or value.endswith(".xml") or is_categories(value):
+    problem = command_line_feed_problem(value)
+    if problem is None:
         return value
-    raise argparse.ArgumentTypeError(feed_name_problem(value))
+    raise argparse.ArgumentTypeError(problem)
 
 
 def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
@@ -328,12 +380,28 @@ def cmd_once(args: argparse.Namespace) -> int:
                 now(),
                 rule_errors=[str(e) for e in ruleset.errors],
             )
+            # Deliveries this cycle did not touch but that wait for a person (a permanent
+            # failure, an unknown fate): status exits 1 for them, and so does once.
+            reported = {(d.subscription, d.destination, d.period) for d in report.deliveries}
+            waiting = [
+                e
+                for e in store.entry_views()
+                if e.status in ("failed", "unknown")
+                and (e.subscription, e.destination.key, e.period) not in reported
+            ]
     except (WatcherError, OSError) as exc:
         # Recorded where status looks, so that it never says "All good" while cycles fail.
         write_last_run(settings.data_dir, JobRun("once", started, now(), "error", str(exc)))
         raise
     print_report(report, sys.stderr)
-    attention = _needs_attention(report)
+    if waiting:
+        kinds = sorted({e.status for e in waiting})
+        print(
+            f"attention: {count(len(waiting), 'earlier delivery')} {' or '.join(kinds)}, "
+            "waiting for you: see `watcher status`",
+            file=sys.stderr,
+        )
+    attention = _needs_attention(report) or bool(waiting)
     outcome = JobRun("once", started, now(), "attention" if attention else "ok")
     write_last_run(settings.data_dir, outcome)
     return 1 if attention else 0
@@ -371,11 +439,103 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     ruleset = load_rules(directory)
     for error in ruleset.errors:
         print(error)
+    broken = 0
+    for sub in ruleset.subscriptions:
+        if sub.library is None:
+            continue
+        try:
+            library = read_library(Path(sub.library))
+        except WatcherError as exc:
+            broken += 1
+            print(f"{sub.path}: library: {exc}")
+            continue
+        if library.skipped:
+            print(
+                f"{sub.path}: library: {count(len(library.entries), 'paper')}; "
+                f"{library.skipped} entries skipped (no arXiv id, no title or abstract)"
+            )
+    warnings = [line for sub in ruleset.subscriptions for line in ruletools.field_warnings(sub)]
+    for warning in warnings:
+        print(warning)
+    if not ruleset.subscriptions and not ruleset.errors:
+        # What `watcher once` would then fail with: no OK for a folder that runs nothing.
+        print(f"no usable rule files in {directory} (no *.yaml or *.yml file in it)")
+        return 1
     names = ", ".join(s.name for s in ruleset.subscriptions) or "none"
-    status = "with errors" if ruleset.errors else "OK"
+    status = "with errors" if ruleset.errors or broken else "OK"
+    if warnings:
+        status += f", {count(len(warnings), 'warning')}"
     valid = count(len(ruleset.subscriptions), "valid subscription")
     print(f"{directory}: {valid} ({names}); {status}")
-    return 1 if ruleset.errors else 0
+    return 1 if ruleset.errors or broken else 0
+
+
+def cmd_feedback_vote(args: argparse.Namespace) -> int:
+    settings = _settings(args, read_environment())
+    subscription = _subscription_named(args.subscription, settings)
+    try:
+        # Every id is checked before any is recorded: a typo records nothing.
+        papers = list(dict.fromkeys(parse_paper_ref(ref) for ref in args.ids))
+    except PaperRefError as exc:
+        raise UsageError(f"{exc}") from exc
+    vote = None if args.vote == "forget" else Vote(args.vote)
+    past = {Vote.LIKE: "liked", Vote.DISLIKE: "disliked", None: "no vote"}
+    for paper in papers:
+        change = record_vote(settings.data_dir, subscription, paper, vote, "cli", now())
+        if vote is None:
+            was = change.previous.value if change.previous else ""
+            done = f"{was} forgotten" if change.changed else "had no vote"
+        elif not change.changed:
+            done = f"already {past[vote]}"
+        else:
+            was = f" (was {past[change.previous]})" if change.previous else ""
+            done = f"{past[vote]}{was}"
+        print(f"{paper}: {done} for {subscription}")
+    return 0
+
+
+def cmd_feedback_list(args: argparse.Namespace) -> int:
+    settings = _settings(args, read_environment())
+    book = read_feedback(settings.data_dir)
+    if args.subscription is not None and args.subscription not in book.subscriptions:
+        # A subscription whose file is gone may still have votes; any other name is a typo.
+        _subscription_named(args.subscription, settings)
+    votes = [v for v in book.votes if args.subscription in (None, v.subscription)]
+    if not votes:
+        print("No feedback yet: `watcher feedback like ID --subscription NAME` gives some.")
+        return 0
+    titles: dict[str, str] = {}
+    if settings.data_dir.exists():
+        with Store.open(settings.data_dir, read_only=True) as store:
+            for v in votes:
+                if v.paper_id not in titles:
+                    paper = store.paper(v.paper_id)
+                    titles[v.paper_id] = paper.title if paper else "(not in the archive yet)"
+    for name in dict.fromkeys(v.subscription for v in votes):
+        mine = book.for_subscription(name)
+        print(f"{name}: {count(len(mine.likes), 'like')}, {count(len(mine.dislikes), 'dislike')}")
+        for v in (v for v in votes if v.subscription == name):
+            when = v.when.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+            print(f"  {v.vote.value:<8} {v.paper_id:<16} {when} {v.via:<5} {titles[v.paper_id]}")
+    return 0
+
+
+def _subscription_named(name: str, settings: Settings) -> str:
+    """The subscription of the rule files called ``name`` (case aside), or a UsageError
+    listing the names there are."""
+    ruleset = load_rules(settings.rules_dir) if settings.rules_dir.is_dir() else None
+    if ruleset is None:
+        raise UsageError(f"no rules directory at {settings.rules_dir} (use --rules DIR)")
+    for sub in ruleset.subscriptions:
+        if sub.name.casefold() == name.casefold():
+            return sub.name
+    names = ", ".join(sorted(s.name for s in ruleset.subscriptions)) or "none"
+    broken = len(ruleset.errors)
+    why = f" ({count(broken, 'rule file')} that do not load: see `watcher rules check`)"
+    raise UsageError(
+        f"unknown subscription {name!r}; the rule files in {settings.rules_dir} have: "
+        f"{names}{why if broken else ''}"
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -422,6 +582,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             last_run_error=last_run_error(read_last_run(settings.data_dir), daemon_health),
             storage=storage_problems(writable, free),
         )
+        try:
+            votes = read_feedback(settings.data_dir)
+            status = replace(status, feedback=tuple(votes.by_subscription().values()))
+        except WatcherError as exc:
+            status = replace(status, feedback_error=str(exc))
     options = ["--data", str(args.data)] if args.data else []
     # An error text may quote a secret (a webhook URL): hidden as the daemon's log hides it.
     secrets = secrets_of(settings, environ)
@@ -436,14 +601,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = with_dirs(load_settings(environ), args.rules, args.data)
     if args.log_json:
         settings = replace(settings, log_format="json")
-    return run_daemon(settings, environ)
+    return run_daemon(settings, environ, verbose=args.verbose)
 
 
-def run_daemon(settings: Settings, environ: Mapping[str, str]) -> int:
+def run_daemon(settings: Settings, environ: Mapping[str, str], *, verbose: bool = False) -> int:
     """Configure logging and run the daemon until SIGTERM/SIGINT; the exit code."""
+    level = logging.DEBUG if verbose else logging.INFO
     logs.configure(
         settings.log_format,
         secrets=secrets_of(settings, environ),
+        level=level,
         journal_stream=settings.journal_stream,
     )
     return Daemon(settings, environ).run()
@@ -464,7 +631,8 @@ def cmd_drop(args: argparse.Namespace) -> int:
 def cmd_repair(args: argparse.Namespace) -> int:
     settings = _settings(args, read_environment())
     if args.previous:
-        for path in (settings.data_dir / "outbox" / "open.json", settings.data_dir / "feeds.json"):
+        kept = ("outbox/open.json", "feeds.json", FEEDBACK_FILE)
+        for path in (settings.data_dir / name for name in kept):
             try:
                 AtomicJSONStorage(path, read_only=True).read()
                 continue  # whole: nothing to roll back

@@ -2,8 +2,10 @@
 
 Secrets stay out in two ways: nothing logs a settings value of a token, password or webhook
 URL, and a filter on the handler replaces any of those values that still turns up in a
-message (an exception text quoting a URL, say) with ``***``. httpx, which logs every request
-URL at INFO, is held at WARNING.
+message (an exception text quoting a URL, say) with ``***``. The libraries' own loggers
+(httpx logs every request URL at INFO, slack_sdk an ERROR line beside each delivery error
+ours reports, APScheduler each job) are held at WARNING: the default output is the
+product's own lines. ``verbose`` (``--verbose``) lets everything through at DEBUG.
 """
 
 from __future__ import annotations
@@ -189,6 +191,27 @@ def is_journal(stream: TextIO, journal_stream: str | None) -> bool:
     return f"{info.st_dev}:{info.st_ino}" == f"{device}:{inode}"
 
 
+# Third-party loggers whose INFO lines repeat what the watcher says itself, or say it worse.
+LIBRARIES = ("httpx", "httpcore", "apscheduler", "slack_sdk", "urllib3", "aiosmtplib")
+
+
+def quiet_libraries(*, verbose: bool = False) -> None:
+    """Hold the libraries' loggers at WARNING (DEBUG when ``verbose``)."""
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def configure_command(*, verbose: bool = False) -> None:
+    """Logging for the short commands (``once``, ``preview``, ``rules``...): warnings and the
+    product's INFO lines on stderr as ``LEVEL logger: message``; with ``verbose`` the DEBUG
+    lines too (each HTTP request, the libraries' own)."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    quiet_libraries(verbose=verbose)
+
+
 def configure(
     fmt: str = "text",
     *,
@@ -203,8 +226,8 @@ def configure(
     starts with its syslog priority (``<4>`` for a warning) and text lines leave the time to
     the journal.
 
-    Replaces the root logger's handlers. APScheduler logs each job start and end at INFO, and
-    httpx each request URL: both are held at WARNING, so the log says what the watcher did.
+    Replaces the root logger's handlers. The libraries' loggers are held at WARNING unless
+    ``level`` is DEBUG (``--verbose``), so the log says what the watcher did.
     """
     out = stream if stream is not None else sys.stderr
     handler = logging.StreamHandler(out)
@@ -221,6 +244,5 @@ def configure(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "apscheduler", "slack_sdk"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_libraries(verbose=level <= logging.DEBUG)
     return handler

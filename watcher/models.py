@@ -15,7 +15,7 @@ from typing import Literal
 ARXIV_ID = re.compile(r"^(?:\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})$")
 
 AnnounceType = Literal["new", "cross", "replace", "replace-cross"]
-FeedKind = Literal["arxiv-rss", "arxiv-api", "rss", "atom"]
+FeedKind = Literal["arxiv-rss", "arxiv-atom", "arxiv-rss1", "arxiv-api", "rss", "atom"]
 FIELDS: tuple[str, ...] = (
     "title",
     "abstract",
@@ -55,8 +55,9 @@ class RawFeed:
 class Paper:
     """One paper. ``id`` is the arXiv id without version, the identity across feeds and days.
 
-    Items of non-arXiv feeds get a stable ``id`` derived from their guid or link
-    (``"feed:<sha1>"``) and keep their own ``link``.
+    Items of non-arXiv feeds are known by their DOI when they carry one
+    (``"doi:10.1101/2024.09.02.610001"``, lower case), else by a stable ``id`` derived from
+    their guid or link (``"feed:<sha1>"``), and keep their own ``link``.
     """
 
     id: str
@@ -167,11 +168,23 @@ class Topic:
 
 @dataclass(frozen=True, slots=True)
 class Destination:
-    """Where a digest goes: ``kind`` is a notifier name (local, slack, email)."""
+    """Where a digest goes: ``kind`` is a notifier name (local, slack, email, apprise,
+    webhook, atom). ``target``: the channel, the addresses, the variable holding an Apprise
+    or webhook URL, the Atom file."""
 
     kind: str
     target: tuple[str, ...] = ()
     options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def secret_variable(self) -> str | None:
+        """The environment variable whose value is this destination's secret (a URL that
+        carries a token): an Apprise or webhook destination's, a Slack ``webhook_env``."""
+        if self.kind in ("apprise", "webhook") and self.target:
+            return self.target[0]
+        if self.kind == "slack":
+            return dict(self.options).get("webhook_env")
+        return None
 
     @property
     def key(self) -> str:
@@ -197,6 +210,11 @@ class Subscription:
     max_papers: int | None = None  # cap a digest's length; the rest is "+N more"
     # A new subscription first seen by the daemon also matches the archive's last N days.
     backfill_days: int | None = None
+    # ``library: refs.bib``: the papers the reader already knows (watcher.library), its path
+    # resolved against the rule file's folder, and its stamp (mtime_ns, size, inode) when the
+    # rule file loaded: an edited library is a changed subscription, as an edited rule is.
+    library: str | None = None
+    library_stamp: tuple[int, int, int] | None = None
 
 
 # --- matching, digests, delivery ---------------------------------------------------------

@@ -129,6 +129,28 @@ def feed_name_problem(feed: str) -> str:
     )
 
 
+def command_line_feed_problem(value: str) -> str | None:
+    """Why a ``--feed`` argument names nothing (None: a URL, a path, or arXiv categories). A
+    mistyped category is an error there: it would otherwise be looked for as a local file."""
+    if "://" in value or "/" in value or value.endswith(".xml") or is_categories(value):
+        return None
+    return feed_name_problem(value)
+
+
+# The fields each kind of source fills in (see parse.py): arXiv's RSS carries no comments,
+# the API no announce type. Any other feed, or a file (which may be one of arXiv's), may
+# carry anything: None.
+CARRIED_FIELDS: dict[SourceKind, frozenset[str] | None] = {
+    "arxiv-rss": frozenset(
+        {"title", "abstract", "authors", "categories", "journal_ref", "announce_type"}
+    ),
+    "arxiv-query": frozenset(
+        {"title", "abstract", "authors", "categories", "comment", "journal_ref"}
+    ),
+    "feed": None,
+}
+
+
 def is_categories(name: str) -> bool:
     """``cs``, ``cs.LG`` or ``cs.LG+stat.ML``: the forms arXiv's RSS URLs accept."""
     return all(is_category(part) for part in name.split("+"))

@@ -295,7 +295,7 @@ class Daemon:
         broken while the daemon was down still runs as it was (and is reported)."""
         saved = self.settings.data_dir / LAST_GOOD_DIR / path.name
         try:
-            return replace(load_rule_file(saved), path=str(path))
+            return replace(load_rule_file(saved, folder=path.parent), path=str(path))
         except (RuleError, OSError):
             return None
 

@@ -23,15 +23,15 @@ def secrets_of(
 ) -> list[str]:
     """Values that must never reach a log line, the heartbeat or ``watcher status``: the
     settings' secrets, every variable whose name says it holds one, and the variables the
-    subscriptions' Slack destinations name with ``webhook_env`` (whatever their names)."""
+    subscriptions' destinations name (a Slack ``webhook_env``, an Apprise or webhook URL's
+    variable), whatever their names."""
     found = [settings.slack_bot_token, settings.slack_webhook_url, settings.smtp_password]
     found += [value for name, value in environ.items() if _SECRET_NAME.search(name)]
     found += [
-        environ.get(value, "")
+        environ.get(dest.secret_variable, "")
         for sub in subscriptions
         for dest in sub.deliver
-        for key, value in dest.options
-        if dest.kind == "slack" and key == "webhook_env"
+        if dest.secret_variable
     ]
     return [value for value in found if value]
 

@@ -21,7 +21,7 @@ from watcher.daemon.clicks import SlackClicks, read_clicks
 from watcher.daemon.votes import FeedbackDesk
 from watcher.models import Destination
 from watcher.render.slack import DISLIKE_ACTION, LIKE_ACTION, button_value
-from watcher.store import Store
+from watcher.store import Store, read_feedback
 
 NOW = datetime(2024, 9, 18, 12, tzinfo=UTC)
 SUB = subscription("efficient-ml", topic(), deliver=(Destination("slack", ("#efficient-ml",)),))
@@ -30,17 +30,16 @@ PAPERS = ("2409.00001", "2409.00002", "2409.00003", "2409.00004")
 
 
 class Votes:
-    """What was recorded, in order (the desk's ``record``)."""
+    """The votes recorded in the data directory (watcher.store.read_feedback), in order."""
 
-    def __init__(self) -> None:
-        self.recorded: list[tuple[str, str, str, str]] = []
-        self.lock = threading.Lock()
+    def __init__(self, data: Path) -> None:
+        self.data = data
 
-    def __call__(
-        self, data_dir: Path, sub: str, paper_id: str, vote: str, via: str, now: datetime
-    ) -> None:
-        with self.lock:
-            self.recorded.append((sub, paper_id, vote, via))
+    @property
+    def recorded(self) -> list[tuple[str, str, str, str]]:
+        return [
+            (v.subscription, v.paper_id, str(v.vote), v.via) for v in read_feedback(self.data).votes
+        ]
 
 
 @pytest.fixture
@@ -89,7 +88,7 @@ def peers() -> Iterator[tuple[SlackServer, SocketModeServer]]:
 
 
 def listen(slack: SlackServer, data: Path, votes: Votes) -> tuple[SlackClicks, threading.Event]:
-    desk = FeedbackDesk(data, lambda: (SUB, OTHER), lambda: NOW, votes)
+    desk = FeedbackDesk(data, lambda: (SUB, OTHER), lambda: NOW)
     stop = threading.Event()
     clicks = SlackClicks(
         slack.app_token, desk, api_url=slack.api_url, stop=stop, ping_interval=0.5
@@ -112,7 +111,7 @@ def test_a_click_becomes_feedback_and_the_clicker_is_answered(
     peers: tuple[SlackServer, SocketModeServer], data: Path
 ) -> None:
     slack, sock = peers
-    votes = Votes()
+    votes = Votes(data)
     clicks, stop = listen(slack, data, votes)
     try:
         sock.wait_connected(1)
@@ -133,7 +132,7 @@ def test_a_reconnect_loses_no_click(
     peers: tuple[SlackServer, SocketModeServer], data: Path
 ) -> None:
     slack, sock = peers
-    votes = Votes()
+    votes = Votes(data)
     clicks, stop = listen(slack, data, votes)
     try:
         sock.wait_connected(1)
@@ -173,7 +172,7 @@ def test_a_click_from_another_channel_is_refused(
     peers: tuple[SlackServer, SocketModeServer], data: Path
 ) -> None:
     slack, sock = peers
-    votes = Votes()
+    votes = Votes(data)
     clicks, stop = listen(slack, data, votes)
     try:
         sock.wait_connected(1)
@@ -193,7 +192,7 @@ def test_unknown_subscription_or_paper_is_answered_politely_and_not_recorded(
     peers: tuple[SlackServer, SocketModeServer], data: Path
 ) -> None:
     slack, sock = peers
-    votes = Votes()
+    votes = Votes(data)
     clicks, stop = listen(slack, data, votes)
     try:
         sock.wait_connected(1)
@@ -215,7 +214,7 @@ def test_a_wrong_app_token_is_reported_and_retried(
 ) -> None:
     slack, sock = peers
     slack.app_token = "xapp-1-the-right-one"
-    desk = FeedbackDesk(data, lambda: (SUB,), lambda: NOW, Votes())
+    desk = FeedbackDesk(data, lambda: (SUB,), lambda: NOW)
     stop = threading.Event()
     clicks = SlackClicks("xapp-1-a-wrong-one", desk, api_url=slack.api_url, stop=stop).start()
     try:

@@ -6,7 +6,6 @@ vote, a tampered or expired link gets a 403 page."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -25,7 +24,7 @@ from watcher.models import Destination
 from watcher.notify.email import EmailNotifier, SmtpConfig
 from watcher.render.links import LINK_LIFETIME, LinkVote, sign, verify
 from watcher.settings import Settings
-from watcher.store import Store
+from watcher.store import Store, read_feedback
 from watcher.store.secret import KEY_FILE, signing_key
 
 __all__ = ["smtp_server"]  # a fixture, used by name
@@ -36,15 +35,16 @@ PAPERS = ("2409.00001", "2409.00002")
 
 
 class Votes:
-    def __init__(self) -> None:
-        self.recorded: list[tuple[str, str, str, str]] = []
-        self.lock = threading.Lock()
+    """The votes recorded in the data directory (watcher.store.read_feedback), in order."""
 
-    def __call__(
-        self, data_dir: Path, sub: str, paper_id: str, vote: str, via: str, now: datetime
-    ) -> None:
-        with self.lock:
-            self.recorded.append((sub, paper_id, vote, via))
+    def __init__(self, data: Path) -> None:
+        self.data = data
+
+    @property
+    def recorded(self) -> list[tuple[str, str, str, str]]:
+        return [
+            (v.subscription, v.paper_id, str(v.vote), v.via) for v in read_feedback(self.data).votes
+        ]
 
 
 class Clock:
@@ -67,8 +67,8 @@ def data(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def endpoint(data: Path) -> Iterator[tuple[WebServer, Votes, Clock]]:
-    votes, clock = Votes(), Clock(SENT + timedelta(hours=3))
-    desk = FeedbackDesk(data, lambda: (SUB,), clock, votes)
+    votes, clock = Votes(data), Clock(SENT + timedelta(hours=3))
+    desk = FeedbackDesk(data, lambda: (SUB,), clock)
     server = WebServer(FeedbackApp(signing_key(data), desk, clock), "127.0.0.1", 0).start()
     try:
         yield server, votes, clock
@@ -121,6 +121,10 @@ def test_a_mailed_link_shows_a_page_and_only_its_button_records_the_vote(
     done = httpx.post(more)
     assert done.status_code == 200
     assert "Noted: more like this in efficient-ml." in done.text
+    assert votes.recorded == [("efficient-ml", "2409.00001", "like", "email")]
+
+    again = httpx.post(more)  # a second click is one vote
+    assert "Already noted: more like this in efficient-ml." in again.text
     assert votes.recorded == [("efficient-ml", "2409.00001", "like", "email")]
 
     assert httpx.post(links["less"][1]).status_code == 200

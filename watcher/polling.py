@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Protocol
 
 from watcher.errors import FeedError, WatcherError
@@ -194,11 +195,13 @@ def _fill(
     """Read the days since ``first_missing`` from the API; the day is covered only if the
     whole read succeeded."""
     query = submitted_between(source.categories, first_missing - FILL_MARGIN, announced)
-    label = f"{source.url} (from the arXiv API: days since {first_missing.isoformat()})"
     papers, error = read_api(poller, query, stop_at_known=False)
+    filled = partial(
+        FeedReport, source.url, origin="api-fill", announced=announced, fill_since=first_missing
+    )
     if error is not None:
-        return state, (FeedReport(label, "failed", error=error), None)
-    report = FeedReport(label, "new" if papers else "empty", papers=len(papers))
+        return state, (filled("failed", error=error), None)
+    report = filled("new" if papers else "empty", papers=len(papers))
     return replace(state, covered=announced), (report, Batch(papers, announced))
 
 
@@ -211,8 +214,10 @@ def _poll_query(poller: Poller, source: FeedSource, today: date) -> Polled:
     since = datetime.combine(today - QUERY_WINDOW, time(0), tzinfo=ARXIV_TIMEZONE)
     papers, error = read_api(poller, source.query, stop_at_known=True, since=since)
     if error is not None:
-        return Polled(((FeedReport(source.url, "failed", error=error), None),), None)
-    report = FeedReport(source.url, "new" if papers else "empty", papers=len(papers))
+        report = FeedReport(source.url, "failed", error=error, origin="api-query")
+        return Polled(((report, None),), None)
+    status: FeedStatus = "new" if papers else "empty"
+    report = FeedReport(source.url, status, papers=len(papers), origin="api-query")
     return Polled(((report, Batch(papers, today)),), None)
 
 

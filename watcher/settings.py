@@ -19,6 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from watcher import __version__
 from watcher.errors import SettingsError
+from watcher.models import FeedbackChannel
 
 DEFAULT_RSS_URL = "https://rss.arxiv.org/rss/"
 DEFAULT_API_URL = "https://export.arxiv.org/api/query"
@@ -215,6 +216,29 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         secret_key=secret_key,
         variables=dict(environ),
     )
+
+
+def feedback_channels(settings: Settings) -> tuple[FeedbackChannel, ...]:
+    """Whether each way of giving feedback is on, as the settings say (the running daemon
+    reports the live state: connected or not, listening or not)."""
+    if not settings.slack_app_token:
+        slack = FeedbackChannel("slack", False, "off: SLACK_APP_TOKEN is not set (no buttons)")
+    elif not settings.slack_bot_token:
+        slack = FeedbackChannel(
+            "slack", False, "off: buttons need SLACK_BOT_TOKEN (webhook posts cannot take clicks)"
+        )
+    else:
+        slack = FeedbackChannel("slack", True, "on: received by `watcher run` over Socket Mode")
+    if settings.public_url:
+        email = FeedbackChannel(
+            "email",
+            True,
+            f"on: links to {settings.public_url}, served by `watcher run` on "
+            f"{settings.http_host}:{settings.http_port}",
+        )
+    else:
+        email = FeedbackChannel("email", False, "off: WATCHER_PUBLIC_URL is not set (no links)")
+    return slack, email
 
 
 def _address(raw: str) -> tuple[str, int]:

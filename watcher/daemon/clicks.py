@@ -26,6 +26,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -113,8 +114,10 @@ class SlackClicks:
         api_url: str | None = None,
         stop: threading.Event,
         ping_interval: float = 5.0,
+        changed: Callable[[], None] = lambda: None,
     ) -> None:
         self.desk = desk
+        self.changed = changed  # told when the first connection succeeded or failed
         self.stop = stop
         base = api_url or DEFAULT_API_URL
         self._api_url = base if base.endswith("/") else base + "/"
@@ -165,6 +168,7 @@ class SlackClicks:
             if self.client.is_connected():
                 self.error = None
                 log.info("Slack feedback: connected over Socket Mode", extra={"event": "slack"})
+                self.changed()
                 return
             if self.error is None:
                 self.error = "the Socket Mode connection could not be opened"
@@ -172,6 +176,7 @@ class SlackClicks:
                 "Slack feedback: %s; trying again in %.0f s", self.error, pause,
                 extra={"event": "slack"},
             )  # fmt: skip
+            self.changed()
             self.stop.wait(pause)
             pause = min(pause * 2, MAX_RETRY)
 

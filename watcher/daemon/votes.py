@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from watcher.errors import WatcherError
+from watcher.feedback import Vote, VoteChange
 from watcher.models import Subscription
 from watcher.render.links import VoteName
+from watcher.store import record_vote
 from watcher.store.papers import matched_on_disk
 
 log = logging.getLogger("watcher.daemon.feedback")
@@ -37,9 +39,9 @@ class RecordVote(Protocol):
     """``watcher.store.feedback.record_vote``'s shape: what records a vote."""
 
     def __call__(
-        self, data_dir: Path, subscription: str, paper_id: str, vote: VoteName, via: str,
+        self, data_dir: Path, subscription: str, paper_id: str, vote: Vote | None, via: str,
         now: datetime,
-    ) -> object: ...  # fmt: skip
+    ) -> VoteChange: ...  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,7 @@ class FeedbackDesk:
         data_dir: Path,
         subscriptions: Callable[[], Sequence[Subscription]],
         clock: Callable[[], datetime],
-        record: RecordVote,
+        record: RecordVote = record_vote,
     ) -> None:
         self.data_dir = data_dir
         self.subscriptions = subscriptions
@@ -124,8 +126,10 @@ class FeedbackDesk:
                     f"Paper {paper_id} is not one {subscription} was sent, so this was "
                     "not recorded.",
                 )
-            self.record(self.data_dir, subscription, paper_id, vote, via, self.clock())
-        except (WatcherError, OSError) as error:
+            change = self.record(
+                self.data_dir, subscription, paper_id, Vote(vote), via, self.clock()
+            )
+        except (WatcherError, OSError, ValueError) as error:
             log.error(
                 "feedback %s on %s for %s not recorded: %s",
                 vote,
@@ -144,4 +148,6 @@ class FeedbackDesk:
             who,
             extra={"event": "feedback", "subscription": subscription},
         )
+        if not change.changed:  # a second click, or Slack delivering a click again
+            return Answer(True, f"Already noted: {VOTE_WORDS[vote]} in {subscription}.")
         return Answer(True, f"Noted: {VOTE_WORDS[vote]} in {subscription}.")

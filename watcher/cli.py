@@ -614,9 +614,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.live:
         # The daemon beats from its rules job: a slower one than BEAT_EVERY beats less often.
         reload = timedelta(seconds=settings.rules_reload_interval)
-        live = read_liveness(settings.data_dir, now(), max(STALE_AFTER, 3 * reload))
-        print(live.line)
-        return 0 if live.alive else 1
+        liveness = read_liveness(settings.data_dir, now(), max(STALE_AFTER, 3 * reload))
+        print(liveness.line)
+        return 0 if liveness.alive else 1
     daemon_health, rules = read_health(
         settings.data_dir, settings.rules_dir, now(), require_daemon=args.require_daemon
     )

@@ -303,6 +303,8 @@ class FeedReport:
     announced: date | None = None
     error: str | None = None
     skipped: tuple[str, ...] = ()  # damaged items left out of the feed (Feed.skipped)
+    # An arXiv listing of 2,000 items, arXiv's cap: cut short, the day filled from the API.
+    capped: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -585,6 +585,8 @@ def _feed_line(feed: FeedReport) -> str:
     if feed.skipped:
         items = "item" if len(feed.skipped) == 1 else "items"
         counts += f", {len(feed.skipped)} damaged {items} skipped"
+    if feed.capped:
+        counts += ", cut at arXiv's 2,000-item cap: the day's other new papers from the API"
     return f"feed {feed.source}: {word}{day}{counts}"
 
 

@@ -185,7 +185,7 @@ def _poll_feed(poller: Poller, source: FeedSource, previous: FeedState, today: d
 
     announced = feed.announced or today
     status, state = classify(
-        feed.papers, announced, fetched.etag, previous, versions=source.kind != "arxiv-rss"
+        feed.papers, announced, fetched.etag, previous, versions=not _is_arxiv(feed)
     )
     for item in feed.skipped:
         log.warning("feed %s: skipped a damaged item, %s", url, item)
@@ -217,6 +217,11 @@ def _poll_feed(poller: Poller, source: FeedSource, previous: FeedState, today: d
             state, filled = _fill(poller, source, state, first_missing, announced, reason)
             parts.append(filled)
     return Polled(tuple(parts), state)
+
+
+def _is_arxiv(feed: Feed) -> bool:
+    # What the body is decides, not how it was named: a saved arXiv listing is arXiv's.
+    return feed.kind in ("arxiv-rss", "arxiv-atom", "arxiv-rss1", "arxiv-api")
 
 
 def at_cap(feed: Feed) -> bool:

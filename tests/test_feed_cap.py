@@ -82,7 +82,7 @@ def test_a_listing_at_the_cap_is_completed_from_the_api_and_the_poll_line_says_s
     feed, filled = report.feeds
     assert (feed.status, feed.papers, feed.capped) == ("new", 2000, True)
     assert "2,000-item cap" in feed_line(feed)
-    assert filled.status == "new" and "2,000-item cap" in filled.source
+    assert filled.status == "new" and "2,000-item cap" in feed_line(filled)
     # The API read the day in the listing's categories.
     [request] = world.server.requests_for("/api/query")
     assert "cat%3Acs" in request.target and "20261103" in request.target

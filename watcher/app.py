@@ -23,13 +23,15 @@ from watcher.match import LazyMatcher, PaperMatcher
 from watcher.models import Subscription
 from watcher.notify import Registry
 from watcher.notify.apprise import AppriseNotifier
-from watcher.notify.email import EmailNotifier, SmtpConfig
+from watcher.notify.email import EmailNotifier, LinkFactory, SmtpConfig
 from watcher.notify.local import LocalNotifier
 from watcher.notify.slack import SlackConfig, SlackNotifier
 from watcher.pipeline import Cycle, FeedFetcher
+from watcher.render.links import PaperLinks, link_maker
 from watcher.settings import Settings
 from watcher.sources import FeedSource, expand, placeholders, resolve_source
 from watcher.store import Store
+from watcher.store.secret import signing_key
 
 
 def build_fetcher(settings: Settings, stop: threading.Event | None = None) -> ExpandingFetcher:
@@ -190,6 +192,7 @@ def build_notifiers(
             bot_token=settings.slack_bot_token,
             webhook_url=settings.slack_webhook_url,
             api_url=settings.slack_api_url,
+            feedback=settings.slack_feedback,
         )
         registry["slack"] = SlackNotifier(slack, environ=environ, clock=clock, stop=stop)
     if settings.email_configured and settings.smtp_host and settings.mail_from:
@@ -201,11 +204,26 @@ def build_notifiers(
             security=settings.smtp_security,
             mail_from=settings.mail_from,
         )
-        registry["email"] = EmailNotifier(smtp, clock=clock, stop=stop)
+        links = link_factory(settings)
+        registry["email"] = EmailNotifier(smtp, clock=clock, stop=stop, links=links)
     # Always there: a rule naming a variable that is not set fails with that name (a
     # failure to fix, shown by status), rather than going to the local files unseen.
     registry["apprise"] = AppriseNotifier(environ, clock=clock, stop=stop)
     return registry
+
+
+def link_factory(settings: Settings) -> LinkFactory | None:
+    """What signs an email digest's feedback links, when WATCHER_PUBLIC_URL is set (the
+    daemon serves them: watcher.daemon.web); None without it (no links)."""
+    public_url = settings.public_url
+    if public_url is None:
+        return None
+    key = signing_key(settings.data_dir, settings.secret_key)
+
+    def links(subscription: str, recipient: str, now: datetime) -> PaperLinks:
+        return link_maker(key, public_url, subscription, recipient, now)
+
+    return links
 
 
 def source_map(

@@ -26,13 +26,14 @@ from watcher.library import read_library
 from watcher.models import CycleReport, DestinationTally, EntryView, FeedState, JobRun, Receipt
 from watcher.notify import secrets_of
 from watcher.pipeline import gather, run_cycle
-from watcher.render import render_format
+from watcher.render.preview import PREVIEW_FORMATS, WHOLE_DOCUMENTS, preview, preview_filename
 from watcher.rules import RuleSet, load_rules
 from watcher.rules import tools as ruletools
 from watcher.rules.index import Stamp, load_rules_indexed, write_index
 from watcher.settings import (
     Settings,
     add_dir_arguments,
+    feedback_channels,
     load_settings,
     read_environment,
     with_dirs,
@@ -121,14 +122,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cycle_arguments(preview)
     preview.add_argument(
         "--format",
-        choices=("markdown", "text", "html"),
+        choices=PREVIEW_FORMATS,
         default="markdown",
-        help="how to render the digests (default: markdown)",
+        help="how to render the digests (default: markdown); slack: the Block Kit JSON "
+        "Slack gets; for an email destination, html and text are the mail's own parts, "
+        "within its size budget",
     )
     preview.add_argument(
         "--plain",
         action="store_true",
-        help="Markdown without the matched-terms annotations (the classic digest layout)",
+        help="Markdown without the matched-terms annotations (the classic digest layout); "
+        "only with --format markdown",
+    )
+    preview.add_argument(
+        "--destination",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="only what this destination gets (repeatable): local, email:a@example.org, "
+        "slack:#papers, as the rule files name them",
+    )
+    preview.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write one file per digest and destination under DIR "
+        "(<subscription>/<period>--<destination>.<ext>) instead of printing; needed for "
+        "html and slack when there is more than one digest",
     )
     preview.set_defaults(handler=cmd_preview)
 
@@ -395,29 +415,79 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    if args.plain and args.format != "markdown":
+        return _usage_error(
+            "preview", f"--plain is the classic Markdown layout: it does not apply to "
+            f"--format {args.format}"
+        )  # fmt: skip
     environ = read_environment()
     settings = _settings(args, environ)
     ruleset = _load_rules(settings, sys.stderr)
     subs = ruleset.subscriptions
-    available = frozenset(app.build_notifiers(settings, None, now, environ, subs))
+    named = {d.key for sub in subs for d in sub.deliver} | {"local"}
+    if unknown := [key for key in args.destination if key not in named]:
+        return _usage_error(
+            "preview", f"no rule file delivers to {', '.join(unknown)}; "
+            f"the destinations are: {', '.join(sorted(named))}"
+        )  # fmt: skip
+    configured = frozenset(app.build_notifiers(settings, None, now, environ, subs))
+    # Every destination the rule files name, configured or not: the mail can be looked at
+    # before SMTP is set up (marked below: a cycle now would save it locally instead).
+    shown_kinds = configured | {"email", "slack"}
     with (
         Store.open(settings.data_dir, read_only=True) as store,
         app.build_fetcher(settings) as fetcher,
     ):
-        plan = gather(app.build_cycle(settings, store, fetcher, subs, args.feed, available), now())
+        cycle = app.build_cycle(settings, store, fetcher, subs, args.feed, shown_kinds)
+        plan = gather(cycle, now())
     for line in map(feed_line, plan.feeds):
         print(line, file=sys.stderr)
-    if not plan.digests:
+    chosen = [
+        (destination, digest)
+        for destination, digest in plan.digests
+        if not args.destination or destination.key in args.destination
+    ]
+    if not chosen:
         failed = sum(1 for f in plan.feeds if f.status == "failed")
         why = f"{failed} of {len(plan.feeds)} feed(s) failed" if failed else "none matched"
         new = count(len(plan.new_papers), "new paper")
         print(f"Nothing to send: {new}; {why}.", file=sys.stderr)
-    for destination, digest in plan.digests:
-        print(
-            f"\n==> {digest.subscription} -> {destination.key} ({digest.period})\n", file=sys.stderr
+    elif args.out is None and args.format in WHOLE_DOCUMENTS and len(chosen) > 1:
+        what = "HTML documents" if args.format == "html" else "Slack JSON documents"
+        return _usage_error(
+            "preview", f"{len(chosen)} digests would print {len(chosen)} {what} one after "
+            "another, which is no valid document: pass --out DIR (one file per digest and "
+            "destination), or choose one with --destination KEY"
+        )  # fmt: skip
+    mail_from = settings.mail_from or "arxiv-watcher <preview@localhost>"
+    for destination, digest in chosen:
+        shown = preview(
+            destination,
+            digest,
+            args.format,
+            highlight=not args.plain,
+            now=now(),
+            mail_from=mail_from,
         )
-        sys.stdout.write(render_format(digest, args.format, highlight=not args.plain))
+        notes = [shown.summary] if shown.summary else []
+        if destination.kind not in configured:
+            notes.append(f"{destination.kind} is not configured: a cycle now would not send it")
+        about = f" ({digest.period}{''.join('; ' + n for n in notes)})"
+        if args.out is not None:
+            path = args.out / preview_filename(destination, digest, args.format)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(shown.body, encoding="utf-8")
+            print(f"{digest.subscription} -> {destination.key}{about}: {path}", file=sys.stderr)
+            continue
+        print(f"\n==> {digest.subscription} -> {destination.key}{about}\n", file=sys.stderr)
+        sys.stdout.write(shown.body)
     return 1 if any(f.status == "failed" for f in plan.feeds) else 0
+
+
+def _usage_error(command: str, message: str) -> int:
+    """A wrong combination of arguments, found after parsing: said as argparse says it."""
+    print(f"watcher {command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
@@ -563,6 +633,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             last_run_error=last_run_error(read_last_run(settings.data_dir), daemon_health),
             storage=storage_problems(writable, free),
         )
+        # A running daemon says how its Slack connection and web endpoint stand; else the
+        # settings say what `watcher run` would turn on.
+        live = daemon_health.feedback if daemon_health.pid is not None else ()
+        status = replace(status, feedback_channels=live or feedback_channels(settings))
         try:
             votes = read_feedback(settings.data_dir)
             status = replace(status, feedback=tuple(votes.by_subscription().values()))

@@ -292,6 +292,7 @@ class OutboxEntry:
 
 
 FeedStatus = Literal["new", "empty", "stale", "failed", "not-modified"]
+FeedOrigin = Literal["feed", "api-fill", "api-query"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +304,12 @@ class FeedReport:
     announced: date | None = None
     error: str | None = None
     skipped: tuple[str, ...] = ()  # damaged items left out of the feed (Feed.skipped)
-    # An arXiv listing of 2,000 items, arXiv's cap: cut short, the day filled from the API.
+    # Where the papers came from: the feed itself, the arXiv API filling days the feed
+    # never showed (from ``fill_since``, dated ``announced``), or a standing API query.
+    origin: FeedOrigin = "feed"
+    fill_since: date | None = None
+    # An arXiv listing of 2,000 items, arXiv's cap: cut short, the day filled from the API
+    # (on the feed's line, and on the line of that fill).
     capped: bool = False
 
 
@@ -452,6 +458,17 @@ class RuleFileError:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedbackChannel:
+    """One way feedback reaches the running daemon (``slack`` buttons, ``email`` links):
+    whether it is on, and in words how it stands ("connected over Socket Mode", "off:
+    SLACK_APP_TOKEN is not set", the last error)."""
+
+    name: str
+    on: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class Heartbeat:
     """The daemon's heartbeat: who runs, how the last job went, what runs next."""
 
@@ -468,6 +485,7 @@ class Heartbeat:
     running: RunningJob | None = None
     last_job: JobRun | None = None
     last_cycle: JobRun | None = None  # the last poll or recheck
+    feedback: tuple[FeedbackChannel, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Protocol
 
 from watcher.errors import FeedError, WatcherError
@@ -205,16 +206,14 @@ def _poll_feed(poller: Poller, source: FeedSource, previous: FeedState, today: d
         state, first_missing = missed_days(
             previous, state, status, announced, poller.stale_fill_after
         )
-        if capped and (previous.covered is None or previous.covered < announced):
+        fill_cap = capped and (previous.covered is None or previous.covered < announced)
+        if fill_cap:
             # The day is covered only once the API has read it: a failed read is tried
             # again on the next poll of the same (unchanged) listing.
             state = replace(state, covered=previous.covered)
-            reason = "" if first_missing else "the feed stopped at arXiv's 2,000-item cap"
             first_missing = first_missing or announced
-        else:
-            reason = ""
         if first_missing is not None:
-            state, filled = _fill(poller, source, state, first_missing, announced, reason)
+            state, filled = _fill(poller, source, state, first_missing, announced, capped=fill_cap)
             parts.append(filled)
     return Polled(tuple(parts), state)
 
@@ -236,17 +235,23 @@ def _fill(
     state: FeedState,
     first_missing: date,
     announced: date,
-    reason: str = "",
+    capped: bool = False,
 ) -> tuple[FeedState, tuple[FeedReport, Batch | None]]:
     """Read the days since ``first_missing`` from the API; the day is covered only if the
     whole read succeeded."""
     query = submitted_between(source.categories, first_missing - FILL_MARGIN, announced)
-    why = reason or f"days since {first_missing.isoformat()}"
-    label = f"{source.url} (from the arXiv API: {why})"
     papers, error = read_api(poller, query, stop_at_known=False)
+    filled = partial(
+        FeedReport,
+        source.url,
+        origin="api-fill",
+        announced=announced,
+        fill_since=first_missing,
+        capped=capped,
+    )
     if error is not None:
-        return state, (FeedReport(label, "failed", error=error), None)
-    report = FeedReport(label, "new" if papers else "empty", papers=len(papers))
+        return state, (filled("failed", error=error), None)
+    report = filled("new" if papers else "empty", papers=len(papers))
     return replace(state, covered=announced), (report, Batch(papers, announced))
 
 
@@ -259,8 +264,10 @@ def _poll_query(poller: Poller, source: FeedSource, today: date) -> Polled:
     since = datetime.combine(today - QUERY_WINDOW, time(0), tzinfo=ARXIV_TIMEZONE)
     papers, error = read_api(poller, source.query, stop_at_known=True, since=since)
     if error is not None:
-        return Polled(((FeedReport(source.url, "failed", error=error), None),), None)
-    report = FeedReport(source.url, "new" if papers else "empty", papers=len(papers))
+        report = FeedReport(source.url, "failed", error=error, origin="api-query")
+        return Polled(((report, None),), None)
+    status: FeedStatus = "new" if papers else "empty"
+    report = FeedReport(source.url, status, papers=len(papers), origin="api-query")
     return Polled(((report, Batch(papers, today)),), None)
 
 

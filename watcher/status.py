@@ -33,6 +33,7 @@ from watcher.logs import redact_urls
 from watcher.models import (
     DestinationTally,
     EntryView,
+    FeedbackChannel,
     FeedReport,
     FeedState,
     Heartbeat,
@@ -117,6 +118,8 @@ class DaemonHealth:
     rule_errors: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()  # rule files running their last good version
     rules_dir_error: str | None = None
+    # How Slack buttons and email links stand in this daemon (its heartbeat).
+    feedback: tuple[FeedbackChannel, ...] = ()
 
     @property
     def overdue(self) -> tuple[NextRun, ...]:
@@ -170,6 +173,8 @@ class Status:
     # The votes per subscription (watcher feedback), or why they cannot be read.
     feedback: tuple[SubscriptionFeedback, ...] = ()
     feedback_error: str | None = None
+    # Slack buttons and email links: on or off, and how they stand.
+    feedback_channels: tuple[FeedbackChannel, ...] = ()
 
     @property
     def failed(self) -> int:
@@ -253,6 +258,7 @@ def daemon_health(
         rule_errors=tuple(e.error for e in heartbeat.rule_errors),
         kept=tuple(e.path for e in heartbeat.rule_errors if e.kept),
         rules_dir_error=heartbeat.rules_dir_error,
+        feedback=heartbeat.feedback,
     )
 
 
@@ -376,13 +382,20 @@ def render_status(
     return lines
 
 
+_CHANNEL_NAMES = {"slack": "Slack buttons", "email": "email links"}
+
+
 def _feedback_lines(status: Status) -> list[str]:
+    channels = [
+        f"{_CHANNEL_NAMES.get(c.name, c.name)} {c.detail}" for c in status.feedback_channels
+    ]
+    head = [f"Feedback from digests: {'; '.join(channels)}."] if channels else []
     if status.feedback_error:
-        return [f"FEEDBACK: {status.feedback_error}"]
+        return [*head, f"FEEDBACK: {status.feedback_error}"]
     if not status.feedback:
-        return []
+        return head
     known = None if status.rules is None or status.rules.missing else status.rules.subscriptions
-    lines = ["Feedback (watcher feedback list):"]
+    lines = [*head, "Feedback (watcher feedback list):"]
     for book in status.feedback:
         counts = f"{count(len(book.likes), 'like')}, {count(len(book.dislikes), 'dislike')}"
         gone = known is not None and book.subscription not in known
@@ -577,6 +590,10 @@ def feed_line(feed: FeedReport) -> str:
 
 
 def _feed_line(feed: FeedReport) -> str:
+    if feed.origin == "api-fill":
+        return _fill_line(feed)
+    if feed.origin == "api-query":
+        return _query_line(feed)
     word = FEED_WORDS[feed.status]
     if feed.status == "failed":
         return f"feed {feed.source}: {word}: {feed.error}"
@@ -588,6 +605,35 @@ def _feed_line(feed: FeedReport) -> str:
     if feed.capped:
         counts += ", cut at arXiv's 2,000-item cap: the day's other new papers from the API"
     return f"feed {feed.source}: {word}{day}{counts}"
+
+
+def _fill_line(feed: FeedReport) -> str:
+    """Days the feed never showed, read from the API: a day it stayed stale on, or the days
+    missed while the watcher was down or the feed failed. Never "no announcement": the
+    API's answer says nothing about whether arXiv announced."""
+    day = feed.announced.isoformat() if feed.announced else "?"
+    since = feed.fill_since.isoformat() if feed.fill_since else day
+    if feed.capped and (feed.fill_since is None or feed.fill_since == feed.announced):
+        what, why = f"for {day}", "the feed stopped at arXiv's 2,000-item cap"
+    elif feed.fill_since is None or feed.fill_since == feed.announced:
+        what, why = f"for {day}", "the feed stayed stale"
+    else:
+        what, why = f"for the days since {since}", "missed: the watcher was down or the feed failed"
+    if feed.status == "failed":
+        return f"feed {feed.source}: FAILED to fill from the arXiv API {what} ({why}): {feed.error}"
+    counts = count(feed.papers, "paper") + (f", {feed.new} new" if feed.papers else "")
+    return f"feed {feed.source}: filled from the arXiv API: {counts} {what} ({why})"
+
+
+def _query_line(feed: FeedReport) -> str:
+    """A standing API query: papers, or nothing new (an empty answer, or only papers seen
+    before or older than the query looks back)."""
+    if feed.status == "failed":
+        return f"feed {feed.source}: FAILED: {feed.error}"
+    if not feed.new:
+        seen = f" ({count(feed.papers, 'paper')}, all seen before)" if feed.papers else ""
+        return f"feed {feed.source}: query: nothing new since the last poll{seen}"
+    return f"feed {feed.source}: query: {count(feed.papers, 'paper')}, {feed.new} new"
 
 
 # Below this a cycle may fail halfway (a busy day writes several MB: digests, archive, outbox).

@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any, get_args
 
 from watcher.errors import RuleError, StoreError
-from watcher.models import Heartbeat, JobOutcome, JobRun, NextJob, RuleFileError, RunningJob
+from watcher.models import (
+    FeedbackChannel,
+    Heartbeat,
+    JobOutcome,
+    JobRun,
+    NextJob,
+    RuleFileError,
+    RunningJob,
+)
 from watcher.rules.index import read_index, summarize_rules
 from watcher.status import DaemonHealth, RulesHealth, daemon_health
 from watcher.store.atomic import write_atomically
@@ -158,6 +166,7 @@ def heartbeat_to_dict(beat: Heartbeat) -> dict[str, Any]:
         ),
         "last_job": _run_to_dict(beat.last_job),
         "last_cycle": _run_to_dict(beat.last_cycle),
+        "feedback": [{"name": c.name, "on": c.on, "detail": c.detail} for c in beat.feedback],
     }
 
 
@@ -198,6 +207,13 @@ def heartbeat_from_dict(data: Mapping[str, Any]) -> Heartbeat:
         ),
         last_job=_run_from_dict(data.get("last_job")),
         last_cycle=_run_from_dict(data.get("last_cycle")),
+        feedback=tuple(
+            FeedbackChannel(
+                str(c.get("name") or "?"), c.get("on") is True, _text(c.get("detail")) or ""
+            )
+            for c in _list(data.get("feedback"))
+            if isinstance(c, Mapping)
+        ),
     )
 
 

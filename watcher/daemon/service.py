@@ -48,6 +48,7 @@ from watcher.daemon.jobs import (
     recheck_sources,
     rules_spec,
 )
+from watcher.daemon.listeners import FeedbackListeners
 from watcher.daemon.log import (
     cycle_outcome,
     delivery_outcome,
@@ -133,6 +134,14 @@ class Daemon:
         self.delivery_jobs: dict[str, tuple[str, str]] = {}  # job id -> (cron, timezone)
         self._active = 0  # jobs of ours running now (see _shutdown)
         self._idle = threading.Condition()
+        # Slack clicks and email links; they see the subscriptions in use at each vote.
+        self.listeners = FeedbackListeners(
+            settings,
+            lambda: self.subscriptions,
+            clock,
+            self.stopping,
+            changed=self.write_heartbeat,
+        )
         self.scheduler = BlockingScheduler(
             timezone=UTC,
             executors={
@@ -157,6 +166,10 @@ class Daemon:
             if isinstance(backfilled, dict):
                 self.backfilled = {str(k): str(v) for k, v in backfilled.items()}
             self.check_rules(initial=True)
+            self.listeners.start()
+            if self.listeners.key is not None:  # a generated key: a secret like the others
+                self.secrets.append(self.listeners.key.decode("utf-8", "replace"))
+                logs.add_secrets(self.secrets)
             self.schedule()
             log_start(self.settings, len(self.subscriptions))
             self.write_heartbeat()
@@ -165,6 +178,7 @@ class Daemon:
             return 0
         finally:
             self.main_done.set()
+            self.listeners.close()
             self.fetcher.close()
             self.write_heartbeat(stopped=True)
             lock.release()
@@ -308,6 +322,8 @@ class Daemon:
             subs = change.state.subscriptions
             self.subscriptions = subs
             self.secrets = secrets_of(self.settings, self.environ, subs)
+            if self.listeners.key is not None:  # the links' signing key, even generated
+                self.secrets.append(self.listeners.key.decode("utf-8", "replace"))
             logs.add_secrets(self.secrets)  # a webhook_env variable named by a new rule
             built = app.build_notifiers(
                 self.settings, None, self.clock, self.environ, subs, stop=self.stopping
@@ -489,6 +505,7 @@ class Daemon:
                 running=self.running,
                 last_job=self.last,
                 last_cycle=self.last_cycle,
+                feedback=() if stopped else self.listeners.channels(),
             )
 
     def write_heartbeat(self, stopped: bool = False) -> None:

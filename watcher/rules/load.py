@@ -224,6 +224,17 @@ def _load(path: Path, folder: Path | None = None) -> tuple[Subscription, int | N
         raise RuleError(f"not UTF-8 text ({error.reason})", path=where) from None
     except OSError as error:
         raise RuleError(f"cannot read the file ({error.strerror or error})", path=where) from None
+    return _from_text(text, path, folder)
+
+
+def load_rule_text(text: str, path: Path) -> Subscription:
+    """What ``text`` would load as, were it the contents of ``path`` (an edit checked
+    before it is written); RuleError as for the file."""
+    return _from_text(text, path, None)[0]
+
+
+def _from_text(text: str, path: Path, folder: Path | None) -> tuple[Subscription, int | None]:
+    where = str(path)
     try:
         try:
             root = yaml.compose(text, Loader=_FAST_LOADER)

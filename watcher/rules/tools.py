@@ -23,6 +23,7 @@ import yaml
 
 from watcher import app
 from watcher.errors import WatcherError
+from watcher.library import read_library
 from watcher.match import (
     AUTHOR_WEIGHT,
     category_allows,
@@ -45,6 +46,7 @@ from watcher.parse import parse_feed
 from watcher.query import TermKey, evaluate_query, query_terms, term_key
 from watcher.render import one_line
 from watcher.rules import iter_rule_files, load_rule_file, load_rules
+from watcher.rules.suggest import edit_rule_text, format_suggestions, rule_diff, suggest
 from watcher.settings import (
     Settings,
     add_dir_arguments,
@@ -58,7 +60,8 @@ from watcher.sources import (
     in_subscription_feeds,
     resolve_source,
 )
-from watcher.store import Store
+from watcher.store import Store, read_feedback
+from watcher.store.atomic import write_atomically
 
 DEFAULT_DAYS = 90  # the archive's default retention (WATCHER_ARCHIVE_DAYS)
 BROAD_SHARE = 0.10  # a topic matching more of the pool than this is "too broad"
@@ -413,7 +416,7 @@ def explain(subs: Sequence[Subscription], paper: Paper) -> str:
 
 
 def add_commands(rules_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``rules test`` and ``rules explain`` to the ``watcher rules`` sub-commands."""
+    """Add ``rules test``, ``rules suggest`` and ``rules explain`` to ``watcher rules``."""
     test = rules_sub.add_parser(
         "test",
         help="run one rule file against recent history or given feeds",
@@ -443,6 +446,31 @@ def add_commands(rules_sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     add_dir_arguments(test, rules=None)
     test.set_defaults(handler=cmd_rules_test)
+
+    suggest = rules_sub.add_parser(
+        "suggest",
+        help="propose rule edits from your likes and dislikes",
+        description="Read the subscription's feedback (`watcher feedback`), its library and "
+        "the archive, and propose edits to the rule file: none: terms frequent in the papers "
+        "you disliked and rare in those you liked (with what each would drop), and any: terms "
+        "frequent in what you liked that no topic names (with how many more papers a day "
+        "each would bring, measured on the archive). Prints a diff of the file; --write "
+        "applies it, keeping the file's comments.",
+    )
+    suggest.add_argument("file", type=Path, help="the rule file")
+    suggest.add_argument("--write", action="store_true", help="apply the edits to the file")
+    suggest.add_argument(
+        "--days",
+        type=int,
+        default=DEFAULT_DAYS,
+        metavar="N",
+        help=f"measure on the papers first seen in the last N days (default {DEFAULT_DAYS})",
+    )
+    suggest.add_argument(
+        "--top", type=int, default=3, metavar="N", help="at most N terms of each kind (default 3)"
+    )
+    add_dir_arguments(suggest, rules=None)
+    suggest.set_defaults(handler=cmd_rules_suggest)
 
     why = rules_sub.add_parser(
         "explain",
@@ -542,3 +570,56 @@ def cmd_rules_explain(args: argparse.Namespace) -> int:
         )
     sys.stdout.write(explain(subs, paper))
     return 0
+
+
+def cmd_rules_suggest(args: argparse.Namespace, now: datetime | None = None) -> int:
+    path: Path = args.file
+    sub = load_rule_file(path)  # a RuleError ends the command with file:line: field
+    if args.days < 1 or args.top < 1:
+        raise WatcherError("--days and --top must be at least 1")
+    settings = _settings(args)
+    votes = read_feedback(settings.data_dir).for_subscription(sub.name)
+    library = read_library(Path(sub.library)) if sub.library else None
+    since = (now or datetime.now(UTC)) - timedelta(days=args.days)
+    if not settings.data_dir.exists():
+        raise WatcherError(f"no data directory at {settings.data_dir}: run `watcher once` first")
+    with Store.open(settings.data_dir, read_only=True) as store:
+        archive = [p for p in store.recent_papers(since) if in_subscription_feeds(sub, p)]
+        liked, unknown = _texts(store, votes.likes)
+        disliked, unknown_disliked = _texts(store, votes.dislikes)
+        if library is not None:
+            known, missing = _texts(store, library.paper_ids - votes.likes)
+            liked += known
+            unknown += missing
+            liked += [
+                Paper(f"library:{n}", None, entry.title, (), entry.abstract)
+                for n, entry in enumerate(library.entries)
+                if entry.paper_id is None
+            ]
+    days = len({p.published.date() for p in archive if p.published}) or args.days
+    result = suggest(sub, liked, disliked, archive, days, top=args.top)
+    sys.stdout.write(format_suggestions(result))
+    if unknown or unknown_disliked:
+        print(
+            f"  ({unknown + unknown_disliked} voted or library papers are not in the archive: "
+            "their text is unknown, so they count once a cycle has seen them)"
+        )
+    if not result.none and not result.any:
+        print("No edit to propose.")
+        return 0
+    text = path.read_text(encoding="utf-8")
+    new_text = edit_rule_text(text, path, result)
+    print()
+    sys.stdout.write(rule_diff(text, new_text, path))
+    if args.write:
+        write_atomically(path, new_text.encode("utf-8"))
+        print(f"\nWritten to {path} (a running daemon picks it up within seconds).")
+    else:
+        print("\nNothing written: run again with --write to apply (comments are kept).")
+    return 0
+
+
+def _texts(store: Store, ids: Iterable[str]) -> tuple[list[Paper], int]:
+    """The archived papers of ``ids``, and how many the archive has no text of."""
+    found = [paper for paper_id in sorted(ids) if (paper := store.paper(paper_id)) is not None]
+    return found, len(set(ids)) - len(found)

@@ -54,6 +54,9 @@ class Settings:
     rules_reload_interval: float = 1.0
     log_format: LogFormat = "text"
     archive_days: int = 90
+    # Set by systemd when stderr goes to the journal ("device:inode" of that stream): log
+    # lines then carry their priority as a <N> prefix (watcher.logs.configure).
+    journal_stream: str | None = None
     # Feedback where people read (README "Feedback from Slack and email"): the app-level
     # token of Socket Mode (xapp-...), the address the daemon's small web endpoint is
     # reached at from outside, where it listens, and the key its links are signed with.
@@ -205,6 +208,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         rules_reload_interval=number("WATCHER_RULES_RELOAD_INTERVAL", 1.0) or 1.0,
         log_format="json" if log_format == "json" else "text",
         archive_days=int(archive_days),
+        journal_stream=text("JOURNAL_STREAM"),
         slack_app_token=app_token,
         public_url=public_url,
         http_host=http_host,

@@ -648,6 +648,8 @@ def _feed_line(feed: FeedReport) -> str:
     if feed.skipped:
         items = "item" if len(feed.skipped) == 1 else "items"
         counts += f", {len(feed.skipped)} damaged {items} skipped"
+    if feed.capped:
+        counts += ", cut at arXiv's 2,000-item cap: the day's other new papers from the API"
     return f"feed {feed.source}: {word}{day}{counts}"
 
 
@@ -657,7 +659,9 @@ def _fill_line(feed: FeedReport) -> str:
     API's answer says nothing about whether arXiv announced."""
     day = feed.announced.isoformat() if feed.announced else "?"
     since = feed.fill_since.isoformat() if feed.fill_since else day
-    if feed.fill_since is None or feed.fill_since == feed.announced:
+    if feed.capped and (feed.fill_since is None or feed.fill_since == feed.announced):
+        what, why = f"for {day}", "the feed stopped at arXiv's 2,000-item cap"
+    elif feed.fill_since is None or feed.fill_since == feed.announced:
         what, why = f"for {day}", "the feed stayed stale"
     else:
         what, why = f"for the days since {since}", "missed: the watcher was down or the feed failed"

@@ -23,9 +23,11 @@ from watcher.match import LazyMatcher, PaperMatcher
 from watcher.models import Subscription
 from watcher.notify import Registry
 from watcher.notify.apprise import AppriseNotifier
+from watcher.notify.atom import AtomNotifier
 from watcher.notify.email import EmailNotifier, LinkFactory, SmtpConfig
 from watcher.notify.local import LocalNotifier
 from watcher.notify.slack import SlackConfig, SlackNotifier
+from watcher.notify.webhook import WebhookNotifier
 from watcher.pipeline import Cycle, FeedFetcher
 from watcher.render.links import PaperLinks, link_maker
 from watcher.settings import Settings
@@ -209,6 +211,10 @@ def build_notifiers(
     # Always there: a rule naming a variable that is not set fails with that name (a
     # failure to fix, shown by status), rather than going to the local files unseen.
     registry["apprise"] = AppriseNotifier(environ, clock=clock, stop=stop)
+    registry["atom"] = AtomNotifier(settings.data_dir / "atom", clock)
+    registry["webhook"] = WebhookNotifier(
+        environ, secret=settings.webhook_secret, clock=clock, stop=stop
+    )
     return registry
 
 

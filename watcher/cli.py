@@ -13,14 +13,14 @@ import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from watcher import __version__, app, logs
+from watcher import __version__, app, logs, stopsignal
 from watcher.daemon import Daemon
-from watcher.daemon.heartbeat import read_health, read_last_run, write_last_run
-from watcher.errors import SettingsError, WatcherError
+from watcher.daemon.heartbeat import read_health, read_last_run, read_liveness, write_last_run
+from watcher.errors import EXIT_CONFIG, ConfigError, SettingsError, WatcherError
 from watcher.feedback import PaperRefError, Vote, parse_paper_ref
 from watcher.library import read_library
 from watcher.models import CycleReport, DestinationTally, EntryView, FeedState, JobRun, Receipt
@@ -40,6 +40,7 @@ from watcher.settings import (
 )
 from watcher.sources import command_line_feed_problem, resolve_source
 from watcher.status import (
+    STALE_AFTER,
     count,
     feed_line,
     last_run_error,
@@ -62,6 +63,8 @@ def now() -> datetime:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.handler is not cmd_run:
+        stopsignal.release()  # only the daemon sets handlers of its own
     # The product's own lines; the libraries' (httpx: every request URL, which may carry
     # credentials; slack_sdk: its own line beside ours) only with --verbose.
     logs.configure_command(verbose=getattr(args, "verbose", False))
@@ -70,7 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except SettingsError as exc:
         print(f"watcher: error: {exc} (set in the environment or in .env)", file=sys.stderr)
-        return 1
+        return EXIT_CONFIG
+    except ConfigError as exc:
+        print(f"watcher: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except UsageError as exc:
         print(f"watcher: error: {exc}", file=sys.stderr)
         return 2
@@ -239,6 +245,13 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "--require-daemon",
         action="store_true",
         help="exit 1 also when no `watcher run` daemon holds the data directory (health checks)",
+    )
+    status.add_argument(
+        "--live",
+        action="store_true",
+        help="only say whether a `watcher run` daemon holds the data directory and wrote its "
+        "heartbeat in the last 5 minutes: exit 0 if so, else 1 (a liveness check: a failing "
+        "feed or delivery does not count)",
     )
     status.set_defaults(handler=cmd_status)
 
@@ -598,6 +611,12 @@ def _subscription_named(name: str, settings: Settings) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     environ = read_environment()
     settings = _settings(args, environ)
+    if args.live:
+        # The daemon beats from its rules job: a slower one than BEAT_EVERY beats less often.
+        reload = timedelta(seconds=settings.rules_reload_interval)
+        liveness = read_liveness(settings.data_dir, now(), max(STALE_AFTER, 3 * reload))
+        print(liveness.line)
+        return 0 if liveness.alive else 1
     daemon_health, rules = read_health(
         settings.data_dir, settings.rules_dir, now(), require_daemon=args.require_daemon
     )
@@ -662,7 +681,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def run_daemon(settings: Settings, environ: Mapping[str, str], *, verbose: bool = False) -> int:
     """Configure logging and run the daemon until SIGTERM/SIGINT; the exit code."""
     level = logging.DEBUG if verbose else logging.INFO
-    logs.configure(settings.log_format, secrets=secrets_of(settings, environ), level=level)
+    logs.configure(
+        settings.log_format,
+        secrets=secrets_of(settings, environ),
+        level=level,
+        journal_stream=settings.journal_stream,
+    )
     return Daemon(settings, environ).run()
 
 

@@ -308,6 +308,9 @@ class FeedReport:
     # never showed (from ``fill_since``, dated ``announced``), or a standing API query.
     origin: FeedOrigin = "feed"
     fill_since: date | None = None
+    # An arXiv listing of 2,000 items, arXiv's cap: cut short, the day filled from the API
+    # (on the feed's line, and on the line of that fill).
+    capped: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,8 @@ class Settings:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_security: Security = "starttls"
     mail_from: str | None = None
+    # Signs every webhook POST (X-Watcher-Signature: sha256=HMAC of the body) when set.
+    webhook_secret: str | None = field(default=None, repr=False)
     # The daemon's rhythm: poll shortly after arXiv rebuilds its feeds (midnight US-Eastern,
     # Monday to Friday), and re-check stale or failed feeds later the same morning.
     poll_cron: str = "10 0 * * mon-fri"
@@ -54,6 +56,9 @@ class Settings:
     rules_reload_interval: float = 1.0
     log_format: LogFormat = "text"
     archive_days: int = 90
+    # Set by systemd when stderr goes to the journal ("device:inode" of that stream): log
+    # lines then carry their priority as a <N> prefix (watcher.logs.configure).
+    journal_stream: str | None = None
     # Feedback where people read (README "Feedback from Slack and email"): the app-level
     # token of Socket Mode (xapp-...), the address the daemon's small web endpoint is
     # reached at from outside, where it listens, and the key its links are signed with.
@@ -198,6 +203,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         smtp_password=text("SMTP_PASSWORD"),
         smtp_security=security,
         mail_from=text("MAIL_FROM"),
+        webhook_secret=text("WATCHER_WEBHOOK_SECRET"),
         poll_cron=crons["WATCHER_POLL_CRON"],
         recheck_cron=crons["WATCHER_RECHECK_CRON"],
         poll_timezone=poll_timezone,
@@ -205,6 +211,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         rules_reload_interval=number("WATCHER_RULES_RELOAD_INTERVAL", 1.0) or 1.0,
         log_format="json" if log_format == "json" else "text",
         archive_days=int(archive_days),
+        journal_stream=text("JOURNAL_STREAM"),
         slack_app_token=app_token,
         public_url=public_url,
         http_host=http_host,

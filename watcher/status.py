@@ -1,6 +1,6 @@
 """What ``watcher status`` reports: the outbox per destination and the health of each feed.
 
-(About 580 lines: one report, the values it is made of and the lines it prints; every part
+(About 630 lines: one report, the values it is made of and the lines it prints; every part
 says what needs attention with the others' words.)
 
 Pure: it takes the store's undelivered entries, delivery tallies and feed states
@@ -89,6 +89,12 @@ class FeedHealth:
 
 # A job whose next run lies this far in the past, while the daemon is not busy, is stuck.
 OVERDUE_AFTER = timedelta(minutes=30)
+# Liveness (``watcher status --live``): the daemon rewrites its heartbeat at least this often
+# (its rules job does, every WATCHER_RULES_RELOAD_INTERVAL, when the last beat is this old)...
+BEAT_EVERY = timedelta(seconds=60)
+# ...so a heartbeat older than this, while the daemon holds its lock, means its scheduler no
+# longer runs jobs: it hangs, and a restart is what helps.
+STALE_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +266,46 @@ def daemon_health(
         rules_dir_error=heartbeat.rules_dir_error,
         feedback=heartbeat.feedback,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """``watcher status --live``: is a daemon running here and doing its rounds? Nothing
+    else counts (a failing feed or delivery, a broken rule file need a person, not a
+    restart: that is ``watcher status``)."""
+
+    alive: bool
+    line: str  # what to print: why it is live, or why not
+
+
+def liveness(
+    pid: int | None,
+    heartbeat: Heartbeat | None,
+    checked: datetime,
+    *,
+    stale_after: timedelta = STALE_AFTER,
+) -> Liveness:
+    """Live: a daemon holds the lock (``pid``, -1 when its pid is unreadable) and the
+    heartbeat it wrote is no older than ``stale_after``."""
+    if pid is None:
+        return Liveness(False, "not live: no watcher daemon holds this data directory")
+    who = f"pid {pid}" if pid > 0 else "a daemon"
+    if heartbeat is None or heartbeat.updated is None:
+        return Liveness(False, f"not live: {who} holds the data directory, no heartbeat yet")
+    if pid > 0 and heartbeat.pid is not None and heartbeat.pid != pid:
+        return Liveness(
+            False, f"not live: {who} holds the data directory, no heartbeat of its own yet"
+        )
+    age = _utc(checked) - _utc(heartbeat.updated)
+    seconds = max(0, round(age.total_seconds()))
+    if age > stale_after:
+        limit = round(stale_after.total_seconds())
+        return Liveness(
+            False,
+            f"not live: {who}'s heartbeat is {seconds} s old (more than {limit} s): "
+            "its jobs no longer run",
+        )
+    return Liveness(True, f"live: {who}, heartbeat {seconds} s ago")
 
 
 def summarize(
@@ -602,6 +648,8 @@ def _feed_line(feed: FeedReport) -> str:
     if feed.skipped:
         items = "item" if len(feed.skipped) == 1 else "items"
         counts += f", {len(feed.skipped)} damaged {items} skipped"
+    if feed.capped:
+        counts += ", cut at arXiv's 2,000-item cap: the day's other new papers from the API"
     return f"feed {feed.source}: {word}{day}{counts}"
 
 
@@ -611,7 +659,9 @@ def _fill_line(feed: FeedReport) -> str:
     API's answer says nothing about whether arXiv announced."""
     day = feed.announced.isoformat() if feed.announced else "?"
     since = feed.fill_since.isoformat() if feed.fill_since else day
-    if feed.fill_since is None or feed.fill_since == feed.announced:
+    if feed.capped and (feed.fill_since is None or feed.fill_since == feed.announced):
+        what, why = f"for {day}", "the feed stopped at arXiv's 2,000-item cap"
+    elif feed.fill_since is None or feed.fill_since == feed.announced:
         what, why = f"for {day}", "the feed stayed stale"
     else:
         what, why = f"for the days since {since}", "missed: the watcher was down or the feed failed"

@@ -18,7 +18,7 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, get_args
 
@@ -33,7 +33,7 @@ from watcher.models import (
     RunningJob,
 )
 from watcher.rules.index import read_index, summarize_rules
-from watcher.status import DaemonHealth, RulesHealth, daemon_health
+from watcher.status import DaemonHealth, Liveness, RulesHealth, daemon_health, liveness
 from watcher.store.atomic import write_atomically
 
 LOCK_FILE = "daemon.lock"
@@ -292,6 +292,12 @@ def read_health(
         webhook_env=summary.webhook_env,
     )
     return health, rules
+
+
+def read_liveness(data_dir: Path, now: datetime, stale_after: timedelta) -> Liveness:
+    """For ``watcher status --live`` (a container's health check): the lock and the
+    heartbeat only, never the store, so it stays cheap and answers while a cycle runs."""
+    return liveness(daemon_pid(data_dir), read_heartbeat(data_dir), now, stale_after=stale_after)
 
 
 # --- the last `watcher once` ------------------------------------------------------------------

@@ -30,7 +30,7 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from watcher import app, logs
+from watcher import app, logs, stopsignal
 from watcher.daemon.backfill import run_backfill
 from watcher.daemon.heartbeat import (
     HEARTBEAT_FILE,
@@ -59,7 +59,7 @@ from watcher.daemon.log import (
     log_start,
 )
 from watcher.daemon.memory import release_memory
-from watcher.errors import RuleError, StoreBusy, WatcherError
+from watcher.errors import ConfigError, RuleError, StoreBusy, WatcherError
 from watcher.models import (
     Heartbeat,
     JobOutcome,
@@ -75,6 +75,7 @@ from watcher.rules.watch import Reload, RuleState, Snapshot, reload, snapshot
 from watcher.schedule import schedule_cron
 from watcher.settings import Settings
 from watcher.sources import FeedSource
+from watcher.status import BEAT_EVERY
 from watcher.store import Store
 from watcher.store.atomic import write_atomically
 
@@ -110,6 +111,7 @@ class Daemon:
         self.clock = clock
         self.data_dir = settings.data_dir
         self.started = clock()
+        self._beat_at: datetime | None = None  # when the heartbeat was last written
         self.rules = RuleState()
         self._looked: Snapshot = {}  # the rules directory as the last look saw it
         self.rules_dir_error: str | None = None
@@ -216,6 +218,9 @@ class Daemon:
     def _install_signal_handlers(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
+        early = stopsignal.take()  # a stop while the command was still starting
+        if early is not None:
+            self._on_signal(early, None)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
@@ -260,12 +265,18 @@ class Daemon:
     # -- rules --
 
     def check_rules(self, initial: bool = False) -> None:
-        """Look at the rules directory; apply what changed. Raises only when ``initial``."""
+        """Look at the rules directory; apply what changed. Raises only when ``initial``.
+
+        Also keeps the heartbeat fresh between jobs (``watcher status --live``): this job
+        runs every few seconds on its own thread, so a fresh beat says the scheduler runs."""
+        if not initial and (self._beat_at is None or self.clock() - self._beat_at >= BEAT_EVERY):
+            self.write_heartbeat()
         try:
             current = snapshot(self.settings.rules_dir)
         except RuleError as error:
             if initial:
-                raise
+                # No rules directory at start: a restart would find none either.
+                raise ConfigError(error.message, where=error.where) from error
             if self.rules_dir_error != str(error):
                 log.error("%s; keeping the rules in use", error, extra={"event": "rules"})
                 self.rules_dir_error = str(error)
@@ -513,8 +524,10 @@ class Daemon:
             try:
                 # Error texts (a job's summary, rule errors) may quote a secret: hidden as
                 # the log hides it.
-                beat = redacted(heartbeat_to_dict(self.heartbeat(stopped)), self.secrets)
-                write_json(self.data_dir / HEARTBEAT_FILE, beat)
+                beat = self.heartbeat(stopped)
+                data = redacted(heartbeat_to_dict(beat), self.secrets)
+                write_json(self.data_dir / HEARTBEAT_FILE, data)
+                self._beat_at = beat.updated
             except OSError as error:
                 log.error("cannot write the heartbeat %s: %s", HEARTBEAT_FILE, error)
 

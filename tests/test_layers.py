@@ -49,9 +49,11 @@ GRAPH = {name: imports_of(name) for name in MODULES}
 ROWS = [
     ("watcher", "watcher.models", "watcher.errors", "watcher.logs", "watcher.store.atomic"),
     ("watcher.query", "watcher.schedule", "watcher.sources", "watcher.match", "watcher.digest",
-     "watcher.parse", "watcher.render", "watcher.rules", "watcher.rules.load"),
+     "watcher.parse", "watcher.render", "watcher.rules", "watcher.rules.load",
+     "watcher.relevance"),
     ("watcher.settings", "watcher.fetch", "watcher.store", "watcher.notify"),
-    ("watcher.polling", "watcher.pipeline", "watcher.status", "watcher.rules.watch"),
+    ("watcher.polling", "watcher.pipeline", "watcher.status", "watcher.rules.watch",
+     "watcher.ranking"),
     ("watcher.app",),
     ("watcher.rules.tools", "watcher.daemon", "watcher.cli", "watcher.__main__"),
 ]  # fmt: skip

@@ -50,7 +50,7 @@ ROWS = [
     ("watcher", "watcher.models", "watcher.errors", "watcher.logs", "watcher.store.atomic"),
     ("watcher.query", "watcher.schedule", "watcher.sources", "watcher.match", "watcher.digest",
      "watcher.parse", "watcher.render", "watcher.rules", "watcher.rules.load",
-     "watcher.relevance"),
+     "watcher.relevance", "watcher.feedback"),
     ("watcher.settings", "watcher.fetch", "watcher.store", "watcher.notify"),
     ("watcher.polling", "watcher.pipeline", "watcher.status", "watcher.rules.watch",
      "watcher.ranking"),

@@ -21,6 +21,7 @@ from watcher import __version__, app, logs
 from watcher.daemon import Daemon
 from watcher.daemon.heartbeat import read_health, read_last_run, write_last_run
 from watcher.errors import SettingsError, WatcherError
+from watcher.feedback import PaperRefError, Vote, parse_paper_ref
 from watcher.models import CycleReport, DestinationTally, EntryView, FeedState, JobRun, Receipt
 from watcher.notify import secrets_of
 from watcher.pipeline import gather, run_cycle
@@ -44,8 +45,12 @@ from watcher.status import (
     storage_problems,
     summarize,
 )
-from watcher.store import AtomicJSONStorage, Store
+from watcher.store import FEEDBACK_FILE, AtomicJSONStorage, Store, read_feedback, record_vote
 from watcher.store.files import restore_previous
+
+
+class UsageError(WatcherError):
+    """A command line naming something that does not exist: exit code 2, as argparse's."""
 
 
 def now() -> datetime:
@@ -66,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"watcher: error: {exc} (set in the environment or in .env)", file=sys.stderr)
         return 1
+    except UsageError as exc:
+        print(f"watcher: error: {exc}", file=sys.stderr)
+        return 2
     except WatcherError as exc:
         print(f"watcher: error: {exc}", file=sys.stderr)
         return 1
@@ -135,10 +143,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("dir", nargs="?", type=Path, help="rules directory")
     check.set_defaults(handler=cmd_rules_check)
-    ruletools.add_commands(rules_sub)  # rules test, rules explain
+    ruletools.add_commands(rules_sub)  # rules test, rules explain, rules suggest
+    _add_feedback_commands(sub)
     _add_outbox_commands(sub)
     _add_run_command(sub)
     return parser
+
+
+def _add_feedback_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    feedback = sub.add_parser(
+        "feedback",
+        help="like or dislike papers, per subscription (the relevance order learns from it)",
+        description="Tell a subscription which papers you want more of (like) and which "
+        "less (dislike). Votes are kept in DATA/feedback.json, safe beside a running daemon; "
+        "a paper not in the archive yet is kept and used once its text is known. IDs as "
+        "arXiv writes them: 2409.12121, arXiv:2409.12121v2, https://arxiv.org/abs/2409.12121.",
+    )
+    verbs = feedback.add_subparsers(dest="feedback_command", required=True, metavar="COMMAND")
+    for verb, what in (
+        ("like", "like papers: more like them"),
+        ("dislike", "dislike papers: fewer like them"),
+        ("forget", "forget your vote on papers"),
+    ):
+        parser = verbs.add_parser(verb, help=what, description=f"{what.capitalize()}.")
+        parser.add_argument("ids", nargs="+", metavar="ID", help="arXiv id or abs URL")
+        parser.add_argument(
+            "--subscription", "-s", required=True, metavar="NAME", help="the subscription's name"
+        )
+        add_dir_arguments(parser, rules="rules directory the subscription is in")
+        parser.set_defaults(handler=cmd_feedback_vote, vote=verb)
+    listing = verbs.add_parser(
+        "list",
+        help="show the votes",
+        description="Show every vote (or one subscription's): paper, vote, when and how it "
+        "was given, and the title when the archive has the paper.",
+    )
+    listing.add_argument("--subscription", "-s", metavar="NAME", help="only this subscription")
+    add_dir_arguments(listing, rules="rules directory the subscription is in")
+    listing.set_defaults(handler=cmd_feedback_list)
 
 
 def _add_run_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -237,8 +279,8 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     repair.add_argument(
         "--previous",
         action="store_true",
-        help="put back the version before the last write of a damaged outbox/open.json or "
-        "feeds.json (their .prev); what that last write added is lost",
+        help="put back the version before the last write of a damaged outbox/open.json, "
+        "feeds.json or feedback.json (their .prev); what that last write added is lost",
     )
     add_dir_arguments(repair, rules=None)
     repair.set_defaults(handler=cmd_repair)
@@ -365,6 +407,74 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return 1 if ruleset.errors else 0
 
 
+def cmd_feedback_vote(args: argparse.Namespace) -> int:
+    settings = _settings(args, read_environment())
+    subscription = _subscription_named(args.subscription, settings)
+    try:
+        # Every id is checked before any is recorded: a typo records nothing.
+        papers = list(dict.fromkeys(parse_paper_ref(ref) for ref in args.ids))
+    except PaperRefError as exc:
+        raise UsageError(f"{exc}") from exc
+    vote = None if args.vote == "forget" else Vote(args.vote)
+    past = {Vote.LIKE: "liked", Vote.DISLIKE: "disliked", None: "no vote"}
+    for paper in papers:
+        change = record_vote(settings.data_dir, subscription, paper, vote, "cli", now())
+        if vote is None:
+            was = change.previous.value if change.previous else ""
+            done = f"{was} forgotten" if change.changed else "had no vote"
+        elif not change.changed:
+            done = f"already {past[vote]}"
+        else:
+            was = f" (was {past[change.previous]})" if change.previous else ""
+            done = f"{past[vote]}{was}"
+        print(f"{paper}: {done} for {subscription}")
+    return 0
+
+
+def cmd_feedback_list(args: argparse.Namespace) -> int:
+    settings = _settings(args, read_environment())
+    book = read_feedback(settings.data_dir)
+    if args.subscription is not None and args.subscription not in book.subscriptions:
+        # A subscription whose file is gone may still have votes; any other name is a typo.
+        _subscription_named(args.subscription, settings)
+    votes = [v for v in book.votes if args.subscription in (None, v.subscription)]
+    if not votes:
+        print("No feedback yet: `watcher feedback like ID --subscription NAME` gives some.")
+        return 0
+    titles: dict[str, str] = {}
+    if settings.data_dir.exists():
+        with Store.open(settings.data_dir, read_only=True) as store:
+            for v in votes:
+                if v.paper_id not in titles:
+                    paper = store.paper(v.paper_id)
+                    titles[v.paper_id] = paper.title if paper else "(not in the archive yet)"
+    for name in dict.fromkeys(v.subscription for v in votes):
+        mine = book.for_subscription(name)
+        print(f"{name}: {count(len(mine.likes), 'like')}, {count(len(mine.dislikes), 'dislike')}")
+        for v in (v for v in votes if v.subscription == name):
+            when = v.when.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+            print(f"  {v.vote.value:<8} {v.paper_id:<16} {when} {v.via:<5} {titles[v.paper_id]}")
+    return 0
+
+
+def _subscription_named(name: str, settings: Settings) -> str:
+    """The subscription of the rule files called ``name`` (case aside), or a UsageError
+    listing the names there are."""
+    ruleset = load_rules(settings.rules_dir) if settings.rules_dir.is_dir() else None
+    if ruleset is None:
+        raise UsageError(f"no rules directory at {settings.rules_dir} (use --rules DIR)")
+    for sub in ruleset.subscriptions:
+        if sub.name.casefold() == name.casefold():
+            return sub.name
+    names = ", ".join(sorted(s.name for s in ruleset.subscriptions)) or "none"
+    broken = len(ruleset.errors)
+    why = f" ({count(broken, 'rule file')} that do not load: see `watcher rules check`)"
+    raise UsageError(
+        f"unknown subscription {name!r}; the rule files in {settings.rules_dir} have: "
+        f"{names}{why if broken else ''}"
+    )
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     environ = read_environment()
     settings = _settings(args, environ)
@@ -403,6 +513,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             last_run_error=last_run_error(read_last_run(settings.data_dir), daemon_health),
             storage=storage_problems(writable, free),
         )
+        try:
+            votes = read_feedback(settings.data_dir)
+            status = replace(status, feedback=tuple(votes.by_subscription().values()))
+        except WatcherError as exc:
+            status = replace(status, feedback_error=str(exc))
     options = ["--data", str(args.data)] if args.data else []
     # An error text may quote a secret (a webhook URL): hidden as the daemon's log hides it.
     secrets = secrets_of(settings, environ)
@@ -441,7 +556,8 @@ def cmd_drop(args: argparse.Namespace) -> int:
 def cmd_repair(args: argparse.Namespace) -> int:
     settings = _settings(args, read_environment())
     if args.previous:
-        for path in (settings.data_dir / "outbox" / "open.json", settings.data_dir / "feeds.json"):
+        kept = ("outbox/open.json", "feeds.json", FEEDBACK_FILE)
+        for path in (settings.data_dir / name for name in kept):
             try:
                 AtomicJSONStorage(path, read_only=True).read()
                 continue  # whole: nothing to roll back

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from watcher.feedback import SubscriptionFeedback
 from watcher.logs import redact_urls
 from watcher.models import (
     DestinationTally,
@@ -166,6 +167,9 @@ class Status:
     # The last cycle when it failed: a `watcher once`, or the daemon's (already in daemon).
     last_run_error: str | None = None
     storage: tuple[str, ...] = ()  # the data directory cannot take a cycle's writes
+    # The votes per subscription (watcher feedback), or why they cannot be read.
+    feedback: tuple[SubscriptionFeedback, ...] = ()
+    feedback_error: str | None = None
 
     @property
     def failed(self) -> int:
@@ -203,6 +207,7 @@ class Status:
             or self.daemon_problems
             or self.last_run_error
             or self.storage
+            or self.feedback_error
         )
 
 
@@ -310,6 +315,7 @@ def render_status(
     if status.last_run_error:
         lines.append(f"LAST CYCLE FAILED: {status.last_run_error}")
     lines += [f"DATA DIRECTORY: {problem}" for problem in status.storage]
+    lines += _feedback_lines(status)
     if not status.destinations:
         lines.append("Deliveries: none yet.")
     else:
@@ -370,6 +376,20 @@ def render_status(
     return lines
 
 
+def _feedback_lines(status: Status) -> list[str]:
+    if status.feedback_error:
+        return [f"FEEDBACK: {status.feedback_error}"]
+    if not status.feedback:
+        return []
+    known = None if status.rules is None or status.rules.missing else status.rules.subscriptions
+    lines = ["Feedback (watcher feedback list):"]
+    for book in status.feedback:
+        counts = f"{count(len(book.likes), 'like')}, {count(len(book.dislikes), 'dislike')}"
+        gone = known is not None and book.subscription not in known
+        lines.append(f"  {book.subscription}: {counts}{' (no rule file has it)' if gone else ''}")
+    return lines
+
+
 def _feed_lines(feeds: Iterable[FeedHealth]) -> list[str]:
     lines = []
     for feed in feeds:
@@ -398,6 +418,8 @@ def _verdict(status: Status) -> str:
     if status.last_run_error:
         parts.append("the last cycle failed")
     parts += status.storage
+    if status.feedback_error:
+        parts.append("the feedback file cannot be read")
     return "Needs attention: " + ", ".join(parts) + "."
 
 

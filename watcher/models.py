@@ -272,6 +272,18 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelState:
+    """How one subscription's relevance stands, for ``watcher status``: ``active`` with what
+    it was fitted on, or why its digests are in score order."""
+
+    subscription: str
+    active: bool
+    detail: str
+    missing: int = 0  # liked/disliked/library papers whose text the archive lacks (yet)
+    problem: str | None = None  # e.g. the library file could not be read
+
+
+@dataclass(frozen=True, slots=True)
 class Receipt:
     """Proof that a destination accepted a message: Slack ts, Message-ID, file path."""
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from watcher.models import Paper, Ranking, Subscription
+from watcher.feedback import Vote
+from watcher.models import ModelState, Paper, Ranking, Subscription
 from watcher.relevance import (
     BACKGROUND_MAX,
     Analyzer,
@@ -41,7 +42,6 @@ from watcher.relevance import (
 from watcher.sources import in_subscription_feeds
 from watcher.store import Store
 from watcher.store.relevance import (
-    ModelState,
     read_model,
     write_model,
     write_states,
@@ -49,7 +49,14 @@ from watcher.store.relevance import (
 
 log = logging.getLogger("watcher.ranking")
 
-__all__ = ["BACKGROUND_DAYS", "Labels", "LibraryPaper", "Ranker", "relevance_subscriptions"]
+__all__ = [
+    "BACKGROUND_DAYS",
+    "Labels",
+    "LibraryPaper",
+    "Ranker",
+    "relevance_subscriptions",
+    "store_labels",
+]
 
 # The archive's papers of these last days are a subscription's background (unlabelled).
 BACKGROUND_DAYS = 7
@@ -96,6 +103,20 @@ def relevance_subscriptions(subscriptions: Iterable[Subscription]) -> list[Subsc
 LabelsOf = Callable[[Store, Sequence[Subscription]], Mapping[str, Labels]]
 
 
+def store_labels(store: Store, subscriptions: Sequence[Subscription]) -> dict[str, Labels]:
+    """Each subscription's likes and dislikes, from the store's feedback (one read)."""
+    names = {s.name for s in subscriptions}
+    likes: dict[str, set[str]] = {name: set() for name in names}
+    dislikes: dict[str, set[str]] = {name: set() for name in names}
+    for vote in store.feedback().votes:
+        if vote.subscription in names:
+            (likes if vote.vote is Vote.LIKE else dislikes)[vote.subscription].add(vote.paper_id)
+    return {
+        name: Labels(frozenset(likes[name]), frozenset(dislikes[name] - likes[name]))
+        for name in names
+    }
+
+
 @dataclass
 class _Fitted:
     fingerprint: str
@@ -109,7 +130,7 @@ class Ranker:
     the subscriptions learn from (feedback and libraries) from the store."""
 
     data_dir: Path
-    labels_of: LabelsOf
+    labels_of: LabelsOf = store_labels
     index: TermIndex = field(default_factory=TermIndex)
     analyzer: Analyzer = field(default_factory=Analyzer)
     fitted: dict[str, _Fitted] = field(default_factory=dict)

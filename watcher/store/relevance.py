@@ -14,11 +14,13 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from watcher.relevance import MODEL_VERSION, RelevanceModel
+from watcher.models import ModelState
 from watcher.store.atomic import write_atomically
+
+if TYPE_CHECKING:
+    from watcher.relevance import RelevanceModel
 
 __all__ = [
     "MODELS_DIR",
@@ -42,18 +44,6 @@ class CacheMiss:
     """No usable cached model, and why (``missing`` is the ordinary first time)."""
 
     reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ModelState:
-    """How one subscription's relevance stands, for ``watcher status``: ``active`` with what
-    it was fitted on, or why its digests are in score order."""
-
-    subscription: str
-    active: bool
-    detail: str
-    missing: int = 0  # liked/disliked/library papers whose text the archive lacks (yet)
-    problem: str | None = None  # e.g. the library file could not be read
 
 
 def write_states(data_dir: Path, states: list[ModelState]) -> None:
@@ -125,6 +115,11 @@ def write_model(data_dir: Path, subscription: str, model: RelevanceModel) -> Non
 
 
 def read_model(data_dir: Path, subscription: str) -> RelevanceModel | CacheMiss:
+    # Imported here: `watcher status` reads this module's states without loading numpy.
+    import numpy as np
+
+    from watcher.relevance import MODEL_VERSION, RelevanceModel
+
     path = model_path(data_dir, subscription)
     try:
         raw = json.loads(path.read_bytes())

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -61,7 +62,8 @@ MIN_POSITIVES = 3
 BACKGROUND_MAX = 300
 # A background paper counts this much as a negative (it was not disliked, only not liked).
 BACKGROUND_WEIGHT = 0.1
-MAX_FEATURES = 4000  # the most frequent terms of the training texts
+MAX_FEATURES = 4000  # the terms in most training texts
+MIN_SHARED_TERMS = 200  # fewer terms in two texts or more: every term counts
 SVM_C = 0.5
 REASON_TERMS = 3
 
@@ -173,7 +175,6 @@ def fit_model(training: TrainingSet, analyzer: Analyzer, name: str) -> Relevance
             "no disliked paper and no other paper of its feeds in the archive to compare "
             "the liked ones with",
         )
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
 
     docs = [*positives, *negatives, *background]
@@ -185,25 +186,59 @@ def fit_model(training: TrainingSet, analyzer: Analyzer, name: str) -> Relevance
         + [max(negative_weight, 1.0)] * len(negatives)
         + [BACKGROUND_WEIGHT] * len(background)
     )
-    vectorizer = TfidfVectorizer(
-        analyzer=analyzer, sublinear_tf=True, max_features=MAX_FEATURES, dtype=np.float32
-    )
     try:
-        matrix = vectorizer.fit_transform(docs)
+        terms, idf, matrix = _tfidf([analyzer(doc) for doc in docs])
         svm = LinearSVC(C=SVM_C, random_state=0, max_iter=5000)
         svm.fit(matrix, labels, sample_weight=weights)
     except ValueError as exc:  # an empty vocabulary: no text has a word to learn from
         return Fallback("fit-failed", f"the model could not be fitted: {exc}")
     return RelevanceModel(
         fingerprint=name,
-        terms=tuple(str(t) for t in vectorizer.get_feature_names_out()),
-        idf=np.asarray(vectorizer.idf_, dtype=np.float32),
+        terms=terms,
+        idf=idf,
         weights=np.asarray(svm.coef_[0], dtype=np.float32),
         intercept=float(svm.intercept_[0]),
         positives=len(positives),
         negatives=len(negatives),
         background=len(background),
     )
+
+
+def _tfidf(docs: Sequence[list[str]]) -> tuple[tuple[str, ...], Floats, sparse.csr_matrix]:
+    """scikit-learn's TfidfVectorizer (smooth idf, sublinear tf, l2 rows) over the
+    ``MAX_FEATURES`` terms in most documents (ties by term), terms in one document only left
+    out when there are enough others: the same numbers, without its vocabulary sort over
+    every bigram (most of a refit's time)."""
+    counted = [Counter(doc) for doc in docs]
+    df: Counter[str] = Counter()
+    for counts in counted:
+        df.update(counts.keys())
+    shared = [t for t, n in df.items() if n >= 2]
+    pool = shared if len(shared) >= MIN_SHARED_TERMS else list(df)
+    if not pool:
+        raise ValueError("empty vocabulary: the texts have no words to learn from")
+    chosen = sorted(pool, key=lambda t: (-df[t], t))[:MAX_FEATURES]
+    chosen.sort()
+    column = {t: i for i, t in enumerate(chosen)}
+    indptr, indices, data = [0], [], []
+    for counts in counted:
+        for term, n in counts.items():
+            at = column.get(term)
+            if at is not None:
+                indices.append(at)
+                data.append(n)
+        indptr.append(len(indices))
+    n_docs = len(docs)
+    idf = np.log((1 + n_docs) / (1 + np.array([df[t] for t in chosen], dtype=np.float64))) + 1
+    cols = np.asarray(indices, dtype=np.int32)
+    values = (1.0 + np.log(np.asarray(data, dtype=np.float64))) * idf[cols]
+    matrix = sparse.csr_matrix(
+        (values, cols, np.asarray(indptr, dtype=np.int64)), shape=(n_docs, len(chosen))
+    )
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    matrix = sparse.csr_matrix(sparse.diags(1.0 / norms) @ matrix)
+    return tuple(chosen), idf.astype(np.float32), matrix
 
 
 def _count(n: int, word: str) -> str:
@@ -275,7 +310,7 @@ class Scorer:
                 continue
             self.rows[paper.id] = len(self.rows)
             self._pending.append(self.index.lookup(self.analyzer(paper_text(paper))))
-        self._matrix = None
+            self._matrix = None
 
     def _counts(self) -> sparse.csr_matrix:
         if self._matrix is None or self._matrix.shape[0] != len(self.rows):

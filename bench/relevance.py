@@ -58,6 +58,7 @@ from watcher.relevance import (  # noqa: E402
 
 DAYS = ROOT.parent / "shared" / "fixtures" / "arxiv-rss" / "holidays-2024-12"
 TOP = 10
+FITTED = 50
 BROAD = ("model*", "learn*", "network*", "data*", "method*", "task*")
 
 
@@ -227,7 +228,9 @@ def cost(days: list[list[Paper]], count: int) -> None:
     analyzer = Analyzer()
     models = []
     start = time.perf_counter()
-    for i in range(count):
+    # Fitting a thousand distinct models takes minutes on a shared machine: 50 are fitted
+    # and each compiled anew per subscription (ranking cost and memory as with 1,000 fits).
+    for i in range(min(count, FITTED)):
         liked = rng.sample(pool, 50)
         background = rng.sample(pool, 300)
         model = fit_model(
@@ -250,12 +253,13 @@ def cost(days: list[list[Paper]], count: int) -> None:
 
     tracemalloc.start()
     index = TermIndex()
-    compiled = [CompiledModel.of(m, index) for m in models]
+    compiled = [CompiledModel.of(models[i % len(models)], index) for i in range(count)]
+    fitted_count = len(models)
     del models
     memory = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     # Each subscription matches a share of the day (a broad rule: about 1 in 15).
-    matched = [rng.sample(day, len(day) // 15) for _ in compiled]
+    matched = [rng.sample(day, len(day) // 15) for _ in range(count)]
     t0 = time.perf_counter()
     scorer = Scorer(index, Analyzer())
     scorer.add(day)
@@ -268,7 +272,7 @@ def cost(days: list[list[Paper]], count: int) -> None:
     print(f"  ranking a cycle (analysis of the day + every model, with reasons): "
           f"{rank_s:.3f} s (target <= 0.5 s)")  # fmt: skip
     print(f"  refit after one like: {min(refits) * 1000:.1f} ms best of 5 "
-          f"(target <= 50 ms); first fits of all: {fit_s:.1f} s")  # fmt: skip
+          f"(target <= 50 ms); first fits of {fitted_count}: {fit_s:.1f} s")  # fmt: skip
     print(f"  compiled models in memory: {memory / 1e6:.1f} MB (target <= +100 MB)")
 
 

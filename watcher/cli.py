@@ -13,31 +13,34 @@ import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from watcher import __version__, app, logs
+from watcher import __version__, app, logs, stopsignal
 from watcher.daemon import Daemon
-from watcher.daemon.heartbeat import read_health, read_last_run, write_last_run
-from watcher.errors import SettingsError, WatcherError
+from watcher.daemon.heartbeat import read_health, read_last_run, read_liveness, write_last_run
+from watcher.errors import EXIT_CONFIG, ConfigError, SettingsError, WatcherError
 from watcher.feedback import PaperRefError, Vote, parse_paper_ref
+from watcher.library import read_library
 from watcher.models import CycleReport, DestinationTally, EntryView, FeedState, JobRun, Receipt
 from watcher.notify import secrets_of
 from watcher.pipeline import gather, run_cycle
-from watcher.render import render_format
+from watcher.render.preview import PREVIEW_FORMATS, WHOLE_DOCUMENTS, preview, preview_filename
 from watcher.rules import RuleSet, load_rules
 from watcher.rules import tools as ruletools
 from watcher.rules.index import Stamp, load_rules_indexed, write_index
 from watcher.settings import (
     Settings,
     add_dir_arguments,
+    feedback_channels,
     load_settings,
     read_environment,
     with_dirs,
 )
-from watcher.sources import feed_name_problem, is_categories, resolve_source
+from watcher.sources import command_line_feed_problem, resolve_source
 from watcher.status import (
+    STALE_AFTER,
     count,
     feed_line,
     last_run_error,
@@ -61,17 +64,20 @@ def now() -> datetime:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL at INFO; a URL may carry credentials.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    # slack_sdk logs its own error line for every failed request; ours says it better.
-    logging.getLogger("watcher.notify.slack.sdk").setLevel(logging.CRITICAL)
+    if args.handler is not cmd_run:
+        stopsignal.release()  # only the daemon sets handlers of its own
+    # The product's own lines; the libraries' (httpx: every request URL, which may carry
+    # credentials; slack_sdk: its own line beside ours) only with --verbose.
+    logs.configure_command(verbose=getattr(args, "verbose", False))
     try:
         code: int = args.handler(args)
         return code
     except SettingsError as exc:
         print(f"watcher: error: {exc} (set in the environment or in .env)", file=sys.stderr)
-        return 1
+        return EXIT_CONFIG
+    except ConfigError as exc:
+        print(f"watcher: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except UsageError as exc:
         print(f"watcher: error: {exc}", file=sys.stderr)
         return 2
@@ -123,14 +129,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cycle_arguments(preview)
     preview.add_argument(
         "--format",
-        choices=("markdown", "text", "html"),
+        choices=PREVIEW_FORMATS,
         default="markdown",
-        help="how to render the digests (default: markdown)",
+        help="how to render the digests (default: markdown); slack: the Block Kit JSON "
+        "Slack gets; for an email destination, html and text are the mail's own parts, "
+        "within its size budget",
     )
     preview.add_argument(
         "--plain",
         action="store_true",
-        help="Markdown without the matched-terms annotations (the classic digest layout)",
+        help="Markdown without the matched-terms annotations (the classic digest layout); "
+        "only with --format markdown",
+    )
+    preview.add_argument(
+        "--destination",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="only what this destination gets (repeatable): local, email:a@example.org, "
+        "slack:#papers, as the rule files name them",
+    )
+    preview.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write one file per digest and destination under DIR "
+        "(<subscription>/<period>--<destination>.<ext>) instead of printing; needed for "
+        "html and slack when there is more than one digest",
     )
     preview.set_defaults(handler=cmd_preview)
 
@@ -201,6 +226,7 @@ def _add_run_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="log one JSON object per line (also WATCHER_LOG_FORMAT=json)",
     )
+    _add_verbose(run)
     run.set_defaults(handler=cmd_run)
 
 
@@ -220,6 +246,13 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "--require-daemon",
         action="store_true",
         help="exit 1 also when no `watcher run` daemon holds the data directory (health checks)",
+    )
+    status.add_argument(
+        "--live",
+        action="store_true",
+        help="only say whether a `watcher run` daemon holds the data directory and wrote its "
+        "heartbeat in the last 5 minutes: exit 0 if so, else 1 (a liveness check: a failing "
+        "feed or delivery does not count)",
     )
     status.set_defaults(handler=cmd_status)
 
@@ -287,6 +320,14 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     repair.set_defaults(handler=cmd_repair)
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also log each HTTP request and the libraries' own lines (DEBUG)",
+    )
+
+
 def _add_cycle_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--feed",
@@ -298,14 +339,16 @@ def _add_cycle_arguments(parser: argparse.ArgumentParser) -> None:
         "a local file, a URL, or an arXiv category such as cs.LG",
     )
     add_dir_arguments(parser)
+    _add_verbose(parser)
 
 
 def _feed_argument(value: str) -> str:
     """A ``--feed``: a URL, a path, or arXiv categories; a mistyped category is an error
     (it would otherwise be looked for as a local file)."""
-    if "://" in value or "/" in value or value.endswith(".xml") or is_categories(value):
+    problem = command_line_feed_problem(value)
+    if problem is None:
         return value
-    raise argparse.ArgumentTypeError(feed_name_problem(value))
+    raise argparse.ArgumentTypeError(problem)
 
 
 def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
@@ -358,41 +401,107 @@ def cmd_once(args: argparse.Namespace) -> int:
                 now(),
                 rule_errors=[str(e) for e in ruleset.errors],
             )
+            # Deliveries this cycle did not touch but that wait for a person (a permanent
+            # failure, an unknown fate): status exits 1 for them, and so does once.
+            reported = {(d.subscription, d.destination, d.period) for d in report.deliveries}
+            waiting = [
+                e
+                for e in store.entry_views()
+                if e.status in ("failed", "unknown")
+                and (e.subscription, e.destination.key, e.period) not in reported
+            ]
     except (WatcherError, OSError) as exc:
         # Recorded where status looks, so that it never says "All good" while cycles fail.
         write_last_run(settings.data_dir, JobRun("once", started, now(), "error", str(exc)))
         raise
     print_report(report, sys.stderr)
-    attention = _needs_attention(report)
+    if waiting:
+        kinds = sorted({e.status for e in waiting})
+        print(
+            f"attention: {count(len(waiting), 'earlier delivery')} {' or '.join(kinds)}, "
+            "waiting for you: see `watcher status`",
+            file=sys.stderr,
+        )
+    attention = _needs_attention(report) or bool(waiting)
     outcome = JobRun("once", started, now(), "attention" if attention else "ok")
     write_last_run(settings.data_dir, outcome)
     return 1 if attention else 0
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    if args.plain and args.format != "markdown":
+        return _usage_error(
+            "preview", f"--plain is the classic Markdown layout: it does not apply to "
+            f"--format {args.format}"
+        )  # fmt: skip
     environ = read_environment()
     settings = _settings(args, environ)
     ruleset = _load_rules(settings, sys.stderr)
     subs = ruleset.subscriptions
-    available = frozenset(app.build_notifiers(settings, None, now, environ, subs))
+    named = {d.key for sub in subs for d in sub.deliver} | {"local"}
+    if unknown := [key for key in args.destination if key not in named]:
+        return _usage_error(
+            "preview", f"no rule file delivers to {', '.join(unknown)}; "
+            f"the destinations are: {', '.join(sorted(named))}"
+        )  # fmt: skip
+    configured = frozenset(app.build_notifiers(settings, None, now, environ, subs))
+    # Every destination the rule files name, configured or not: the mail can be looked at
+    # before SMTP is set up (marked below: a cycle now would save it locally instead).
+    shown_kinds = configured | {"email", "slack"}
     with (
         Store.open(settings.data_dir, read_only=True) as store,
         app.build_fetcher(settings) as fetcher,
     ):
-        plan = gather(app.build_cycle(settings, store, fetcher, subs, args.feed, available), now())
+        cycle = app.build_cycle(settings, store, fetcher, subs, args.feed, shown_kinds)
+        plan = gather(cycle, now())
     for line in map(feed_line, plan.feeds):
         print(line, file=sys.stderr)
-    if not plan.digests:
+    chosen = [
+        (destination, digest)
+        for destination, digest in plan.digests
+        if not args.destination or destination.key in args.destination
+    ]
+    if not chosen:
         failed = sum(1 for f in plan.feeds if f.status == "failed")
         why = f"{failed} of {len(plan.feeds)} feed(s) failed" if failed else "none matched"
         new = count(len(plan.new_papers), "new paper")
         print(f"Nothing to send: {new}; {why}.", file=sys.stderr)
-    for destination, digest in plan.digests:
-        print(
-            f"\n==> {digest.subscription} -> {destination.key} ({digest.period})\n", file=sys.stderr
+    elif args.out is None and args.format in WHOLE_DOCUMENTS and len(chosen) > 1:
+        what = "HTML documents" if args.format == "html" else "Slack JSON documents"
+        return _usage_error(
+            "preview", f"{len(chosen)} digests would print {len(chosen)} {what} one after "
+            "another, which is no valid document: pass --out DIR (one file per digest and "
+            "destination), or choose one with --destination KEY"
+        )  # fmt: skip
+    mail_from = settings.mail_from or "arxiv-watcher <preview@localhost>"
+    for destination, digest in chosen:
+        shown = preview(
+            destination,
+            digest,
+            args.format,
+            highlight=not args.plain,
+            now=now(),
+            mail_from=mail_from,
         )
-        sys.stdout.write(render_format(digest, args.format, highlight=not args.plain))
+        notes = [shown.summary] if shown.summary else []
+        if destination.kind not in configured:
+            notes.append(f"{destination.kind} is not configured: a cycle now would not send it")
+        about = f" ({digest.period}{''.join('; ' + n for n in notes)})"
+        if args.out is not None:
+            path = args.out / preview_filename(destination, digest, args.format)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(shown.body, encoding="utf-8")
+            print(f"{digest.subscription} -> {destination.key}{about}: {path}", file=sys.stderr)
+            continue
+        print(f"\n==> {digest.subscription} -> {destination.key}{about}\n", file=sys.stderr)
+        sys.stdout.write(shown.body)
     return 1 if any(f.status == "failed" for f in plan.feeds) else 0
+
+
+def _usage_error(command: str, message: str) -> int:
+    """A wrong combination of arguments, found after parsing: said as argparse says it."""
+    print(f"watcher {command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
@@ -401,11 +510,35 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     ruleset = load_rules(directory)
     for error in ruleset.errors:
         print(error)
+    broken = 0
+    for sub in ruleset.subscriptions:
+        if sub.library is None:
+            continue
+        try:
+            library = read_library(Path(sub.library))
+        except WatcherError as exc:
+            broken += 1
+            print(f"{sub.path}: library: {exc}")
+            continue
+        if library.skipped:
+            print(
+                f"{sub.path}: library: {count(len(library.entries), 'paper')}; "
+                f"{library.skipped} entries skipped (no arXiv id, no title or abstract)"
+            )
+    warnings = [line for sub in ruleset.subscriptions for line in ruletools.field_warnings(sub)]
+    for warning in warnings:
+        print(warning)
+    if not ruleset.subscriptions and not ruleset.errors:
+        # What `watcher once` would then fail with: no OK for a folder that runs nothing.
+        print(f"no usable rule files in {directory} (no *.yaml or *.yml file in it)")
+        return 1
     names = ", ".join(s.name for s in ruleset.subscriptions) or "none"
-    status = "with errors" if ruleset.errors else "OK"
+    status = "with errors" if ruleset.errors or broken else "OK"
+    if warnings:
+        status += f", {count(len(warnings), 'warning')}"
     valid = count(len(ruleset.subscriptions), "valid subscription")
     print(f"{directory}: {valid} ({names}); {status}")
-    return 1 if ruleset.errors else 0
+    return 1 if ruleset.errors or broken else 0
 
 
 def cmd_feedback_vote(args: argparse.Namespace) -> int:
@@ -479,6 +612,12 @@ def _subscription_named(name: str, settings: Settings) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     environ = read_environment()
     settings = _settings(args, environ)
+    if args.live:
+        # The daemon beats from its rules job: a slower one than BEAT_EVERY beats less often.
+        reload = timedelta(seconds=settings.rules_reload_interval)
+        liveness = read_liveness(settings.data_dir, now(), max(STALE_AFTER, 3 * reload))
+        print(liveness.line)
+        return 0 if liveness.alive else 1
     daemon_health, rules = read_health(
         settings.data_dir, settings.rules_dir, now(), require_daemon=args.require_daemon
     )
@@ -514,6 +653,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             last_run_error=last_run_error(read_last_run(settings.data_dir), daemon_health),
             storage=storage_problems(writable, free),
         )
+        # A running daemon says how its Slack connection and web endpoint stand; else the
+        # settings say what `watcher run` would turn on.
+        live = daemon_health.feedback if daemon_health.pid is not None else ()
+        status = replace(status, feedback_channels=live or feedback_channels(settings))
         try:
             votes = read_feedback(settings.data_dir)
             status = replace(status, feedback=tuple(votes.by_subscription().values()))
@@ -536,12 +679,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = with_dirs(load_settings(environ), args.rules, args.data)
     if args.log_json:
         settings = replace(settings, log_format="json")
-    return run_daemon(settings, environ)
+    return run_daemon(settings, environ, verbose=args.verbose)
 
 
-def run_daemon(settings: Settings, environ: Mapping[str, str]) -> int:
+def run_daemon(settings: Settings, environ: Mapping[str, str], *, verbose: bool = False) -> int:
     """Configure logging and run the daemon until SIGTERM/SIGINT; the exit code."""
-    logs.configure(settings.log_format, secrets=secrets_of(settings, environ))
+    level = logging.DEBUG if verbose else logging.INFO
+    logs.configure(
+        settings.log_format,
+        secrets=secrets_of(settings, environ),
+        level=level,
+        journal_stream=settings.journal_stream,
+    )
     return Daemon(settings, environ).run()
 
 

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from watcher.errors import WatcherError
 from watcher.feedback import Vote
+from watcher.library import read_library
 from watcher.models import ModelState, Paper, Ranking, Subscription
 from watcher.relevance import (
     BACKGROUND_MAX,
@@ -104,17 +106,45 @@ LabelsOf = Callable[[Store, Sequence[Subscription]], Mapping[str, Labels]]
 
 
 def store_labels(store: Store, subscriptions: Sequence[Subscription]) -> dict[str, Labels]:
-    """Each subscription's likes and dislikes, from the store's feedback (one read)."""
+    """Each subscription's likes and dislikes, from the store's feedback (one read), and
+    its ``library:`` (a library that cannot be read is left out and said in status)."""
     names = {s.name for s in subscriptions}
     likes: dict[str, set[str]] = {name: set() for name in names}
     dislikes: dict[str, set[str]] = {name: set() for name in names}
     for vote in store.feedback().votes:
         if vote.subscription in names:
             (likes if vote.vote is Vote.LIKE else dislikes)[vote.subscription].add(vote.paper_id)
-    return {
-        name: Labels(frozenset(likes[name]), frozenset(dislikes[name] - likes[name]))
-        for name in names
-    }
+    labels = {}
+    for sub in subscriptions:
+        known, problem = _library(sub)
+        labels[sub.name] = Labels(
+            frozenset(likes[sub.name]),
+            frozenset(dislikes[sub.name] - likes[sub.name]),
+            known,
+            problem,
+        )
+    return labels
+
+
+# Library files read, by path and stamp (an unchanged file is not parsed again each cycle).
+_LIBRARIES: dict[tuple[str, tuple[int, int, int] | None], tuple[LibraryPaper, ...]] = {}
+
+
+def _library(sub: Subscription) -> tuple[tuple[LibraryPaper, ...], str | None]:
+    if sub.library is None:
+        return (), None
+    key = (sub.library, sub.library_stamp)
+    found = _LIBRARIES.get(key)
+    if found is None:
+        try:
+            library = read_library(Path(sub.library))
+        except WatcherError as exc:
+            return (), f"library not used: {exc}"
+        found = tuple(LibraryPaper(e.paper_id, e.title, e.abstract) for e in library.entries)
+        if len(_LIBRARIES) > 10_000:
+            _LIBRARIES.clear()
+        _LIBRARIES[key] = found
+    return found, None
 
 
 @dataclass

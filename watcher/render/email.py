@@ -25,9 +25,11 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
+from typing import Protocol
 
 from watcher.models import Digest, Match, Message
 from watcher.render.formats import one_line, render, safe_href, shown_paper
+from watcher.render.links import PaperLinks
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -41,7 +43,13 @@ __all__ = [
 # Gmail clips a message body past ~102 KB ("[Message clipped]"); stay safely below it.
 DEFAULT_MAX_BYTES = 100_000
 
-Renderer = Callable[[Digest], Message]
+
+class Renderer(Protocol):
+    """Digest -> Message (``render.formats.render``); ``links`` gives each paper its
+    feedback URLs."""
+
+    def __call__(self, digest: Digest, *, links: PaperLinks | None = None) -> Message: ...
+
 
 _LIST_LABEL = re.compile(r"[^a-z0-9-]+")
 
@@ -163,6 +171,7 @@ def build_message(
     message_id: str,
     renderer: Renderer = render,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    links: PaperLinks | None = None,
 ) -> Composed:
     """Compose the mail for ``digest`` within ``max_bytes`` (the whole message, headers too).
 
@@ -170,10 +179,11 @@ def build_message(
     the rest listed by title and link; if that does not fit even with no paper in full, as
     many updated papers as fit beside every title; failing that, as many titles as fit.
     A result still over ``max_bytes`` fits not even without papers; the caller says so.
+    ``links``: each paper shown in full carries its signed feedback links.
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    full = renderer(digest)
+    full = renderer(digest, links=links)
     subject = header_text(full.subject) or "arXiv digest"
     headers = {
         "From": mail_from,
@@ -190,7 +200,8 @@ def build_message(
         body = full
         if shown < len(matches) or updates < len(updated):
             part = renderer(
-                dataclasses.replace(digest, matches=matches[:shown], updated=updated[:updates])
+                dataclasses.replace(digest, matches=matches[:shown], updated=updated[:updates]),
+                links=links,
             )
             # The renderer titles the body with the subset's subject ("(10 papers)"); the
             # reader should see the whole digest's count there, as in the Subject.

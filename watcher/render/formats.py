@@ -35,6 +35,7 @@ import jinja2
 from watcher.match import highlight_spans
 from watcher.models import Digest, Match, Message, Paper, Term, TopicHit
 from watcher.query import parse_term
+from watcher.render.links import PaperLinks
 
 __all__ = [
     "ANNOTATED_MARKDOWN",
@@ -373,6 +374,9 @@ class PaperView:
     # ``order: relevance``: "0.83: low bit, quantization" (the value, and the terms that
     # pushed it up); "" when the digest is not ranked by relevance.
     why: str = ""
+    # Signed "More like this" / "Less like this" URLs (render.links), or "" without them.
+    more_url: str = ""
+    less_url: str = ""
 
 
 def _utc_date(moment: datetime) -> str:
@@ -499,9 +503,11 @@ def forget_papers() -> None:
     _cleaned.cache_clear()
 
 
-def _view(match: Match, period: str) -> PaperView:
+def _view(match: Match, period: str, links: PaperLinks | None = None) -> PaperView:
     paper = match.paper
     shown, url = _cleaned(paper)
+    # Feedback is given by arXiv id: items of other feeds get no links.
+    more_url, less_url = links(paper.id) if links is not None and paper.is_arxiv else ("", "")
     return PaperView(
         title=shown.title,
         authors=shown.authors,
@@ -516,6 +522,8 @@ def _view(match: Match, period: str) -> PaperView:
         # The terms as the rule wrote them (uncapped), found in the capped abstract.
         abstract_parts=highlight_pieces(shown.abstract, match_terms(match)),
         why=relevance_reason(match),
+        more_url=more_url,
+        less_url=less_url,
     )
 
 
@@ -574,12 +582,12 @@ def more_line(omitted: int) -> str:
     return f"+{omitted} more papers matched but are not shown (max_papers)."
 
 
-def _context(digest: Digest) -> dict[str, object]:
+def _context(digest: Digest, links: PaperLinks | None = None) -> dict[str, object]:
     return {
         "subject": subject(digest),
         "subscription": one_line(digest.subscription),
         "period": one_line(digest.period),
-        "papers": [_view(m, digest.period) for m in digest.matches],
+        "papers": [_view(m, digest.period, links) for m in digest.matches],
         "updated": [_view(m, digest.period) for m in digest.updated],
         "more": more_line(digest.omitted),
         "ranking": ranking_lines(digest),
@@ -603,9 +611,11 @@ def render_format(digest: Digest, fmt: Format | str, *, highlight: bool = False)
     return environment().get_template(name).render(_context(digest))
 
 
-def render(digest: Digest, *, highlight: bool = False) -> Message:
-    """Render every format of ``digest`` into a Message (``highlight``: see render_format)."""
-    context = _context(digest)
+def render(digest: Digest, *, highlight: bool = False, links: PaperLinks | None = None) -> Message:
+    """Render every format of ``digest`` into a Message (``highlight``: see render_format).
+    ``links`` gives each arXiv paper its signed feedback URLs (email digests, when
+    WATCHER_PUBLIC_URL is set); text and HTML show them under the paper."""
+    context = _context(digest, links)
     env = environment()
     bodies = {fmt: env.get_template(_template(fmt, highlight)).render(context) for fmt in FORMATS}
     return Message(

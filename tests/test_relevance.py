@@ -103,6 +103,59 @@ def test_scores_are_what_scikit_learn_gives() -> None:
     assert [got[p.id].value for p in papers] == pytest.approx(list(expected), abs=1e-5)
 
 
+def test_the_fit_sees_what_scikit_learn_sees() -> None:
+    """The analyzer gives scikit-learn's terms, and the fit's matrix is its tf-idf."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from watcher.relevance import _tfidf
+
+    texts = [*training().positives, *training().negatives, *training().background]
+    texts.append("Caf\u00e9 na\u00efve r\u00e9sum\u00e9: the model's accents, stripped")
+    analyzer = Analyzer()
+    reference = TfidfVectorizer(ngram_range=(1, 2), stop_words="english", strip_accents="unicode")
+    assert [analyzer(t) for t in texts] == [reference.build_analyzer()(t) for t in texts]
+    terms, idf, matrix = _tfidf(
+        [analyzer.counts(t) for t in texts], analyzer.vocabulary, analyzer.numbers.__getitem__
+    )
+    expected = TfidfVectorizer(
+        analyzer=analyzer, sublinear_tf=True, vocabulary={t: i for i, t in enumerate(terms)}
+    )
+    wanted = expected.fit_transform(texts)
+    assert list(terms) == sorted(terms)
+    assert idf == pytest.approx(expected.idf_, rel=1e-6)
+    assert abs(matrix - wanted).max() < 1e-9
+
+
+def test_many_models_scored_together_give_what_each_gives_alone() -> None:
+    from watcher.relevance import CompiledModel, Scorer, TermIndex
+
+    papers = [*(liked_kind(300 + i) for i in range(8)), *(other_kind(300 + i) for i in range(8))]
+    likes_other = TrainingSet(
+        tuple(paper_text(other_kind(i)) for i in range(4)),
+        tuple(paper_text(liked_kind(i)) for i in range(2)),
+        tuple(paper_text(liked_kind(i)) for i in range(10, 30)),
+    )
+    models = [fitted(), fit_model(likes_other, Analyzer(), "other")]
+    assert all(isinstance(m, RelevanceModel) for m in models)
+    index = TermIndex()
+    compiled = [CompiledModel.of(m, index) for m in models]  # type: ignore[arg-type]
+    together = Scorer(index, Analyzer(), reason_papers=None).score_many(
+        [(compiled[0], papers), (compiled[1], papers[::-1]), (compiled[0], papers[:3])]
+    )
+    alone = [score_papers(m, papers) for m in models]  # type: ignore[arg-type]
+    assert together[0] == alone[0] and together[1] == alone[1]
+    assert together[2] == {p.id: alone[0][p.id] for p in papers[:3]}
+    # The two models disagree: each puts its own liked kind first.
+    assert max(alone[0], key=lambda i: alone[0][i].value).startswith("2409.1")
+    assert max(alone[1], key=lambda i: alone[1][i].value).startswith("2409.2")
+    # A cycle works out the reasons of each model's most relevant papers only.
+    few = Scorer(index, Analyzer(), reason_papers=2).score_many([(compiled[0], papers)])[0]
+    best = sorted(papers, key=lambda p: -alone[0][p.id].value)
+    assert [few[p.id].terms for p in best[:2]] == [alone[0][p.id].terms for p in best[:2]]
+    assert all(few[p.id].terms == () for p in best[2:])
+    assert [few[p.id].value for p in papers] == [alone[0][p.id].value for p in papers]
+
+
 def test_too_few_positives_fall_back_with_a_reason() -> None:
     result = fit_model(training(positives=2), Analyzer(), "fp")
     assert isinstance(result, Fallback) and result.kind == "few-positives"

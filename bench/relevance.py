@@ -203,6 +203,10 @@ def quality(days: list[list[Paper]]) -> None:
         )
         second = rows[len(rows) // 2 :]
         week2 += [(s, r) for _, s, r, _ in second]
+        ranked = next((day for day, row in enumerate(rows, 1) if row[3]), None)
+        print(f"  second half: score {sum(r[1] for r in second) / len(second):.2f}, "
+              f"relevance {sum(r[2] for r in second) / len(second):.2f}; ranked from day "
+              f"{ranked if ranked is not None else '-'}")  # fmt: skip
     score2 = sum(s for s, _ in week2) / len(week2)
     rel2 = sum(r for _, r in week2) / len(week2)
     ratio = rel2 / score2 if score2 else float("inf")

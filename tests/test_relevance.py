@@ -25,6 +25,7 @@ from watcher.relevance import (
     fit_model,
     paper_text,
     score_papers,
+    young_note,
 )
 from watcher.render import build_message, render_format
 from watcher.render.slack import build_messages
@@ -156,10 +157,17 @@ def test_many_models_scored_together_give_what_each_gives_alone() -> None:
     assert [few[p.id].value for p in papers] == [alone[0][p.id].value for p in papers]
 
 
-def test_too_few_positives_fall_back_with_a_reason() -> None:
-    result = fit_model(training(positives=2), Analyzer(), "fp")
+def test_no_liked_paper_falls_back_and_few_make_a_young_model() -> None:
+    result = fit_model(training(positives=0), Analyzer(), "fp")
     assert isinstance(result, Fallback) and result.kind == "few-positives"
-    assert "2 liked papers" in result.message and "at least 3" in result.message
+    assert "no liked paper" in result.message and "at least 1" in result.message
+    young = fit_model(training(positives=1), Analyzer(), "fp")
+    assert isinstance(young, RelevanceModel) and young.positives == 1
+    assert young_note(1) is not None and "1 liked paper so far" in (young_note(1) or "")
+    assert young_note(3) is None
+    # One like already puts papers like it first.
+    scores = score_papers(young, candidates())
+    assert max(scores, key=lambda i: scores[i].value) in {liked_kind(100).id, liked_kind(101).id}
     empty = fit_model(TrainingSet(("", "", ""), ("",)), Analyzer(), "fp")
     assert isinstance(empty, Fallback) and empty.kind == "fit-failed"
 
@@ -322,11 +330,11 @@ def test_a_model_that_cannot_be_fitted_leaves_score_order_and_the_reason_in_stat
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = tmp_path / "data"
-    seeded_store(data, likes=2)
+    seeded_store(data, likes=0)
     ranker = prepared(data)
     sub = subscription("s", topic(), order="relevance")
     ranking = ranker.rank(sub, candidates())
-    assert ranking.relevance == {} and "relevance needs at least 3" in (ranking.fallback or "")
+    assert ranking.relevance == {} and "relevance needs at least 1" in (ranking.fallback or "")
     states = read_states(data)
     assert isinstance(states, dict) and not states["s"].active
 
@@ -339,7 +347,38 @@ def test_a_model_that_cannot_be_fitted_leaves_score_order_and_the_reason_in_stat
     )
     main(["status", "--rules", str(rules), "--data", str(data)])
     out = capsys.readouterr().out
-    assert "s: score order (relevance fell back: 2 liked papers" in out
+    assert "s: score order (relevance fell back: no liked paper" in out
+
+
+def test_a_young_model_ranks_and_says_so_in_status_and_every_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    seeded_store(data, likes=2)
+    ranker = prepared(data)
+    sub = subscription("s", topic(), order="relevance")
+    papers = candidates()
+    ranking = ranker.rank(sub, papers)
+    assert ranking.fallback is None and "2 liked papers so far" in (ranking.note or "")
+    matches = [Match(p, "s", HITS, score=9.0 if p.id.startswith("2409.2") else 1.0) for p in papers]
+    digest = make_digest(sub, "2024-09-18", matches, ranking=ranking)
+    assert {m.paper.id for m in digest.matches[:2]} == {liked_kind(100).id, liked_kind(101).id}
+    for fmt in ("markdown", "text", "html"):
+        assert "Ranked by relevance from a young model, from 2 liked papers" in render_format(
+            digest, fmt
+        )
+    assert "a young model" in json.dumps([m.blocks for m in build_messages(digest)])
+
+    from watcher.cli import main
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "s.yaml").write_text(
+        "name: s\nfeeds: [cs.LG]\ntopics:\n  - name: Q\n    any: [model*]\norder: relevance\n"
+    )
+    main(["status", "--rules", str(rules), "--data", str(data)])
+    out = capsys.readouterr().out
+    assert "a young model, from 2 liked papers so far" in out
 
 
 def test_relevance_value_round_trips_through_the_outbox(tmp_path: Path) -> None:
@@ -358,3 +397,41 @@ def test_relevance_value_round_trips_through_the_outbox(tmp_path: Path) -> None:
         (entry,) = store.pending(NOW)
     assert entry.digest.matches[0].relevance == Relevance(0.95, ("x",))
     assert entry.digest.below_threshold == 1 and entry.digest.matches == digest.matches
+
+
+def test_a_pending_digest_grown_by_a_later_cycle_keeps_its_order_for_every_cut(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    sub = subscription("s", topic(), order="relevance")
+    early = [liked_kind(i) for i in range(1, 4)]
+    late = [liked_kind(i) for i in range(4, 7)]
+    given = [0.4, 0.3, 0.2, 0.95, 0.1, 0.6]
+    values = {p.id: v for p, v in zip([*early, *late], given, strict=True)}
+
+    def digest_of(papers: list[Paper]) -> object:
+        ranking = Ranking({p.id: Relevance(values[p.id], ("kernels",)) for p in papers})
+        return make_digest(
+            sub, "2024-09-18", [Match(p, "s", HITS) for p in papers], ranking=ranking
+        )
+
+    for papers in (early, late):  # two cycles of one period, the entry still pending
+        with Store.open(data) as store:
+            store.record_papers(papers, NOW)
+            store.enqueue(sub.deliver[0], digest_of(papers))  # type: ignore[arg-type]
+            store.commit(now=NOW)
+    with Store.open(data) as store:
+        (entry,) = store.pending(NOW)
+    grown = entry.digest
+    assert [m.relevance.value for m in grown.matches] == [0.95, 0.6, 0.4, 0.3, 0.2, 0.1]  # type: ignore[union-attr]
+    assert grown.order == "relevance"
+    # The mail's size budget keeps the most relevant in full, not the first to arrive.
+    full = build_message(grown, mail_from="a@example.org", to=["b@example.org"], now=NOW,
+                         message_id="<x@example.org>")  # fmt: skip
+    budget = len(full.data) * 2 // 3
+    small = build_message(grown, mail_from="a@example.org", to=["b@example.org"], now=NOW,
+                          message_id="<x@example.org>", max_bytes=budget)  # fmt: skip
+    assert 1 <= small.shown < 6
+    text = small.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    in_full = text.split("titles and links only")[0]
+    assert late[0].title in in_full and early[2].title not in in_full

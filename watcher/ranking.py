@@ -41,6 +41,7 @@ from watcher.relevance import (
     fingerprint,
     fit_model,
     paper_text,
+    young_note,
 )
 from watcher.sources import in_subscription_feeds
 from watcher.store import Store
@@ -166,6 +167,7 @@ class _Fitted:
     labels: Labels | None = None
     feeds: tuple[str, ...] = ()
     unknown: frozenset[str] = frozenset()
+    note: str | None = None  # a young model's, for its digests
 
 
 @dataclass
@@ -279,13 +281,14 @@ class Ranker:
             state = ModelState(subscription, False, model.message, missing, problem)
             self.fitted[subscription] = _Fitted(name, model, state, labels, feeds, unknown)
             return
+        note = young_note(model.positives)
         detail = (
             f"fitted on {model.positives} liked, {model.negatives} disliked and "
-            f"{model.background} background papers"
+            f"{model.background} background papers" + (f" ({note})" if note else "")
         )
         state = ModelState(subscription, True, detail, missing, problem)
         compiled = CompiledModel.of(model, self.index)
-        self.fitted[subscription] = _Fitted(name, compiled, state, labels, feeds, unknown)
+        self.fitted[subscription] = _Fitted(name, compiled, state, labels, feeds, unknown, note)
 
     def _write_states(self, store: Store, wanted: Sequence[Subscription]) -> None:
         if store.read_only:
@@ -312,7 +315,7 @@ class Ranker:
         """The relevance of each subscription's papers, all scored together (one matrix of
         the cycle's papers, the models in blocks: see watcher.relevance.Scorer)."""
         rankings: dict[str, Ranking] = {}
-        asked: list[tuple[str, CompiledModel, Sequence[Paper]]] = []
+        asked: list[tuple[str, CompiledModel, Sequence[Paper], str | None]] = []
         for name, (subscription, papers) in wanted.items():
             found = self.fitted.get(subscription.name)
             if found is None:
@@ -320,13 +323,13 @@ class Ranker:
             elif isinstance(found.model, Fallback):
                 rankings[name] = Ranking(fallback=found.model.message)
             else:
-                asked.append((name, found.model, papers))
+                asked.append((name, found.model, papers, found.note))
         if asked:
             if self._scorer is None:
                 self._scorer = Scorer(self.index, Analyzer())
-            scored = self._scorer.score_many([(model, papers) for _, model, papers in asked])
-            for (name, _, _), relevance in zip(asked, scored, strict=True):
-                rankings[name] = Ranking(relevance=relevance)
+            scored = self._scorer.score_many([(model, papers) for _, model, papers, _ in asked])
+            for (name, _, _, note), relevance in zip(asked, scored, strict=True):
+                rankings[name] = Ranking(relevance=relevance, note=note)
         return {name: rankings[name] for name in wanted}
 
 

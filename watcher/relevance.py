@@ -16,9 +16,13 @@ model's terms are interned in, and each model then scores its own rows with a fe
 operations, so a thousand subscriptions cost a thousand small numpy calls, not a thousand
 vectorizers.
 
-A subscription with too little to learn from (fewer than ``MIN_POSITIVES`` positives,
-nothing to compare them with, a fit that fails) gets a ``Fallback``: its digest is in
-score order and says why.
+A subscription with too little to learn from (no liked paper yet, nothing to compare the
+liked ones with, a fit that fails) gets a ``Fallback``: its digest is in score order and
+says why. From the first liked paper on, with dislikes or the feeds' other papers as
+contrast, it is ranked; below ``SETTLED_POSITIVES`` the model is *young* (``young_note``),
+and its digests and status say so. Waiting for three likes from a score-ordered top 10 can
+mean waiting for ever when the rule's best scores are not what the reader wants: one like
+already moves papers like it up, where the next likes come from.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ __all__ = [
     "BACKGROUND_MAX",
     "MIN_POSITIVES",
     "MODEL_VERSION",
+    "SETTLED_POSITIVES",
     "Analyzer",
     "CompiledModel",
     "Fallback",
@@ -52,12 +57,14 @@ __all__ = [
     "fingerprint",
     "fit_model",
     "paper_text",
+    "young_note",
 ]
 
 # Bumped whenever what a fit produces changes (features, classifier, weights): a cached
 # model of another version is then refitted.
 MODEL_VERSION = 1
-MIN_POSITIVES = 3
+MIN_POSITIVES = 1
+SETTLED_POSITIVES = 3  # fewer liked papers: a young model, said in digests and status
 # Unlabelled background papers per fit: enough to learn what is merely common in the feeds,
 # few enough that a refit stays a few tens of milliseconds.
 BACKGROUND_MAX = 300
@@ -304,6 +311,16 @@ def _tfidf(
     matrix = sparse.csr_matrix((values / norms[rows], cols, indptr), shape=(n_docs, len(chosen)))
     matrix.sort_indices()  # each row by term: the same sums whatever the numbering
     return tuple(terms), idf.astype(np.float32), matrix
+
+
+def young_note(positives: int) -> str | None:
+    """What a digest and status say of a model fitted on few liked papers, else None."""
+    if positives >= SETTLED_POSITIVES:
+        return None
+    return (
+        f"a young model, from {_count(positives, 'liked paper')} so far: each like sharpens "
+        f"it (settled from {SETTLED_POSITIVES})"
+    )
 
 
 def _count(n: int, word: str) -> str:

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+from watcher.digest import order_matches
 from watcher.errors import StoreError
 from watcher.models import (
     DeliveredEntry,
@@ -302,13 +303,18 @@ class OutboxMixin(PapersMixin):
         still_open = [entry for entry in family if entry.status in _OPEN]
         if still_open:
             target = still_open[-1]
+            # The grown digest keeps one order (the newer digest's): a later cut (max
+            # papers, the mail's budget, Slack's limits) keeps its first papers, never
+            # those that merely came first.
             grown = replace(
                 target.digest,
-                matches=target.digest.matches + tuple(fresh),
+                matches=order_matches((*target.digest.matches, *fresh), digest.order),
                 updated=target.digest.updated + tuple(fresh_updates),
                 omitted=target.digest.omitted + digest.omitted,
                 below_threshold=target.digest.below_threshold + digest.below_threshold,
                 fallback=digest.fallback,
+                order=digest.order,
+                ranking_note=digest.ranking_note,
             )
             entry = replace(target, digest=grown)
         else:

@@ -85,7 +85,7 @@ class Paper:
     def abs_url(self) -> str:
         """Link to the abstract page, built only from a validated id (never from feed text)."""
         if self.is_arxiv:
-            return f"http://arxiv.org/abs/{self.versioned_id}"
+            return f"https://arxiv.org/abs/{self.versioned_id}"  # as the RSS feeds give it
         return self.link or ""
 
 
@@ -219,6 +219,14 @@ class Match:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicCount:
+    """How many of a digest's matched papers are shown under one topic (their first)."""
+
+    topic: str
+    papers: int
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
     """What one subscription sends for one period, papers in display order."""
 
@@ -230,6 +238,25 @@ class Digest:
     updated: tuple[Match, ...] = ()
     # Papers that matched but were left out by the subscription's ``max_papers`` ("+N more").
     omitted: int = 0
+    # Every matched paper (those left out too) counted under its first topic, in the rule
+    # file's topic order; () for a digest stored before it was kept (derived from matches).
+    topics: tuple[TopicCount, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DigestCounts:
+    """The one account of a digest's papers that every reader-facing line uses: the
+    subject, each format's header and footer, log lines and ``watcher status``
+    (``watcher.digest.digest_counts``)."""
+
+    matched: int  # new papers that matched: in_full + by_title + left_out
+    in_full: int  # shown with their abstract
+    by_title: int  # listed by title and link only (a mail over its size budget)
+    left_out: int  # matched but not in this message (max_papers, or past the mail's budget)
+    capped: int  # of left_out, those cut by max_papers
+    updated: int  # new versions of papers sent before, listed
+    updated_left_out: int  # new versions not listed (a mail over its size budget)
+    topics: tuple[TopicCount, ...]  # every matched paper under its first topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,9 +319,10 @@ class DeliveryReport:
     subscription: str
     destination: str
     period: str
-    papers: int
+    papers: int  # matched (DigestCounts.matched)
     status: DeliveryStatus
     detail: str = ""  # receipt reference or error
+    updated: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,12 +384,13 @@ class EntryView:
     destination: Destination
     subscription: str
     period: str
-    papers: int
+    papers: int  # matched (DigestCounts.matched)
     status: DeliveryStatus
     attempts: int = 0
     last_error: str | None = None
     due: datetime | None = None
     resume: str | None = None
+    updated: int = 0
 
 
 @dataclass(frozen=True, slots=True)

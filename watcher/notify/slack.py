@@ -196,7 +196,7 @@ class SlackNotifier:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        build: Callable[[Digest], list[SlackMessage]] = build_messages,
+        build: Callable[..., list[SlackMessage]] = build_messages,
         stop: threading.Event | None = None,
     ) -> None:
         self.config = config
@@ -254,7 +254,9 @@ class SlackNotifier:
                 where=where,
                 permanent=True,
             )
-        messages = self._build(digest)
+        # A webhook cannot thread: its messages say they follow one another.
+        threaded = not options.get("webhook_env") and bool(self.config.bot_token)
+        messages = self._build(digest, threaded=threaded)
         if env_name := options.get("webhook_env"):
             url = self._environ.get(env_name, "").strip()
             if not url:

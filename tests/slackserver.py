@@ -1,7 +1,10 @@
 """A local HTTP server speaking enough of the Slack Web API for slack_sdk to talk to it.
 
 ``POST /api/chat.postMessage`` (JSON or form body, ``Authorization: Bearer <token>``),
-``POST /api/auth.test`` and ``POST /webhook/<anything>`` (an incoming webhook). Every request
+``POST /api/auth.test``, ``POST /webhook/<anything>`` (an incoming webhook),
+``POST /api/apps.connections.open`` (with the app-level token: the URL of the Socket Mode
+stand-in set as ``socket_mode``, tests/slacksocket.py) and ``POST /response/<anything>``
+(a ``response_url`` of an interactive payload; :meth:`SlackServer.response_url`). Every request
 is recorded; replies can be scripted per call (429 with Retry-After, 500, a Slack error code,
 or a dropped connection) with :meth:`SlackServer.script`.
 
@@ -80,8 +83,11 @@ class SlackServer:
         *,
         token: str = "xoxb-valid-test-token",
         clock: Callable[[], float] | None = None,
+        app_token: str = "xapp-1-A0TEST-valid-app-token",
     ) -> None:
         self.token = token
+        self.app_token = app_token
+        self.socket_mode: Any = None  # a tests.slacksocket.SocketModeServer
         self.clock = clock or (lambda: 0.0)
         self.calls: list[Call] = []
         self._script: list[Reply] = []
@@ -115,6 +121,13 @@ class SlackServer:
 
     def webhook_url(self, name: str = "T000/B000/secretsecretsecret") -> str:
         return f"{self.url}/webhook/{name}"
+
+    def response_url(self, name: str = "T000/1/answer") -> str:
+        return f"{self.url}/response/{name}"
+
+    def responses(self) -> list[Call]:
+        """What was posted to response URLs (the answers to clicks)."""
+        return [c for c in self.calls if c.path.startswith("/response/")]
 
     def hold_answer(self, post: int) -> None:
         """Accept the ``post``-th chat.postMessage from now on (1: the next), then hold its
@@ -199,7 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.drop:
             self.close_connection = True
             return  # the socket closes with no status line: RemoteDisconnected for the client
-        if self.path.startswith("/webhook/"):
+        if self.path.startswith(("/webhook/", "/response/")):
             self._webhook(reply)
         elif self.path.startswith("/api/"):
             self._api(call, reply)
@@ -207,6 +220,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found", "text/plain")
 
     def _api(self, call: Call, reply: Reply) -> None:
+        if call.method == "apps.connections.open":
+            if call.headers.get("Authorization") != f"Bearer {self.slack.app_token}":
+                self._json(200, {"ok": False, "error": "invalid_auth"})
+            elif self.slack.socket_mode is None:
+                self._json(200, {"ok": False, "error": "not_allowed_token_type"})
+            else:
+                self._json(200, {"ok": True, "url": self.slack.socket_mode.url})
+            return
         if call.headers.get("Authorization") != f"Bearer {self.slack.token}":
             # Slack answers 200 with ok=false for auth errors.
             self._json(200, {"ok": False, "error": "invalid_auth"})

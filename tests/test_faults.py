@@ -110,7 +110,7 @@ def test_a_fault_is_recorded_and_the_lost_day_is_filled_once(world: World, fault
     )
     wednesday = world.cycle(at(WEDNESDAY))
     assert [f.status for f in wednesday.feeds] == ["new", "new"]
-    assert "from the arXiv API" in wednesday.feeds[1].source
+    assert wednesday.feeds[1].origin == "api-fill"
     assert sorted(world.local.paper_ids()) == sorted([A.id, B.id, C.id])
 
 

@@ -47,9 +47,11 @@ GRAPH = {name: imports_of(name) for name in MODULES}
 # ARCHITECTURE.md, "Who may import whom": a module imports only from its own row or those
 # before it. A name stands for the module and, unless named on its own, what is under it.
 ROWS = [
-    ("watcher", "watcher.models", "watcher.errors", "watcher.logs", "watcher.store.atomic"),
+    ("watcher", "watcher.models", "watcher.errors", "watcher.logs", "watcher.store.atomic",
+     "watcher.stopsignal"),
     ("watcher.query", "watcher.schedule", "watcher.sources", "watcher.match", "watcher.digest",
-     "watcher.parse", "watcher.render", "watcher.rules", "watcher.rules.load"),
+     "watcher.parse", "watcher.render", "watcher.rules", "watcher.rules.load",
+     "watcher.feedback", "watcher.library"),
     ("watcher.settings", "watcher.fetch", "watcher.store", "watcher.notify"),
     ("watcher.polling", "watcher.pipeline", "watcher.status", "watcher.rules.watch"),
     ("watcher.app",),

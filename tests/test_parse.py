@@ -155,8 +155,9 @@ def test_generic_rss() -> None:
     assert (feed.kind, feed.title, feed.announced) == ("rss", "An ML Blog", None)
     guid, no_guid, title_only, hostile = feed.papers
     assert all(p.id.startswith("feed:") and p.version is None for p in feed.papers)
+    # HTML read as a reader sees it: tags gone, entities resolved, paragraphs as lines.
     assert guid.abstract == (
-        "<p>We compare <b>4-bit</b> and 8-bit models when p<s/d &amp; more.</p>"
+        "We compare 4-bit and 8-bit models when p<s/d & more.\nA second\nline \u2014 and a link."
     )
     assert guid.authors == ("Jane Editor",)
     assert guid.published == datetime(2024, 9, 3, 6, 30, tzinfo=UTC)
@@ -182,7 +183,7 @@ def test_generic_atom() -> None:
     feed = golden("generic-atom.xml")
     assert (feed.kind, feed.title) == ("atom", "Lab News")
     with_id, without_id = feed.papers
-    assert with_id.abstract == "<em>Great</em> news: it handles x < y."
+    assert with_id.abstract == "Great news: it handles x < y."  # type="html": as text
     assert with_id.authors == ("Lab Admin", "Second Author")
     assert with_id.published == datetime(2024, 9, 5, 13, 0, tzinfo=UTC)
     assert with_id.updated == datetime(2024, 9, 5, 18, 30, 2, tzinfo=UTC)

@@ -29,9 +29,9 @@ def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     parsed: list[str] = []
     real = load._load
 
-    def counting(path: Path) -> Any:
+    def counting(path: Path, folder: Path | None = None) -> Any:
         parsed.append(path.name)
-        return real(path)
+        return real(path, folder)
 
     monkeypatch.setattr(load, "_load", counting)
     return parsed

@@ -113,9 +113,9 @@ def test_rules_test_against_feed_files(
     assert main(["rules", "test", str(rule), "--feed", str(SAMPLE_FEED)]) == 0
     out = capsys.readouterr().out
     # 8 items, one a replacement: a cycle would not announce it, so the pool leaves it out.
-    assert out.startswith(f"efficient-ml ({rule}): 7 papers in 1 feed file(s); 4 matched (57.1%)")
+    assert out.startswith(f"efficient-ml ({rule}): 7 papers in 1 feed(s); 4 matched (57.1%)")
     assert 'Topic "Low-rank": 0 matches (0.0%)' in out
-    assert "WARNING: dead: nothing matched in 1 feed file(s)" in out
+    assert "WARNING: dead: nothing matched in 1 feed(s)" in out
 
 
 def test_rules_test_invalid_file(

@@ -22,13 +22,18 @@ from watcher.logs import redact_urls
 from watcher.match import LazyMatcher, PaperMatcher
 from watcher.models import Subscription
 from watcher.notify import Registry
-from watcher.notify.email import EmailNotifier, SmtpConfig
+from watcher.notify.apprise import AppriseNotifier
+from watcher.notify.atom import AtomNotifier
+from watcher.notify.email import EmailNotifier, LinkFactory, SmtpConfig
 from watcher.notify.local import LocalNotifier
 from watcher.notify.slack import SlackConfig, SlackNotifier
+from watcher.notify.webhook import WebhookNotifier
 from watcher.pipeline import Cycle, FeedFetcher
+from watcher.render.links import PaperLinks, link_maker
 from watcher.settings import Settings
 from watcher.sources import FeedSource, expand, placeholders, resolve_source
 from watcher.store import Store
+from watcher.store.secret import signing_key
 
 
 def build_fetcher(settings: Settings, stop: threading.Event | None = None) -> ExpandingFetcher:
@@ -174,21 +179,22 @@ def build_notifiers(
 ) -> Registry:
     """Every configured channel by kind; ``local`` is always there. ``environ`` is where
     per-rule webhook variables (``webhook_env``) are looked up: a rule naming one that is set
-    makes Slack available even without SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL. ``stop`` (the
+    makes Slack available even without SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL; the Apprise and
+    webhook destinations read the variables their rules name from it too. ``stop`` (the
     daemon's stop request) cuts a send in progress short, like the fetcher's waits."""
     registry: Registry = {"local": LocalNotifier(settings.data_dir / "digests", stream, clock)}
     webhook_vars = {
-        value
+        dest.secret_variable
         for sub in subscriptions
         for dest in sub.deliver
-        for key, value in dest.options
-        if dest.kind == "slack" and key == "webhook_env"
+        if dest.kind == "slack" and dest.secret_variable
     }
     if settings.slack_configured or any(environ.get(name) for name in webhook_vars):
         slack = SlackConfig(
             bot_token=settings.slack_bot_token,
             webhook_url=settings.slack_webhook_url,
             api_url=settings.slack_api_url,
+            feedback=settings.slack_feedback,
         )
         registry["slack"] = SlackNotifier(slack, environ=environ, clock=clock, stop=stop)
     if settings.email_configured and settings.smtp_host and settings.mail_from:
@@ -200,8 +206,30 @@ def build_notifiers(
             security=settings.smtp_security,
             mail_from=settings.mail_from,
         )
-        registry["email"] = EmailNotifier(smtp, clock=clock, stop=stop)
+        links = link_factory(settings)
+        registry["email"] = EmailNotifier(smtp, clock=clock, stop=stop, links=links)
+    # Always there: a rule naming a variable that is not set fails with that name (a
+    # failure to fix, shown by status), rather than going to the local files unseen.
+    registry["apprise"] = AppriseNotifier(environ, clock=clock, stop=stop)
+    registry["atom"] = AtomNotifier(settings.data_dir / "atom", clock)
+    registry["webhook"] = WebhookNotifier(
+        environ, secret=settings.webhook_secret, clock=clock, stop=stop
+    )
     return registry
+
+
+def link_factory(settings: Settings) -> LinkFactory | None:
+    """What signs an email digest's feedback links, when WATCHER_PUBLIC_URL is set (the
+    daemon serves them: watcher.daemon.web); None without it (no links)."""
+    public_url = settings.public_url
+    if public_url is None:
+        return None
+    key = signing_key(settings.data_dir, settings.secret_key)
+
+    def links(subscription: str, recipient: str, now: datetime) -> PaperLinks:
+        return link_maker(key, public_url, subscription, recipient, now)
+
+    return links
 
 
 def source_map(

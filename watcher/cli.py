@@ -13,30 +13,34 @@ import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from watcher import __version__, app, logs
+from watcher import __version__, app, logs, stopsignal
 from watcher.daemon import Daemon
-from watcher.daemon.heartbeat import read_health, read_last_run, write_last_run
-from watcher.errors import SettingsError, WatcherError
+from watcher.daemon.heartbeat import read_health, read_last_run, read_liveness, write_last_run
+from watcher.errors import EXIT_CONFIG, ConfigError, SettingsError, WatcherError
+from watcher.feedback import PaperRefError, Vote, parse_paper_ref
+from watcher.library import read_library
 from watcher.models import CycleReport, DestinationTally, EntryView, FeedState, JobRun, Receipt
 from watcher.notify import secrets_of
 from watcher.pipeline import gather, run_cycle
-from watcher.render import render_format
+from watcher.render.preview import PREVIEW_FORMATS, WHOLE_DOCUMENTS, preview, preview_filename
 from watcher.rules import RuleSet, load_rules
 from watcher.rules import tools as ruletools
 from watcher.rules.index import Stamp, load_rules_indexed, write_index
 from watcher.settings import (
     Settings,
     add_dir_arguments,
+    feedback_channels,
     load_settings,
     read_environment,
     with_dirs,
 )
-from watcher.sources import feed_name_problem, is_categories, resolve_source
+from watcher.sources import command_line_feed_problem, resolve_source
 from watcher.status import (
+    STALE_AFTER,
     count,
     feed_line,
     last_run_error,
@@ -44,8 +48,12 @@ from watcher.status import (
     storage_problems,
     summarize,
 )
-from watcher.store import AtomicJSONStorage, Store
+from watcher.store import FEEDBACK_FILE, AtomicJSONStorage, Store, read_feedback, record_vote
 from watcher.store.files import restore_previous
+
+
+class UsageError(WatcherError):
+    """A command line naming something that does not exist: exit code 2, as argparse's."""
 
 
 def now() -> datetime:
@@ -55,17 +63,23 @@ def now() -> datetime:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL at INFO; a URL may carry credentials.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    # slack_sdk logs its own error line for every failed request; ours says it better.
-    logging.getLogger("watcher.notify.slack.sdk").setLevel(logging.CRITICAL)
+    if args.handler is not cmd_run:
+        stopsignal.release()  # only the daemon sets handlers of its own
+    # The product's own lines; the libraries' (httpx: every request URL, which may carry
+    # credentials; slack_sdk: its own line beside ours) only with --verbose.
+    logs.configure_command(verbose=getattr(args, "verbose", False))
     try:
         code: int = args.handler(args)
         return code
     except SettingsError as exc:
         print(f"watcher: error: {exc} (set in the environment or in .env)", file=sys.stderr)
-        return 1
+        return EXIT_CONFIG
+    except ConfigError as exc:
+        print(f"watcher: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except UsageError as exc:
+        print(f"watcher: error: {exc}", file=sys.stderr)
+        return 2
     except WatcherError as exc:
         print(f"watcher: error: {exc}", file=sys.stderr)
         return 1
@@ -114,14 +128,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cycle_arguments(preview)
     preview.add_argument(
         "--format",
-        choices=("markdown", "text", "html"),
+        choices=PREVIEW_FORMATS,
         default="markdown",
-        help="how to render the digests (default: markdown)",
+        help="how to render the digests (default: markdown); slack: the Block Kit JSON "
+        "Slack gets; for an email destination, html and text are the mail's own parts, "
+        "within its size budget",
     )
     preview.add_argument(
         "--plain",
         action="store_true",
-        help="Markdown without the matched-terms annotations (the classic digest layout)",
+        help="Markdown without the matched-terms annotations (the classic digest layout); "
+        "only with --format markdown",
+    )
+    preview.add_argument(
+        "--destination",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="only what this destination gets (repeatable): local, email:a@example.org, "
+        "slack:#papers, as the rule files name them",
+    )
+    preview.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write one file per digest and destination under DIR "
+        "(<subscription>/<period>--<destination>.<ext>) instead of printing; needed for "
+        "html and slack when there is more than one digest",
     )
     preview.set_defaults(handler=cmd_preview)
 
@@ -135,10 +168,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("dir", nargs="?", type=Path, help="rules directory")
     check.set_defaults(handler=cmd_rules_check)
-    ruletools.add_commands(rules_sub)  # rules test, rules explain
+    ruletools.add_commands(rules_sub)  # rules test, rules explain, rules suggest
+    _add_feedback_commands(sub)
     _add_outbox_commands(sub)
     _add_run_command(sub)
     return parser
+
+
+def _add_feedback_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    feedback = sub.add_parser(
+        "feedback",
+        help="like or dislike papers, per subscription (the relevance order learns from it)",
+        description="Tell a subscription which papers you want more of (like) and which "
+        "less (dislike). Votes are kept in DATA/feedback.json, safe beside a running daemon; "
+        "a paper not in the archive yet is kept and used once its text is known. IDs as "
+        "arXiv writes them: 2409.12121, arXiv:2409.12121v2, https://arxiv.org/abs/2409.12121.",
+    )
+    verbs = feedback.add_subparsers(dest="feedback_command", required=True, metavar="COMMAND")
+    for verb, what in (
+        ("like", "like papers: more like them"),
+        ("dislike", "dislike papers: fewer like them"),
+        ("forget", "forget your vote on papers"),
+    ):
+        parser = verbs.add_parser(verb, help=what, description=f"{what.capitalize()}.")
+        parser.add_argument("ids", nargs="+", metavar="ID", help="arXiv id or abs URL")
+        parser.add_argument(
+            "--subscription", "-s", required=True, metavar="NAME", help="the subscription's name"
+        )
+        add_dir_arguments(parser, rules="rules directory the subscription is in")
+        parser.set_defaults(handler=cmd_feedback_vote, vote=verb)
+    listing = verbs.add_parser(
+        "list",
+        help="show the votes",
+        description="Show every vote (or one subscription's): paper, vote, when and how it "
+        "was given, and the title when the archive has the paper.",
+    )
+    listing.add_argument("--subscription", "-s", metavar="NAME", help="only this subscription")
+    add_dir_arguments(listing, rules="rules directory the subscription is in")
+    listing.set_defaults(handler=cmd_feedback_list)
 
 
 def _add_run_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -158,6 +225,7 @@ def _add_run_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="log one JSON object per line (also WATCHER_LOG_FORMAT=json)",
     )
+    _add_verbose(run)
     run.set_defaults(handler=cmd_run)
 
 
@@ -177,6 +245,13 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "--require-daemon",
         action="store_true",
         help="exit 1 also when no `watcher run` daemon holds the data directory (health checks)",
+    )
+    status.add_argument(
+        "--live",
+        action="store_true",
+        help="only say whether a `watcher run` daemon holds the data directory and wrote its "
+        "heartbeat in the last 5 minutes: exit 0 if so, else 1 (a liveness check: a failing "
+        "feed or delivery does not count)",
     )
     status.set_defaults(handler=cmd_status)
 
@@ -237,11 +312,19 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     repair.add_argument(
         "--previous",
         action="store_true",
-        help="put back the version before the last write of a damaged outbox/open.json or "
-        "feeds.json (their .prev); what that last write added is lost",
+        help="put back the version before the last write of a damaged outbox/open.json, "
+        "feeds.json or feedback.json (their .prev); what that last write added is lost",
     )
     add_dir_arguments(repair, rules=None)
     repair.set_defaults(handler=cmd_repair)
+
+
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also log each HTTP request and the libraries' own lines (DEBUG)",
+    )
 
 
 def _add_cycle_arguments(parser: argparse.ArgumentParser) -> None:
@@ -255,14 +338,16 @@ def _add_cycle_arguments(parser: argparse.ArgumentParser) -> None:
         "a local file, a URL, or an arXiv category such as cs.LG",
     )
     add_dir_arguments(parser)
+    _add_verbose(parser)
 
 
 def _feed_argument(value: str) -> str:
     """A ``--feed``: a URL, a path, or arXiv categories; a mistyped category is an error
     (it would otherwise be looked for as a local file)."""
-    if "://" in value or "/" in value or value.endswith(".xml") or is_categories(value):
+    problem = command_line_feed_problem(value)
+    if problem is None:
         return value
-    raise argparse.ArgumentTypeError(feed_name_problem(value))
+    raise argparse.ArgumentTypeError(problem)
 
 
 def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
@@ -315,41 +400,107 @@ def cmd_once(args: argparse.Namespace) -> int:
                 now(),
                 rule_errors=[str(e) for e in ruleset.errors],
             )
+            # Deliveries this cycle did not touch but that wait for a person (a permanent
+            # failure, an unknown fate): status exits 1 for them, and so does once.
+            reported = {(d.subscription, d.destination, d.period) for d in report.deliveries}
+            waiting = [
+                e
+                for e in store.entry_views()
+                if e.status in ("failed", "unknown")
+                and (e.subscription, e.destination.key, e.period) not in reported
+            ]
     except (WatcherError, OSError) as exc:
         # Recorded where status looks, so that it never says "All good" while cycles fail.
         write_last_run(settings.data_dir, JobRun("once", started, now(), "error", str(exc)))
         raise
     print_report(report, sys.stderr)
-    attention = _needs_attention(report)
+    if waiting:
+        kinds = sorted({e.status for e in waiting})
+        print(
+            f"attention: {count(len(waiting), 'earlier delivery')} {' or '.join(kinds)}, "
+            "waiting for you: see `watcher status`",
+            file=sys.stderr,
+        )
+    attention = _needs_attention(report) or bool(waiting)
     outcome = JobRun("once", started, now(), "attention" if attention else "ok")
     write_last_run(settings.data_dir, outcome)
     return 1 if attention else 0
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    if args.plain and args.format != "markdown":
+        return _usage_error(
+            "preview", f"--plain is the classic Markdown layout: it does not apply to "
+            f"--format {args.format}"
+        )  # fmt: skip
     environ = read_environment()
     settings = _settings(args, environ)
     ruleset = _load_rules(settings, sys.stderr)
     subs = ruleset.subscriptions
-    available = frozenset(app.build_notifiers(settings, None, now, environ, subs))
+    named = {d.key for sub in subs for d in sub.deliver} | {"local"}
+    if unknown := [key for key in args.destination if key not in named]:
+        return _usage_error(
+            "preview", f"no rule file delivers to {', '.join(unknown)}; "
+            f"the destinations are: {', '.join(sorted(named))}"
+        )  # fmt: skip
+    configured = frozenset(app.build_notifiers(settings, None, now, environ, subs))
+    # Every destination the rule files name, configured or not: the mail can be looked at
+    # before SMTP is set up (marked below: a cycle now would save it locally instead).
+    shown_kinds = configured | {"email", "slack"}
     with (
         Store.open(settings.data_dir, read_only=True) as store,
         app.build_fetcher(settings) as fetcher,
     ):
-        plan = gather(app.build_cycle(settings, store, fetcher, subs, args.feed, available), now())
+        cycle = app.build_cycle(settings, store, fetcher, subs, args.feed, shown_kinds)
+        plan = gather(cycle, now())
     for line in map(feed_line, plan.feeds):
         print(line, file=sys.stderr)
-    if not plan.digests:
+    chosen = [
+        (destination, digest)
+        for destination, digest in plan.digests
+        if not args.destination or destination.key in args.destination
+    ]
+    if not chosen:
         failed = sum(1 for f in plan.feeds if f.status == "failed")
         why = f"{failed} of {len(plan.feeds)} feed(s) failed" if failed else "none matched"
         new = count(len(plan.new_papers), "new paper")
         print(f"Nothing to send: {new}; {why}.", file=sys.stderr)
-    for destination, digest in plan.digests:
-        print(
-            f"\n==> {digest.subscription} -> {destination.key} ({digest.period})\n", file=sys.stderr
+    elif args.out is None and args.format in WHOLE_DOCUMENTS and len(chosen) > 1:
+        what = "HTML documents" if args.format == "html" else "Slack JSON documents"
+        return _usage_error(
+            "preview", f"{len(chosen)} digests would print {len(chosen)} {what} one after "
+            "another, which is no valid document: pass --out DIR (one file per digest and "
+            "destination), or choose one with --destination KEY"
+        )  # fmt: skip
+    mail_from = settings.mail_from or "arxiv-watcher <preview@localhost>"
+    for destination, digest in chosen:
+        shown = preview(
+            destination,
+            digest,
+            args.format,
+            highlight=not args.plain,
+            now=now(),
+            mail_from=mail_from,
         )
-        sys.stdout.write(render_format(digest, args.format, highlight=not args.plain))
+        notes = [shown.summary] if shown.summary else []
+        if destination.kind not in configured:
+            notes.append(f"{destination.kind} is not configured: a cycle now would not send it")
+        about = f" ({digest.period}{''.join('; ' + n for n in notes)})"
+        if args.out is not None:
+            path = args.out / preview_filename(destination, digest, args.format)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(shown.body, encoding="utf-8")
+            print(f"{digest.subscription} -> {destination.key}{about}: {path}", file=sys.stderr)
+            continue
+        print(f"\n==> {digest.subscription} -> {destination.key}{about}\n", file=sys.stderr)
+        sys.stdout.write(shown.body)
     return 1 if any(f.status == "failed" for f in plan.feeds) else 0
+
+
+def _usage_error(command: str, message: str) -> int:
+    """A wrong combination of arguments, found after parsing: said as argparse says it."""
+    print(f"watcher {command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
@@ -358,16 +509,114 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     ruleset = load_rules(directory)
     for error in ruleset.errors:
         print(error)
+    broken = 0
+    for sub in ruleset.subscriptions:
+        if sub.library is None:
+            continue
+        try:
+            library = read_library(Path(sub.library))
+        except WatcherError as exc:
+            broken += 1
+            print(f"{sub.path}: library: {exc}")
+            continue
+        if library.skipped:
+            print(
+                f"{sub.path}: library: {count(len(library.entries), 'paper')}; "
+                f"{library.skipped} entries skipped (no arXiv id, no title or abstract)"
+            )
+    warnings = [line for sub in ruleset.subscriptions for line in ruletools.field_warnings(sub)]
+    for warning in warnings:
+        print(warning)
+    if not ruleset.subscriptions and not ruleset.errors:
+        # What `watcher once` would then fail with: no OK for a folder that runs nothing.
+        print(f"no usable rule files in {directory} (no *.yaml or *.yml file in it)")
+        return 1
     names = ", ".join(s.name for s in ruleset.subscriptions) or "none"
-    status = "with errors" if ruleset.errors else "OK"
+    status = "with errors" if ruleset.errors or broken else "OK"
+    if warnings:
+        status += f", {count(len(warnings), 'warning')}"
     valid = count(len(ruleset.subscriptions), "valid subscription")
     print(f"{directory}: {valid} ({names}); {status}")
-    return 1 if ruleset.errors else 0
+    return 1 if ruleset.errors or broken else 0
+
+
+def cmd_feedback_vote(args: argparse.Namespace) -> int:
+    settings = _settings(args, read_environment())
+    subscription = _subscription_named(args.subscription, settings)
+    try:
+        # Every id is checked before any is recorded: a typo records nothing.
+        papers = list(dict.fromkeys(parse_paper_ref(ref) for ref in args.ids))
+    except PaperRefError as exc:
+        raise UsageError(f"{exc}") from exc
+    vote = None if args.vote == "forget" else Vote(args.vote)
+    past = {Vote.LIKE: "liked", Vote.DISLIKE: "disliked", None: "no vote"}
+    for paper in papers:
+        change = record_vote(settings.data_dir, subscription, paper, vote, "cli", now())
+        if vote is None:
+            was = change.previous.value if change.previous else ""
+            done = f"{was} forgotten" if change.changed else "had no vote"
+        elif not change.changed:
+            done = f"already {past[vote]}"
+        else:
+            was = f" (was {past[change.previous]})" if change.previous else ""
+            done = f"{past[vote]}{was}"
+        print(f"{paper}: {done} for {subscription}")
+    return 0
+
+
+def cmd_feedback_list(args: argparse.Namespace) -> int:
+    settings = _settings(args, read_environment())
+    book = read_feedback(settings.data_dir)
+    if args.subscription is not None and args.subscription not in book.subscriptions:
+        # A subscription whose file is gone may still have votes; any other name is a typo.
+        _subscription_named(args.subscription, settings)
+    votes = [v for v in book.votes if args.subscription in (None, v.subscription)]
+    if not votes:
+        print("No feedback yet: `watcher feedback like ID --subscription NAME` gives some.")
+        return 0
+    titles: dict[str, str] = {}
+    if settings.data_dir.exists():
+        with Store.open(settings.data_dir, read_only=True) as store:
+            for v in votes:
+                if v.paper_id not in titles:
+                    paper = store.paper(v.paper_id)
+                    titles[v.paper_id] = paper.title if paper else "(not in the archive yet)"
+    for name in dict.fromkeys(v.subscription for v in votes):
+        mine = book.for_subscription(name)
+        print(f"{name}: {count(len(mine.likes), 'like')}, {count(len(mine.dislikes), 'dislike')}")
+        for v in (v for v in votes if v.subscription == name):
+            when = v.when.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+            print(f"  {v.vote.value:<8} {v.paper_id:<16} {when} {v.via:<5} {titles[v.paper_id]}")
+    return 0
+
+
+def _subscription_named(name: str, settings: Settings) -> str:
+    """The subscription of the rule files called ``name`` (case aside), or a UsageError
+    listing the names there are."""
+    ruleset = load_rules(settings.rules_dir) if settings.rules_dir.is_dir() else None
+    if ruleset is None:
+        raise UsageError(f"no rules directory at {settings.rules_dir} (use --rules DIR)")
+    for sub in ruleset.subscriptions:
+        if sub.name.casefold() == name.casefold():
+            return sub.name
+    names = ", ".join(sorted(s.name for s in ruleset.subscriptions)) or "none"
+    broken = len(ruleset.errors)
+    why = f" ({count(broken, 'rule file')} that do not load: see `watcher rules check`)"
+    raise UsageError(
+        f"unknown subscription {name!r}; the rule files in {settings.rules_dir} have: "
+        f"{names}{why if broken else ''}"
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     environ = read_environment()
     settings = _settings(args, environ)
+    if args.live:
+        # The daemon beats from its rules job: a slower one than BEAT_EVERY beats less often.
+        reload = timedelta(seconds=settings.rules_reload_interval)
+        liveness = read_liveness(settings.data_dir, now(), max(STALE_AFTER, 3 * reload))
+        print(liveness.line)
+        return 0 if liveness.alive else 1
     daemon_health, rules = read_health(
         settings.data_dir, settings.rules_dir, now(), require_daemon=args.require_daemon
     )
@@ -403,6 +652,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             last_run_error=last_run_error(read_last_run(settings.data_dir), daemon_health),
             storage=storage_problems(writable, free),
         )
+        # A running daemon says how its Slack connection and web endpoint stand; else the
+        # settings say what `watcher run` would turn on.
+        live = daemon_health.feedback if daemon_health.pid is not None else ()
+        status = replace(status, feedback_channels=live or feedback_channels(settings))
+        try:
+            votes = read_feedback(settings.data_dir)
+            status = replace(status, feedback=tuple(votes.by_subscription().values()))
+        except WatcherError as exc:
+            status = replace(status, feedback_error=str(exc))
     options = ["--data", str(args.data)] if args.data else []
     # An error text may quote a secret (a webhook URL): hidden as the daemon's log hides it.
     secrets = secrets_of(settings, environ)
@@ -417,12 +675,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = with_dirs(load_settings(environ), args.rules, args.data)
     if args.log_json:
         settings = replace(settings, log_format="json")
-    return run_daemon(settings, environ)
+    return run_daemon(settings, environ, verbose=args.verbose)
 
 
-def run_daemon(settings: Settings, environ: Mapping[str, str]) -> int:
+def run_daemon(settings: Settings, environ: Mapping[str, str], *, verbose: bool = False) -> int:
     """Configure logging and run the daemon until SIGTERM/SIGINT; the exit code."""
-    logs.configure(settings.log_format, secrets=secrets_of(settings, environ))
+    level = logging.DEBUG if verbose else logging.INFO
+    logs.configure(
+        settings.log_format,
+        secrets=secrets_of(settings, environ),
+        level=level,
+        journal_stream=settings.journal_stream,
+    )
     return Daemon(settings, environ).run()
 
 
@@ -441,7 +705,8 @@ def cmd_drop(args: argparse.Namespace) -> int:
 def cmd_repair(args: argparse.Namespace) -> int:
     settings = _settings(args, read_environment())
     if args.previous:
-        for path in (settings.data_dir / "outbox" / "open.json", settings.data_dir / "feeds.json"):
+        kept = ("outbox/open.json", "feeds.json", FEEDBACK_FILE)
+        for path in (settings.data_dir / name for name in kept):
             try:
                 AtomicJSONStorage(path, read_only=True).read()
                 continue  # whole: nothing to roll back

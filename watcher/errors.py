@@ -67,5 +67,16 @@ class DeliveryUnknown(DeliveryError):
     """The connection dropped after the request was sent: it may or may not have arrived."""
 
 
-class SettingsError(WatcherError):
+# The exit status of a configuration error (EX_CONFIG of sysexits.h): starting again cannot
+# help until someone fixes a setting or the rules directory, so the systemd unit names it in
+# RestartPreventExitStatus= instead of restarting the service every RestartSec= for ever.
+EXIT_CONFIG = 78
+
+
+class ConfigError(WatcherError):
+    """The watcher cannot run as configured (a malformed setting, a missing rules
+    directory); the command exits with ``EXIT_CONFIG``."""
+
+
+class SettingsError(ConfigError):
     """An environment setting is missing or malformed."""

@@ -458,7 +458,7 @@ class Fetcher:
                 if response.next_request is not None:
                     if hop == MAX_REDIRECTS:
                         raise FeedError(f"more than {MAX_REDIRECTS} redirects", where=where)
-                    log.info("%s: HTTP %d redirect", redact(url), response.status_code)
+                    log.debug("%s: HTTP %d redirect", redact(url), response.status_code)
                     request = response.next_request
                     continue
                 return self._finish(source, url, etag, response, where, started)
@@ -491,7 +491,7 @@ class Fetcher:
         if status == 304:
             if not etag:
                 raise FeedError("HTTP 304 Not Modified to an unconditional request", where=where)
-            log.info("%s: not modified", where)
+            log.debug("%s: not modified", where)
             return FetchResult(None, True, new_etag or etag)
         content_type = response.headers.get("content-type", "")
         # A client error with an XML body carries the server's explanation (the arXiv API
@@ -502,7 +502,8 @@ class Fetcher:
             raise FeedError(_status_text(status), where=where)
         body = self._read_capped(response, url, where, started)
         check_prolog(body, where=where)
-        log.info(
+        # DEBUG: the poll's own line ("feed …: new announcement …") says what a user needs.
+        log.debug(
             "%s: HTTP %d, %d bytes in %.1fs", where, status, len(body), time.monotonic() - started
         )
         return FetchResult(RawFeed(source, body, content_type, new_etag, status), False, new_etag)

@@ -2,14 +2,17 @@
 
 Secrets stay out in two ways: nothing logs a settings value of a token, password or webhook
 URL, and a filter on the handler replaces any of those values that still turns up in a
-message (an exception text quoting a URL, say) with ``***``. httpx, which logs every request
-URL at INFO, is held at WARNING.
+message (an exception text quoting a URL, say) with ``***``. The libraries' own loggers
+(httpx logs every request URL at INFO, slack_sdk an ERROR line beside each delivery error
+ours reports, APScheduler each job) are held at WARNING: the default output is the
+product's own lines. ``verbose`` (``--verbose``) lets everything through at DEBUG.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -142,26 +145,104 @@ def add_secrets(secrets: Iterable[str | None]) -> None:
                 found.add(values)
 
 
+# syslog priorities (sd-daemon(3)): journald reads a "<N>" at the start of a line as the
+# line's priority, so `journalctl -p warning` finds the warnings.
+SYSLOG_PRIORITY = {
+    logging.CRITICAL: 2,
+    logging.ERROR: 3,
+    logging.WARNING: 4,
+    logging.INFO: 6,
+    logging.DEBUG: 7,
+}
+JOURNAL_TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"  # the journal has the time
+
+
+def syslog_priority(level: int) -> int:
+    """The syslog priority of a logging level (a custom level: the next standard one up)."""
+    for standard in sorted(SYSLOG_PRIORITY):
+        if level <= standard:
+            return SYSLOG_PRIORITY[standard]
+    return SYSLOG_PRIORITY[logging.CRITICAL]
+
+
+class JournalPrefix(logging.Formatter):
+    """Another formatter's text with ``<N>`` before each of its lines (a traceback's too:
+    journald takes every line for a record of its own)."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{syslog_priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in self.inner.format(record).split("\n"))
+
+
+def is_journal(stream: TextIO, journal_stream: str | None) -> bool:
+    """Is ``stream`` the journal? systemd says so in JOURNAL_STREAM ("device:inode" of the
+    stream it connected); a stream redirected elsewhere by the service is not."""
+    if not journal_stream:
+        return False
+    device, _, inode = journal_stream.partition(":")
+    try:
+        info = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False  # not a real file (a test's StringIO), or closed
+    return f"{info.st_dev}:{info.st_ino}" == f"{device}:{inode}"
+
+
+# Third-party loggers whose INFO lines repeat what the watcher says itself, or say it worse.
+LIBRARIES = ("httpx", "httpcore", "apscheduler", "slack_sdk", "urllib3", "aiosmtplib")
+
+
+def quiet_libraries(*, verbose: bool = False) -> None:
+    """Hold the libraries' loggers at WARNING (DEBUG when ``verbose``)."""
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def configure_command(*, verbose: bool = False) -> None:
+    """Logging for the short commands (``once``, ``preview``, ``rules``...): warnings and the
+    product's INFO lines on stderr as ``LEVEL logger: message``; with ``verbose`` the DEBUG
+    lines too (each HTTP request, the libraries' own)."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    quiet_libraries(verbose=verbose)
+
+
 def configure(
     fmt: str = "text",
     *,
     secrets: Iterable[str | None] = (),
     stream: TextIO | None = None,
     level: int = logging.INFO,
+    journal_stream: str | None = None,
 ) -> logging.Handler:
     """Send every log record to ``stream`` (stderr) as text or JSON lines; return the handler.
 
-    Replaces the root logger's handlers. APScheduler logs each job start and end at INFO, and
-    httpx each request URL: both are held at WARNING, so the log says what the watcher did.
+    When ``stream`` is the journal (``journal_stream``, systemd's JOURNAL_STREAM), each line
+    starts with its syslog priority (``<4>`` for a warning) and text lines leave the time to
+    the journal.
+
+    Replaces the root logger's handlers. The libraries' loggers are held at WARNING unless
+    ``level`` is DEBUG (``--verbose``), so the log says what the watcher did.
     """
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    out = stream if stream is not None else sys.stderr
+    handler = logging.StreamHandler(out)
+    journal = is_journal(out, journal_stream)
+    formatter: logging.Formatter = (
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter(JOURNAL_TEXT_FORMAT if journal else TEXT_FORMAT)
+    )
+    handler.setFormatter(JournalPrefix(formatter) if journal else formatter)
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "apscheduler", "slack_sdk"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_libraries(verbose=level <= logging.DEBUG)
     return handler

@@ -15,7 +15,7 @@ from typing import Literal
 ARXIV_ID = re.compile(r"^(?:\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})$")
 
 AnnounceType = Literal["new", "cross", "replace", "replace-cross"]
-FeedKind = Literal["arxiv-rss", "arxiv-api", "rss", "atom"]
+FeedKind = Literal["arxiv-rss", "arxiv-atom", "arxiv-rss1", "arxiv-api", "rss", "atom"]
 FIELDS: tuple[str, ...] = (
     "title",
     "abstract",
@@ -55,8 +55,9 @@ class RawFeed:
 class Paper:
     """One paper. ``id`` is the arXiv id without version, the identity across feeds and days.
 
-    Items of non-arXiv feeds get a stable ``id`` derived from their guid or link
-    (``"feed:<sha1>"``) and keep their own ``link``.
+    Items of non-arXiv feeds are known by their DOI when they carry one
+    (``"doi:10.1101/2024.09.02.610001"``, lower case), else by a stable ``id`` derived from
+    their guid or link (``"feed:<sha1>"``), and keep their own ``link``.
     """
 
     id: str
@@ -167,11 +168,23 @@ class Topic:
 
 @dataclass(frozen=True, slots=True)
 class Destination:
-    """Where a digest goes: ``kind`` is a notifier name (local, slack, email)."""
+    """Where a digest goes: ``kind`` is a notifier name (local, slack, email, apprise,
+    webhook, atom). ``target``: the channel, the addresses, the variable holding an Apprise
+    or webhook URL, the Atom file."""
 
     kind: str
     target: tuple[str, ...] = ()
     options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def secret_variable(self) -> str | None:
+        """The environment variable whose value is this destination's secret (a URL that
+        carries a token): an Apprise or webhook destination's, a Slack ``webhook_env``."""
+        if self.kind in ("apprise", "webhook") and self.target:
+            return self.target[0]
+        if self.kind == "slack":
+            return dict(self.options).get("webhook_env")
+        return None
 
     @property
     def key(self) -> str:
@@ -197,6 +210,11 @@ class Subscription:
     max_papers: int | None = None  # cap a digest's length; the rest is "+N more"
     # A new subscription first seen by the daemon also matches the archive's last N days.
     backfill_days: int | None = None
+    # ``library: refs.bib``: the papers the reader already knows (watcher.library), its path
+    # resolved against the rule file's folder, and its stamp (mtime_ns, size, inode) when the
+    # rule file loaded: an edited library is a changed subscription, as an edited rule is.
+    library: str | None = None
+    library_stamp: tuple[int, int, int] | None = None
 
 
 # --- matching, digests, delivery ---------------------------------------------------------
@@ -301,6 +319,7 @@ class OutboxEntry:
 
 
 FeedStatus = Literal["new", "empty", "stale", "failed", "not-modified"]
+FeedOrigin = Literal["feed", "api-fill", "api-query"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +331,13 @@ class FeedReport:
     announced: date | None = None
     error: str | None = None
     skipped: tuple[str, ...] = ()  # damaged items left out of the feed (Feed.skipped)
+    # Where the papers came from: the feed itself, the arXiv API filling days the feed
+    # never showed (from ``fill_since``, dated ``announced``), or a standing API query.
+    origin: FeedOrigin = "feed"
+    fill_since: date | None = None
+    # An arXiv listing of 2,000 items, arXiv's cap: cut short, the day filled from the API
+    # (on the feed's line, and on the line of that fill).
+    capped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,6 +487,17 @@ class RuleFileError:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedbackChannel:
+    """One way feedback reaches the running daemon (``slack`` buttons, ``email`` links):
+    whether it is on, and in words how it stands ("connected over Socket Mode", "off:
+    SLACK_APP_TOKEN is not set", the last error)."""
+
+    name: str
+    on: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class Heartbeat:
     """The daemon's heartbeat: who runs, how the last job went, what runs next."""
 
@@ -477,6 +514,7 @@ class Heartbeat:
     running: RunningJob | None = None
     last_job: JobRun | None = None
     last_cycle: JobRun | None = None  # the last poll or recheck
+    feedback: tuple[FeedbackChannel, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from watcher.models import (
     PaperRecord,
     Subscription,
 )
-from watcher.notify import Registry, Resumable, Settles
+from watcher.notify import Registry, Resumable, Settles, is_repeatable
 from watcher.polling import Polled, Poller, announcement_date, poll
 from watcher.schedule import delivery_slot
 from watcher.settings import DEFAULT_API_URL
@@ -300,9 +300,9 @@ def deliver(
                 DeliveryReport(*report_args, updated=counts.updated, status="failed", detail=error)
             )
             continue
-        # A local digest cut off by a crash is simply written again (the file write is
-        # atomic); anything sent elsewhere might have arrived.
-        if destination.kind != "local":
+        # A local digest or an Atom feed cut off by a crash is simply written again (the
+        # file write is atomic); anything sent elsewhere might have arrived.
+        if destination.kind != "local" and not is_repeatable(notifier):
             # Durable before the send: if the process dies after the destination accepted
             # it, the rerun finds the entry "unknown" and does not send it again on its own.
             store.mark_sending(entry.key)

@@ -10,6 +10,9 @@ previous one under a fresh date (a *stale* feed). So a poll is classified:
 - ``not-modified``: the same listing as the last poll (or HTTP 304);
 - ``failed``: with the reason; the feed is tried again next cycle.
 
+A listing of 2,000 items is cut at arXiv's cap: the day's papers are read from the API as
+well, and the poll line says so.
+
 Days that were never seen (the watcher was down, a feed failed or was stale all day) are
 filled from the API on the next good poll: papers first submitted since shortly before the
 last day seen. Papers already seen are dropped later by the store, so overlap costs nothing.
@@ -22,6 +25,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Protocol
 
 from watcher.errors import FeedError, WatcherError
@@ -36,6 +40,9 @@ log = logging.getLogger("watcher.poll")
 # How far before the first missing day a fill looks: a day's listing holds papers submitted
 # up to a few days earlier (weekends, the submission cut-off the afternoon before).
 FILL_MARGIN = timedelta(days=4)
+# arXiv serves at most this many items in one listing (ARXIV.md): a whole archive such as
+# cs on a busy day is cut there.
+ARXIV_FEED_CAP = 2000
 # How far back a standing API query looks for papers it has not delivered yet.
 QUERY_WINDOW = timedelta(days=7)
 
@@ -103,12 +110,21 @@ def poll(poller: Poller, source: FeedSource, previous: FeedState, today: date) -
 
 
 def classify(
-    papers: Sequence[Paper], announced: date, etag: str | None, previous: FeedState
+    papers: Sequence[Paper],
+    announced: date,
+    etag: str | None,
+    previous: FeedState,
+    *,
+    versions: bool = False,
 ) -> tuple[FeedStatus, FeedState]:
     """What a fetched listing is, and the state to remember: ``new`` (a listing never seen),
     ``empty`` (weekend or holiday), ``stale`` (the last listing again under a fresh date:
-    arXiv re-served yesterday's), or ``not-modified`` (the same listing, same date)."""
-    fingerprint = _fingerprint(papers)
+    arXiv re-served yesterday's), or ``not-modified`` (the same listing, same date).
+
+    With ``versions`` a listing that differs only in a version is new (a bioRxiv ``v2``
+    replacing its ``v1``); arXiv's listings are compared without (a stale one may bump
+    versions)."""
+    fingerprint = _fingerprint(papers, versions)
     state = replace(previous, etag=etag, last_error=None)
     status: FeedStatus
     if not papers:
@@ -169,11 +185,19 @@ def _poll_feed(poller: Poller, source: FeedSource, previous: FeedState, today: d
         return _failed(url, exc, previous)
 
     announced = feed.announced or today
-    status, state = classify(feed.papers, announced, fetched.etag, previous)
+    status, state = classify(
+        feed.papers, announced, fetched.etag, previous, versions=not _is_arxiv(feed)
+    )
     for item in feed.skipped:
         log.warning("feed %s: skipped a damaged item, %s", url, item)
+    capped = source.kind == "arxiv-rss" and at_cap(feed) and status in ("new", "not-modified")
     report = FeedReport(
-        url, status, papers=len(feed.papers), announced=feed.announced, skipped=feed.skipped
+        url,
+        status,
+        papers=len(feed.papers),
+        announced=feed.announced,
+        skipped=feed.skipped,
+        capped=capped,
     )
     parts: list[tuple[FeedReport, Batch | None]] = [
         (report, Batch(feed.papers, announced) if status == "new" else None)
@@ -182,23 +206,52 @@ def _poll_feed(poller: Poller, source: FeedSource, previous: FeedState, today: d
         state, first_missing = missed_days(
             previous, state, status, announced, poller.stale_fill_after
         )
+        fill_cap = capped and (previous.covered is None or previous.covered < announced)
+        if fill_cap:
+            # The day is covered only once the API has read it: a failed read is tried
+            # again on the next poll of the same (unchanged) listing.
+            state = replace(state, covered=previous.covered)
+            first_missing = first_missing or announced
         if first_missing is not None:
-            state, filled = _fill(poller, source, state, first_missing, announced)
+            state, filled = _fill(poller, source, state, first_missing, announced, capped=fill_cap)
             parts.append(filled)
     return Polled(tuple(parts), state)
 
 
+def _is_arxiv(feed: Feed) -> bool:
+    # What the body is decides, not how it was named: a saved arXiv listing is arXiv's.
+    return feed.kind in ("arxiv-rss", "arxiv-atom", "arxiv-rss1", "arxiv-api")
+
+
+def at_cap(feed: Feed) -> bool:
+    """Is this arXiv listing cut at arXiv's cap? It serves at most ``ARXIV_FEED_CAP`` items
+    (new, then cross-lists, then replacements), so a listing that long lost the rest."""
+    return len(feed.papers) + len(feed.skipped) >= ARXIV_FEED_CAP
+
+
 def _fill(
-    poller: Poller, source: FeedSource, state: FeedState, first_missing: date, announced: date
+    poller: Poller,
+    source: FeedSource,
+    state: FeedState,
+    first_missing: date,
+    announced: date,
+    capped: bool = False,
 ) -> tuple[FeedState, tuple[FeedReport, Batch | None]]:
     """Read the days since ``first_missing`` from the API; the day is covered only if the
     whole read succeeded."""
     query = submitted_between(source.categories, first_missing - FILL_MARGIN, announced)
-    label = f"{source.url} (from the arXiv API: days since {first_missing.isoformat()})"
     papers, error = read_api(poller, query, stop_at_known=False)
+    filled = partial(
+        FeedReport,
+        source.url,
+        origin="api-fill",
+        announced=announced,
+        fill_since=first_missing,
+        capped=capped,
+    )
     if error is not None:
-        return state, (FeedReport(label, "failed", error=error), None)
-    report = FeedReport(label, "new" if papers else "empty", papers=len(papers))
+        return state, (filled("failed", error=error), None)
+    report = filled("new" if papers else "empty", papers=len(papers))
     return replace(state, covered=announced), (report, Batch(papers, announced))
 
 
@@ -211,8 +264,10 @@ def _poll_query(poller: Poller, source: FeedSource, today: date) -> Polled:
     since = datetime.combine(today - QUERY_WINDOW, time(0), tzinfo=ARXIV_TIMEZONE)
     papers, error = read_api(poller, source.query, stop_at_known=True, since=since)
     if error is not None:
-        return Polled(((FeedReport(source.url, "failed", error=error), None),), None)
-    report = FeedReport(source.url, "new" if papers else "empty", papers=len(papers))
+        report = FeedReport(source.url, "failed", error=error, origin="api-query")
+        return Polled(((report, None),), None)
+    status: FeedStatus = "new" if papers else "empty"
+    report = FeedReport(source.url, status, papers=len(papers), origin="api-query")
     return Polled(((report, Batch(papers, today)),), None)
 
 
@@ -277,9 +332,10 @@ def _failed(url: str, exc: WatcherError, previous: FeedState) -> Polled:
     return Polled(((FeedReport(url, "failed", error=exc.message), None),), state)
 
 
-def _fingerprint(papers: Sequence[Paper]) -> str:
-    """Identity of a listing by its unversioned ids (stale feeds may bump versions)."""
-    digest = hashlib.sha256("\n".join(sorted(p.id for p in papers)).encode())
+def _fingerprint(papers: Sequence[Paper], versions: bool = False) -> str:
+    """Identity of a listing by its ids, unversioned unless ``versions``."""
+    ids = (p.versioned_id if versions else p.id for p in papers)
+    digest = hashlib.sha256("\n".join(sorted(ids)).encode())
     return digest.hexdigest()
 
 

@@ -12,12 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
 from watcher import __version__
 from watcher.errors import SettingsError
+from watcher.models import FeedbackChannel
 
 DEFAULT_RSS_URL = "https://rss.arxiv.org/rss/"
 DEFAULT_API_URL = "https://export.arxiv.org/api/query"
@@ -43,6 +45,8 @@ class Settings:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_security: Security = "starttls"
     mail_from: str | None = None
+    # Signs every webhook POST (X-Watcher-Signature: sha256=HMAC of the body) when set.
+    webhook_secret: str | None = field(default=None, repr=False)
     # The daemon's rhythm: poll shortly after arXiv rebuilds its feeds (midnight US-Eastern,
     # Monday to Friday), and re-check stale or failed feeds later the same morning.
     poll_cron: str = "10 0 * * mon-fri"
@@ -52,6 +56,17 @@ class Settings:
     rules_reload_interval: float = 1.0
     log_format: LogFormat = "text"
     archive_days: int = 90
+    # Set by systemd when stderr goes to the journal ("device:inode" of that stream): log
+    # lines then carry their priority as a <N> prefix (watcher.logs.configure).
+    journal_stream: str | None = None
+    # Feedback where people read (README "Feedback from Slack and email"): the app-level
+    # token of Socket Mode (xapp-...), the address the daemon's small web endpoint is
+    # reached at from outside, where it listens, and the key its links are signed with.
+    slack_app_token: str | None = field(default=None, repr=False)
+    public_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8765
+    secret_key: str | None = field(default=None, repr=False)
     # Every variable as read (environment over .env): where a feed URL's ``${NAME}`` is
     # looked up, at fetch time only (watcher.app.build_fetcher). Never shown.
     variables: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -69,6 +84,17 @@ class Settings:
     @property
     def email_configured(self) -> bool:
         return bool(self.smtp_host and self.mail_from)
+
+    @property
+    def slack_feedback(self) -> bool:
+        """Buttons in Slack digests: they need the bot token (a webhook message cannot be
+        clicked back to us) and the app-level token the daemon receives the clicks with."""
+        return bool(self.slack_bot_token and self.slack_app_token)
+
+    @property
+    def email_feedback(self) -> bool:
+        """Signed links in email digests: they need the address the endpoint is reached at."""
+        return bool(self.public_url)
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -135,6 +161,32 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             where="WATCHER_ARCHIVE_DAYS",
         )
 
+    app_token = text("SLACK_APP_TOKEN")
+    if app_token is not None and not app_token.startswith("xapp-"):
+        raise SettingsError(
+            "expected an app-level token (xapp-...) with the connections:write scope",
+            where="SLACK_APP_TOKEN",
+        )
+    public_url = text("WATCHER_PUBLIC_URL")
+    if public_url is not None:
+        parts = urlsplit(public_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise SettingsError(
+                f"expected an http(s) address such as https://papers.example.org/watcher, "
+                f"got {public_url!r}",
+                where="WATCHER_PUBLIC_URL",
+            )
+        public_url = public_url.rstrip("/")
+    http_host, http_port = _address(text("WATCHER_HTTP_ADDRESS") or "127.0.0.1:8765")
+    secret_key = text("WATCHER_SECRET_KEY")
+    if secret_key is not None and len(secret_key) < 32:
+        raise SettingsError(
+            "too short to sign links with: use at least 32 random characters "
+            "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))'), or leave it "
+            "unset and one is generated into the data directory",
+            where="WATCHER_SECRET_KEY",
+        )
+
     return Settings(
         data_dir=Path(text("WATCHER_DATA_DIR") or "data"),
         rules_dir=Path(text("WATCHER_RULES_DIR") or "rules"),
@@ -151,6 +203,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         smtp_password=text("SMTP_PASSWORD"),
         smtp_security=security,
         mail_from=text("MAIL_FROM"),
+        webhook_secret=text("WATCHER_WEBHOOK_SECRET"),
         poll_cron=crons["WATCHER_POLL_CRON"],
         recheck_cron=crons["WATCHER_RECHECK_CRON"],
         poll_timezone=poll_timezone,
@@ -158,8 +211,49 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         rules_reload_interval=number("WATCHER_RULES_RELOAD_INTERVAL", 1.0) or 1.0,
         log_format="json" if log_format == "json" else "text",
         archive_days=int(archive_days),
+        journal_stream=text("JOURNAL_STREAM"),
+        slack_app_token=app_token,
+        public_url=public_url,
+        http_host=http_host,
+        http_port=http_port,
+        secret_key=secret_key,
         variables=dict(environ),
     )
+
+
+def feedback_channels(settings: Settings) -> tuple[FeedbackChannel, ...]:
+    """Whether each way of giving feedback is on, as the settings say (the running daemon
+    reports the live state: connected or not, listening or not)."""
+    if not settings.slack_app_token:
+        slack = FeedbackChannel("slack", False, "off: SLACK_APP_TOKEN is not set (no buttons)")
+    elif not settings.slack_bot_token:
+        slack = FeedbackChannel(
+            "slack", False, "off: buttons need SLACK_BOT_TOKEN (webhook posts cannot take clicks)"
+        )
+    else:
+        slack = FeedbackChannel("slack", True, "on: received by `watcher run` over Socket Mode")
+    if settings.public_url:
+        email = FeedbackChannel(
+            "email",
+            True,
+            f"on: links to {settings.public_url}, served by `watcher run` on "
+            f"{settings.http_host}:{settings.http_port}",
+        )
+    else:
+        email = FeedbackChannel("email", False, "off: WATCHER_PUBLIC_URL is not set (no links)")
+    return slack, email
+
+
+def _address(raw: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:8765`` for IPv6) of WATCHER_HTTP_ADDRESS."""
+    host, sep, port = raw.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(
+            f"expected host:port such as 127.0.0.1:8765, got {raw!r}",
+            where="WATCHER_HTTP_ADDRESS",
+        )
+    return host, int(port)
 
 
 def add_dir_arguments(

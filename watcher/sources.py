@@ -4,6 +4,9 @@
   under the configured base URL. Only these take part in stale-day and catch-up handling;
 - ``query:<search query>`` (a rule's ``- query: ...``): the arXiv API, newest submissions
   first, paged;
+- arXiv's own listing URLs, in any of their shapes: ``https://rss.arxiv.org/rss/cs.LG``,
+  the Atom flavour ``https://rss.arxiv.org/atom/cs.LG``, the pre-2024
+  ``http://export.arxiv.org/rss/cs.LG``: fetched as written, handled as the category;
 - an http(s) URL or a local path: read as it is. It may name a secret it needs through the
   environment, ``https://host/feed?token=${FEED_TOKEN}``: the placeholder stays in the URL
   (the source's identity, and all that is shown or stored), and ``expand`` fills it in at
@@ -18,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from watcher.errors import FeedError
 from watcher.logs import PLACEHOLDER
@@ -129,6 +132,28 @@ def feed_name_problem(feed: str) -> str:
     )
 
 
+def command_line_feed_problem(value: str) -> str | None:
+    """Why a ``--feed`` argument names nothing (None: a URL, a path, or arXiv categories). A
+    mistyped category is an error there: it would otherwise be looked for as a local file."""
+    if "://" in value or "/" in value or value.endswith(".xml") or is_categories(value):
+        return None
+    return feed_name_problem(value)
+
+
+# The fields each kind of source fills in (see parse.py): arXiv's RSS carries no comments,
+# the API no announce type. Any other feed, or a file (which may be one of arXiv's), may
+# carry anything: None.
+CARRIED_FIELDS: dict[SourceKind, frozenset[str] | None] = {
+    "arxiv-rss": frozenset(
+        {"title", "abstract", "authors", "categories", "journal_ref", "announce_type"}
+    ),
+    "arxiv-query": frozenset(
+        {"title", "abstract", "authors", "categories", "comment", "journal_ref"}
+    ),
+    "feed": None,
+}
+
+
 def is_categories(name: str) -> bool:
     """``cs``, ``cs.LG`` or ``cs.LG+stat.ML``: the forms arXiv's RSS URLs accept."""
     return all(is_category(part) for part in name.split("+"))
@@ -148,6 +173,11 @@ def resolve_source(name: str, rss_base: str, api_base: str, page_size: int = 100
     if name.startswith(QUERY_PREFIX):
         query = name[len(QUERY_PREFIX) :]
         return FeedSource(api_url(api_base, query, 0, page_size), "arxiv-query", query=query)
+    if categories := arxiv_feed_categories(name, rss_base):
+        # arXiv's own listing in any of its shapes: an arXiv feed like a category, so it
+        # takes part in stale days, catch-up and the 2,000-item cap. The URL is kept as
+        # written: it is what is fetched (the Atom flavour, the pre-2024 format).
+        return FeedSource(name, "arxiv-rss", categories=categories)
     if "://" in name or "/" in name or name.endswith(".xml"):
         return FeedSource(name, "feed")
     if is_categories(name):
@@ -156,6 +186,31 @@ def resolve_source(name: str, rss_base: str, api_base: str, page_size: int = 100
         url = rss_base.rstrip("/") + "/" + "+".join(categories)
         return FeedSource(url, "arxiv-rss", categories=categories)
     return FeedSource(name, "feed")
+
+
+# rss.arxiv.org/rss/<cats>, rss.arxiv.org/atom/<cats>, export.arxiv.org/rss/<cats> (before
+# 2024), arxiv.org/rss/<cats>: the path names the listing, the host says it is arXiv's.
+_ARXIV_FEED_PATH = re.compile(r"\A/(?:rss|atom)/(?P<cats>[^/?#]+)/?\Z")
+ARXIV_FEED_HOSTS = frozenset({"rss.arxiv.org", "export.arxiv.org", "arxiv.org"})
+
+
+def arxiv_feed_categories(url: str, rss_base: str) -> tuple[str, ...]:
+    """The categories of an arXiv listing URL (``https://rss.arxiv.org/atom/cs.LG``), in
+    arXiv's spelling; () for any other URL. A host counts as arXiv's when it is one of
+    ``ARXIV_FEED_HOSTS`` or the configured RSS base's (a mirror, a local stand-in)."""
+    if "://" not in url:
+        return ()
+    parts = urlsplit(url)
+    base = urlsplit(rss_base)
+    if parts.query or parts.scheme not in ("http", "https"):
+        return ()
+    own = (parts.hostname or "").lower() in ARXIV_FEED_HOSTS
+    if not own and (parts.hostname, parts.port) != (base.hostname, base.port):
+        return ()
+    found = _ARXIV_FEED_PATH.match(parts.path)
+    if found is None or not is_categories(found["cats"]):
+        return ()
+    return tuple(_CATEGORIES[part.casefold()] for part in found["cats"].split("+"))
 
 
 def api_url(api_base: str, query: str, start: int, max_results: int) -> str:

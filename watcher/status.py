@@ -1,6 +1,6 @@
 """What ``watcher status`` reports: the outbox per destination and the health of each feed.
 
-(About 580 lines: one report, the values it is made of and the lines it prints; every part
+(About 630 lines: one report, the values it is made of and the lines it prints; every part
 says what needs attention with the others' words.)
 
 Pure: it takes the store's undelivered entries, delivery tallies and feed states
@@ -29,10 +29,12 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from watcher.digest import tally
+from watcher.feedback import SubscriptionFeedback
 from watcher.logs import redact_urls
 from watcher.models import (
     DestinationTally,
     EntryView,
+    FeedbackChannel,
     FeedReport,
     FeedState,
     Heartbeat,
@@ -88,6 +90,12 @@ class FeedHealth:
 
 # A job whose next run lies this far in the past, while the daemon is not busy, is stuck.
 OVERDUE_AFTER = timedelta(minutes=30)
+# Liveness (``watcher status --live``): the daemon rewrites its heartbeat at least this often
+# (its rules job does, every WATCHER_RULES_RELOAD_INTERVAL, when the last beat is this old)...
+BEAT_EVERY = timedelta(seconds=60)
+# ...so a heartbeat older than this, while the daemon holds its lock, means its scheduler no
+# longer runs jobs: it hangs, and a restart is what helps.
+STALE_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,8 @@ class DaemonHealth:
     rule_errors: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()  # rule files running their last good version
     rules_dir_error: str | None = None
+    # How Slack buttons and email links stand in this daemon (its heartbeat).
+    feedback: tuple[FeedbackChannel, ...] = ()
 
     @property
     def overdue(self) -> tuple[NextRun, ...]:
@@ -167,6 +177,11 @@ class Status:
     # The last cycle when it failed: a `watcher once`, or the daemon's (already in daemon).
     last_run_error: str | None = None
     storage: tuple[str, ...] = ()  # the data directory cannot take a cycle's writes
+    # The votes per subscription (watcher feedback), or why they cannot be read.
+    feedback: tuple[SubscriptionFeedback, ...] = ()
+    feedback_error: str | None = None
+    # Slack buttons and email links: on or off, and how they stand.
+    feedback_channels: tuple[FeedbackChannel, ...] = ()
 
     @property
     def failed(self) -> int:
@@ -204,6 +219,7 @@ class Status:
             or self.daemon_problems
             or self.last_run_error
             or self.storage
+            or self.feedback_error
         )
 
 
@@ -249,7 +265,48 @@ def daemon_health(
         rule_errors=tuple(e.error for e in heartbeat.rule_errors),
         kept=tuple(e.path for e in heartbeat.rule_errors if e.kept),
         rules_dir_error=heartbeat.rules_dir_error,
+        feedback=heartbeat.feedback,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """``watcher status --live``: is a daemon running here and doing its rounds? Nothing
+    else counts (a failing feed or delivery, a broken rule file need a person, not a
+    restart: that is ``watcher status``)."""
+
+    alive: bool
+    line: str  # what to print: why it is live, or why not
+
+
+def liveness(
+    pid: int | None,
+    heartbeat: Heartbeat | None,
+    checked: datetime,
+    *,
+    stale_after: timedelta = STALE_AFTER,
+) -> Liveness:
+    """Live: a daemon holds the lock (``pid``, -1 when its pid is unreadable) and the
+    heartbeat it wrote is no older than ``stale_after``."""
+    if pid is None:
+        return Liveness(False, "not live: no watcher daemon holds this data directory")
+    who = f"pid {pid}" if pid > 0 else "a daemon"
+    if heartbeat is None or heartbeat.updated is None:
+        return Liveness(False, f"not live: {who} holds the data directory, no heartbeat yet")
+    if pid > 0 and heartbeat.pid is not None and heartbeat.pid != pid:
+        return Liveness(
+            False, f"not live: {who} holds the data directory, no heartbeat of its own yet"
+        )
+    age = _utc(checked) - _utc(heartbeat.updated)
+    seconds = max(0, round(age.total_seconds()))
+    if age > stale_after:
+        limit = round(stale_after.total_seconds())
+        return Liveness(
+            False,
+            f"not live: {who}'s heartbeat is {seconds} s old (more than {limit} s): "
+            "its jobs no longer run",
+        )
+    return Liveness(True, f"live: {who}, heartbeat {seconds} s ago")
 
 
 def summarize(
@@ -311,6 +368,7 @@ def render_status(
     if status.last_run_error:
         lines.append(f"LAST CYCLE FAILED: {status.last_run_error}")
     lines += [f"DATA DIRECTORY: {problem}" for problem in status.storage]
+    lines += _feedback_lines(status)
     if not status.destinations:
         lines.append("Deliveries: none yet.")
     else:
@@ -371,6 +429,27 @@ def render_status(
     return lines
 
 
+_CHANNEL_NAMES = {"slack": "Slack buttons", "email": "email links"}
+
+
+def _feedback_lines(status: Status) -> list[str]:
+    channels = [
+        f"{_CHANNEL_NAMES.get(c.name, c.name)} {c.detail}" for c in status.feedback_channels
+    ]
+    head = [f"Feedback from digests: {'; '.join(channels)}."] if channels else []
+    if status.feedback_error:
+        return [*head, f"FEEDBACK: {status.feedback_error}"]
+    if not status.feedback:
+        return head
+    known = None if status.rules is None or status.rules.missing else status.rules.subscriptions
+    lines = [*head, "Feedback (watcher feedback list):"]
+    for book in status.feedback:
+        counts = f"{count(len(book.likes), 'like')}, {count(len(book.dislikes), 'dislike')}"
+        gone = known is not None and book.subscription not in known
+        lines.append(f"  {book.subscription}: {counts}{' (no rule file has it)' if gone else ''}")
+    return lines
+
+
 def _feed_lines(feeds: Iterable[FeedHealth]) -> list[str]:
     lines = []
     for feed in feeds:
@@ -399,6 +478,8 @@ def _verdict(status: Status) -> str:
     if status.last_run_error:
         parts.append("the last cycle failed")
     parts += status.storage
+    if status.feedback_error:
+        parts.append("the feedback file cannot be read")
     return "Needs attention: " + ", ".join(parts) + "."
 
 
@@ -523,6 +604,12 @@ def _where(entry: EntryView) -> str:
         return f"the Slack channel {targets}" if targets else "the Slack channel"
     if kind == "email":
         return f"the mailbox of {targets}" if targets else "the mailboxes"
+    if kind == "apprise":
+        return f"the chat service whose Apprise URL is in {targets}"
+    if kind == "webhook":
+        return f"what the webhook in {targets} received"
+    if kind == "atom":
+        return f"the Atom feed {targets}"
     return f"the {kind} destination"
 
 
@@ -550,6 +637,10 @@ def feed_line(feed: FeedReport) -> str:
 
 
 def _feed_line(feed: FeedReport) -> str:
+    if feed.origin == "api-fill":
+        return _fill_line(feed)
+    if feed.origin == "api-query":
+        return _query_line(feed)
     word = FEED_WORDS[feed.status]
     if feed.status == "failed":
         return f"feed {feed.source}: {word}: {feed.error}"
@@ -558,7 +649,38 @@ def _feed_line(feed: FeedReport) -> str:
     if feed.skipped:
         items = "item" if len(feed.skipped) == 1 else "items"
         counts += f", {len(feed.skipped)} damaged {items} skipped"
+    if feed.capped:
+        counts += ", cut at arXiv's 2,000-item cap: the day's other new papers from the API"
     return f"feed {feed.source}: {word}{day}{counts}"
+
+
+def _fill_line(feed: FeedReport) -> str:
+    """Days the feed never showed, read from the API: a day it stayed stale on, or the days
+    missed while the watcher was down or the feed failed. Never "no announcement": the
+    API's answer says nothing about whether arXiv announced."""
+    day = feed.announced.isoformat() if feed.announced else "?"
+    since = feed.fill_since.isoformat() if feed.fill_since else day
+    if feed.capped and (feed.fill_since is None or feed.fill_since == feed.announced):
+        what, why = f"for {day}", "the feed stopped at arXiv's 2,000-item cap"
+    elif feed.fill_since is None or feed.fill_since == feed.announced:
+        what, why = f"for {day}", "the feed stayed stale"
+    else:
+        what, why = f"for the days since {since}", "missed: the watcher was down or the feed failed"
+    if feed.status == "failed":
+        return f"feed {feed.source}: FAILED to fill from the arXiv API {what} ({why}): {feed.error}"
+    counts = count(feed.papers, "paper") + (f", {feed.new} new" if feed.papers else "")
+    return f"feed {feed.source}: filled from the arXiv API: {counts} {what} ({why})"
+
+
+def _query_line(feed: FeedReport) -> str:
+    """A standing API query: papers, or nothing new (an empty answer, or only papers seen
+    before or older than the query looks back)."""
+    if feed.status == "failed":
+        return f"feed {feed.source}: FAILED: {feed.error}"
+    if not feed.new:
+        seen = f" ({count(feed.papers, 'paper')}, all seen before)" if feed.papers else ""
+        return f"feed {feed.source}: query: nothing new since the last poll{seen}"
+    return f"feed {feed.source}: query: {count(feed.papers, 'paper')}, {feed.new} new"
 
 
 # Below this a cycle may fail halfway (a busy day writes several MB: digests, archive, outbox).

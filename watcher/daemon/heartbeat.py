@@ -18,14 +18,22 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, get_args
 
 from watcher.errors import RuleError, StoreError
-from watcher.models import Heartbeat, JobOutcome, JobRun, NextJob, RuleFileError, RunningJob
+from watcher.models import (
+    FeedbackChannel,
+    Heartbeat,
+    JobOutcome,
+    JobRun,
+    NextJob,
+    RuleFileError,
+    RunningJob,
+)
 from watcher.rules.index import read_index, summarize_rules
-from watcher.status import DaemonHealth, RulesHealth, daemon_health
+from watcher.status import DaemonHealth, Liveness, RulesHealth, daemon_health, liveness
 from watcher.store.atomic import write_atomically
 
 LOCK_FILE = "daemon.lock"
@@ -158,6 +166,7 @@ def heartbeat_to_dict(beat: Heartbeat) -> dict[str, Any]:
         ),
         "last_job": _run_to_dict(beat.last_job),
         "last_cycle": _run_to_dict(beat.last_cycle),
+        "feedback": [{"name": c.name, "on": c.on, "detail": c.detail} for c in beat.feedback],
     }
 
 
@@ -198,6 +207,13 @@ def heartbeat_from_dict(data: Mapping[str, Any]) -> Heartbeat:
         ),
         last_job=_run_from_dict(data.get("last_job")),
         last_cycle=_run_from_dict(data.get("last_cycle")),
+        feedback=tuple(
+            FeedbackChannel(
+                str(c.get("name") or "?"), c.get("on") is True, _text(c.get("detail")) or ""
+            )
+            for c in _list(data.get("feedback"))
+            if isinstance(c, Mapping)
+        ),
     )
 
 
@@ -276,6 +292,12 @@ def read_health(
         webhook_env=summary.webhook_env,
     )
     return health, rules
+
+
+def read_liveness(data_dir: Path, now: datetime, stale_after: timedelta) -> Liveness:
+    """For ``watcher status --live`` (a container's health check): the lock and the
+    heartbeat only, never the store, so it stays cheap and answers while a cycle runs."""
+    return liveness(daemon_pid(data_dir), read_heartbeat(data_dir), now, stale_after=stale_after)
 
 
 # --- the last `watcher once` ------------------------------------------------------------------

@@ -49,8 +49,12 @@ def log_rules(
     for path in change.added:
         verb = "loaded" if initial else "new rule file"
         log.info("%s %s: subscription %s", verb, path, names.get(path), extra=extra)
+    for path in change.fixed:
+        # The error was logged when the file broke; its end is worth a line too.
+        log.info("%s: loaded again (fixed): subscription %s", path, names.get(path), extra=extra)
     for path in change.updated:
-        log.info("reloaded %s: subscription %s", path, names.get(path), extra=extra)
+        if path not in change.fixed:
+            log.info("reloaded %s: subscription %s", path, names.get(path), extra=extra)
     for path in change.removed:
         log.info("rule file %s deleted: its subscription is dropped", path, extra=extra)
     for error in change.rejected:

@@ -30,7 +30,7 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from watcher import app, logs
+from watcher import app, logs, stopsignal
 from watcher.daemon.backfill import run_backfill
 from watcher.daemon.heartbeat import (
     HEARTBEAT_FILE,
@@ -48,6 +48,7 @@ from watcher.daemon.jobs import (
     recheck_sources,
     rules_spec,
 )
+from watcher.daemon.listeners import FeedbackListeners
 from watcher.daemon.log import (
     cycle_outcome,
     delivery_outcome,
@@ -58,7 +59,7 @@ from watcher.daemon.log import (
     log_start,
 )
 from watcher.daemon.memory import release_memory
-from watcher.errors import RuleError, StoreBusy, WatcherError
+from watcher.errors import ConfigError, RuleError, StoreBusy, WatcherError
 from watcher.models import (
     Heartbeat,
     JobOutcome,
@@ -74,6 +75,7 @@ from watcher.rules.watch import Reload, RuleState, Snapshot, reload, snapshot
 from watcher.schedule import schedule_cron
 from watcher.settings import Settings
 from watcher.sources import FeedSource
+from watcher.status import BEAT_EVERY
 from watcher.store import Store
 from watcher.store.atomic import write_atomically
 
@@ -109,6 +111,7 @@ class Daemon:
         self.clock = clock
         self.data_dir = settings.data_dir
         self.started = clock()
+        self._beat_at: datetime | None = None  # when the heartbeat was last written
         self.rules = RuleState()
         self._looked: Snapshot = {}  # the rules directory as the last look saw it
         self.rules_dir_error: str | None = None
@@ -133,6 +136,14 @@ class Daemon:
         self.delivery_jobs: dict[str, tuple[str, str]] = {}  # job id -> (cron, timezone)
         self._active = 0  # jobs of ours running now (see _shutdown)
         self._idle = threading.Condition()
+        # Slack clicks and email links; they see the subscriptions in use at each vote.
+        self.listeners = FeedbackListeners(
+            settings,
+            lambda: self.subscriptions,
+            clock,
+            self.stopping,
+            changed=self.write_heartbeat,
+        )
         self.scheduler = BlockingScheduler(
             timezone=UTC,
             executors={
@@ -157,6 +168,10 @@ class Daemon:
             if isinstance(backfilled, dict):
                 self.backfilled = {str(k): str(v) for k, v in backfilled.items()}
             self.check_rules(initial=True)
+            self.listeners.start()
+            if self.listeners.key is not None:  # a generated key: a secret like the others
+                self.secrets.append(self.listeners.key.decode("utf-8", "replace"))
+                logs.add_secrets(self.secrets)
             self.schedule()
             log_start(self.settings, len(self.subscriptions))
             self.write_heartbeat()
@@ -165,6 +180,7 @@ class Daemon:
             return 0
         finally:
             self.main_done.set()
+            self.listeners.close()
             self.fetcher.close()
             self.write_heartbeat(stopped=True)
             lock.release()
@@ -202,6 +218,9 @@ class Daemon:
     def _install_signal_handlers(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
+        early = stopsignal.take()  # a stop while the command was still starting
+        if early is not None:
+            self._on_signal(early, None)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
@@ -246,12 +265,18 @@ class Daemon:
     # -- rules --
 
     def check_rules(self, initial: bool = False) -> None:
-        """Look at the rules directory; apply what changed. Raises only when ``initial``."""
+        """Look at the rules directory; apply what changed. Raises only when ``initial``.
+
+        Also keeps the heartbeat fresh between jobs (``watcher status --live``): this job
+        runs every few seconds on its own thread, so a fresh beat says the scheduler runs."""
+        if not initial and (self._beat_at is None or self.clock() - self._beat_at >= BEAT_EVERY):
+            self.write_heartbeat()
         try:
             current = snapshot(self.settings.rules_dir)
         except RuleError as error:
             if initial:
-                raise
+                # No rules directory at start: a restart would find none either.
+                raise ConfigError(error.message, where=error.where) from error
             if self.rules_dir_error != str(error):
                 log.error("%s; keeping the rules in use", error, extra={"event": "rules"})
                 self.rules_dir_error = str(error)
@@ -284,7 +309,7 @@ class Daemon:
         broken while the daemon was down still runs as it was (and is reported)."""
         saved = self.settings.data_dir / LAST_GOOD_DIR / path.name
         try:
-            return replace(load_rule_file(saved), path=str(path))
+            return replace(load_rule_file(saved, folder=path.parent), path=str(path))
         except (RuleError, OSError):
             return None
 
@@ -308,6 +333,8 @@ class Daemon:
             subs = change.state.subscriptions
             self.subscriptions = subs
             self.secrets = secrets_of(self.settings, self.environ, subs)
+            if self.listeners.key is not None:  # the links' signing key, even generated
+                self.secrets.append(self.listeners.key.decode("utf-8", "replace"))
             logs.add_secrets(self.secrets)  # a webhook_env variable named by a new rule
             built = app.build_notifiers(
                 self.settings, None, self.clock, self.environ, subs, stop=self.stopping
@@ -489,6 +516,7 @@ class Daemon:
                 running=self.running,
                 last_job=self.last,
                 last_cycle=self.last_cycle,
+                feedback=() if stopped else self.listeners.channels(),
             )
 
     def write_heartbeat(self, stopped: bool = False) -> None:
@@ -496,8 +524,10 @@ class Daemon:
             try:
                 # Error texts (a job's summary, rule errors) may quote a secret: hidden as
                 # the log hides it.
-                beat = redacted(heartbeat_to_dict(self.heartbeat(stopped)), self.secrets)
-                write_json(self.data_dir / HEARTBEAT_FILE, beat)
+                beat = self.heartbeat(stopped)
+                data = redacted(heartbeat_to_dict(beat), self.secrets)
+                write_json(self.data_dir / HEARTBEAT_FILE, data)
+                self._beat_at = beat.updated
             except OSError as error:
                 log.error("cannot write the heartbeat %s: %s", HEARTBEAT_FILE, error)
 

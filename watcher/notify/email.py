@@ -35,6 +35,7 @@ from watcher.models import Destination, Digest, Receipt
 from watcher.notify.abort import abortable
 from watcher.render import one_line, render
 from watcher.render.email import DEFAULT_MAX_BYTES, Renderer, build_message, header_text
+from watcher.render.links import PaperLinks
 
 __all__ = ["EmailNotifier", "Security", "SmtpConfig"]
 
@@ -44,6 +45,8 @@ Security = Literal["starttls", "ssl", "none"]
 SECURITIES: tuple[Security, ...] = get_args(Security)
 
 Clock = Callable[[], datetime]
+# (subscription, recipient, the mail's date) -> each paper's signed feedback URLs.
+LinkFactory = Callable[[str, str, datetime], PaperLinks]
 
 _ADDR = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _FALLBACK_DOMAIN = "arxiv-watcher.invalid"
@@ -162,7 +165,9 @@ class EmailNotifier:
     """Sends digests to ``Destination(kind="email", target=(addr, ...))`` over SMTP.
 
     ``clock`` gives the Date header and the receipt time; ``renderer`` turns a Digest into
-    subject, text and HTML (watcher.render.render); ``max_bytes`` is the size budget.
+    subject, text and HTML (watcher.render.render); ``max_bytes`` is the size budget;
+    ``links`` (set when WATCHER_PUBLIC_URL is) gives each paper its signed feedback links,
+    made for the subscription and the recipients of this mail.
     """
 
     kind = "email"
@@ -175,8 +180,10 @@ class EmailNotifier:
         renderer: Renderer = render,
         max_bytes: int = DEFAULT_MAX_BYTES,
         stop: threading.Event | None = None,
+        links: LinkFactory | None = None,
     ) -> None:
         self.config = config
+        self.links = links
         self.stop = stop
         self.clock = clock
         self.renderer = renderer
@@ -193,14 +200,22 @@ class EmailNotifier:
         """
         where = one_line(destination.key)  # for messages; a bad address may hold CR/LF
         recipients = self._recipients(destination)
+        now = self.clock()
+        # One mail goes to every address of the destination, so its links name them all.
+        links = (
+            None
+            if self.links is None
+            else self.links(digest.subscription, ", ".join(recipients), now)
+        )
         composed = build_message(
             digest,
             mail_from=self.config.mail_from,
             to=recipients,
-            now=self.clock(),
+            now=now,
             message_id=make_msgid(domain=self.config.domain),
             renderer=self.renderer,
             max_bytes=self.max_bytes,
+            links=links,
         )
         if len(composed.data) > self.max_bytes:
             log.warning(

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -61,6 +61,9 @@ class SlackConfig:
     api_url: str | None = None  # None: Slack's; tests and proxies set SLACK_API_URL
     timeout: float = 30
     min_post_interval: float = 1.0
+    # Papers carry "More like this" / "Less like this" buttons in bot-token posts (the
+    # daemon listens for the clicks over Socket Mode: SLACK_APP_TOKEN is set).
+    feedback: bool = False
 
     def __repr__(self) -> str:
         token = "set" if self.bot_token else None
@@ -68,7 +71,7 @@ class SlackConfig:
         return (
             f"SlackConfig(bot_token={token!r}, webhook_url={webhook!r}, "
             f"api_url={self.api_url!r}, timeout={self.timeout!r}, "
-            f"min_post_interval={self.min_post_interval!r})"
+            f"min_post_interval={self.min_post_interval!r}, feedback={self.feedback!r})"
         )
 
     @classmethod
@@ -79,6 +82,15 @@ class SlackConfig:
             webhook_url=environ.get("SLACK_WEBHOOK_URL", "").strip() or None,
             api_url=environ.get("SLACK_API_URL", "").strip() or None,
         )
+
+
+class Build(Protocol):
+    """Digest -> Slack messages (``render.slack.build_messages``); ``feedback``: with buttons;
+    ``threaded``: the messages after the first are replies in its thread (not a webhook)."""
+
+    def __call__(
+        self, digest: Digest, *, feedback: bool = False, threaded: bool = True
+    ) -> list[SlackMessage]: ...
 
 
 class _Redactor(logging.Filter):
@@ -196,7 +208,7 @@ class SlackNotifier:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        build: Callable[..., list[SlackMessage]] = build_messages,
+        build: Build = build_messages,
         stop: threading.Event | None = None,
     ) -> None:
         self.config = config
@@ -254,10 +266,12 @@ class SlackNotifier:
                 where=where,
                 permanent=True,
             )
-        # A webhook cannot thread: its messages say they follow one another.
-        threaded = not options.get("webhook_env") and bool(self.config.bot_token)
-        messages = self._build(digest, threaded=threaded)
-        if env_name := options.get("webhook_env"):
+        env_name = options.get("webhook_env")
+        # A webhook's message cannot be clicked back to us: buttons only in bot-token posts.
+        # Nor can it thread: its messages say they follow one another.
+        by_bot = not env_name and bool(self.config.bot_token)
+        messages = self._build(digest, feedback=by_bot and self.config.feedback, threaded=by_bot)
+        if env_name:
             url = self._environ.get(env_name, "").strip()
             if not url:
                 raise DeliveryError(

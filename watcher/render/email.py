@@ -29,6 +29,8 @@ from typing import Protocol
 
 from watcher.models import Digest, Message
 from watcher.render.formats import Cut, one_line, render
+from watcher.render.formats import subject as digest_subject
+from watcher.render.links import PaperLinks
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -44,9 +46,12 @@ DEFAULT_MAX_BYTES = 100_000
 
 
 class Renderer(Protocol):
-    """Renders a digest, or the part of it a ``Cut`` keeps (``watcher.render.render``)."""
+    """Renders a digest, or the part of it a ``Cut`` keeps (``watcher.render.render``);
+    ``links`` gives each paper its feedback URLs."""
 
-    def __call__(self, digest: Digest, *, cut: Cut = ...) -> Message: ...
+    def __call__(
+        self, digest: Digest, *, cut: Cut = ..., links: PaperLinks | None = None
+    ) -> Message: ...
 
 
 _LIST_LABEL = re.compile(r"[^a-z0-9-]+")
@@ -93,6 +98,7 @@ def build_message(
     message_id: str,
     renderer: Renderer = render,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    links: PaperLinks | None = None,
 ) -> Composed:
     """Compose the mail for ``digest`` within ``max_bytes`` (the whole message, headers too).
 
@@ -100,11 +106,11 @@ def build_message(
     the rest listed by title and link; if that does not fit even with no paper in full, as
     many updated papers as fit beside every title; failing that, as many titles as fit.
     A result still over ``max_bytes`` fits not even without papers; the caller says so.
+    ``links``: each paper shown in full carries its signed feedback links.
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    full = renderer(digest)
-    subject = header_text(full.subject) or "arXiv digest"
+    subject = header_text(digest_subject(digest)) or "arXiv digest"
     headers = {
         "From": mail_from,
         "To": ", ".join(to),
@@ -118,7 +124,8 @@ def build_message(
 
     def compose(shown: int, listed: int, updates: int = len(updated)) -> Composed:
         # The renderer counts the whole digest (subject, header) and shows what the cut says.
-        body = renderer(digest, cut=Cut(in_full=shown, by_title=listed, updates=updates))
+        cut = Cut(in_full=shown, by_title=listed, updates=updates)
+        body = renderer(digest, cut=cut, links=links)
         msg = _assemble(body, subject, headers)
         return Composed(msg, msg.as_bytes(), message_id, shown)
 

@@ -41,6 +41,7 @@ from watcher.digest import OTHER_TOPIC, digest_counts, tally
 from watcher.match import highlight_spans
 from watcher.models import Digest, DigestCounts, Match, Message, Paper, Term, TopicHit
 from watcher.query import parse_term
+from watcher.render.links import PaperLinks
 from watcher.render.tex import tex_to_unicode
 
 __all__ = [
@@ -380,6 +381,9 @@ class PaperView:
     updated: bool
     topics: tuple[TopicView, ...]
     abstract_parts: tuple[Piece, ...]  # ``abstract`` cut at the matched terms
+    # Signed "More like this" / "Less like this" URLs (render.links), or "" without them.
+    more_url: str = ""
+    less_url: str = ""
     # ``abstract_parts`` grouped into runs, each an http(s) link (its href) or plain ("").
     abstract_runs: tuple[tuple[str, tuple[Piece, ...]], ...] = ()
 
@@ -522,10 +526,14 @@ def forget_papers() -> None:
     _cleaned.cache_clear()
 
 
-def _view(match: Match, period: str, tex: bool = True) -> PaperView:
+def _view(
+    match: Match, period: str, tex: bool = True, links: PaperLinks | None = None
+) -> PaperView:
     paper = match.paper
     shown, url = _cleaned(paper, tex)
     parts = highlight_pieces(shown.abstract, match_terms(match))
+    # Feedback is given by arXiv id: items of other feeds get no links.
+    more_url, less_url = links(paper.id) if links is not None and paper.is_arxiv else ("", "")
     return PaperView(
         title=shown.title,
         authors=shown.authors,
@@ -540,6 +548,8 @@ def _view(match: Match, period: str, tex: bool = True) -> PaperView:
         # The terms as the rule wrote them (uncapped), found in the capped abstract.
         abstract_parts=parts,
         abstract_runs=link_runs(parts),
+        more_url=more_url,
+        less_url=less_url,
     )
 
 
@@ -671,17 +681,20 @@ class Cut:
 WHOLE = Cut()
 
 
-def _context(digest: Digest, cut: Cut, tex: bool) -> dict[str, object]:
+def _context(
+    digest: Digest, cut: Cut, tex: bool, links: PaperLinks | None = None
+) -> dict[str, object]:
     counts = digest_counts(digest, in_full=cut.in_full, by_title=cut.by_title, updates=cut.updates)
     full = counts.in_full
     listed = [_view(m, digest.period, tex) for m in digest.matches[full:][: counts.by_title]]
+    papers = [_view(m, digest.period, tex, links) for m in digest.matches[:full]]
     return {
         "subject": subject(digest),
         "subscription": one_line(digest.subscription),
         "period": one_line(digest.period),
         "counts": counts_line(counts, mail=cut != WHOLE),
         "topics": topics_line(counts),
-        "papers": [_view(m, digest.period, tex) for m in digest.matches[:full]],
+        "papers": papers,
         "listed": listed,
         "listed_groups": _by_topic(listed, counts),
         "unlisted": counts.left_out - counts.capped,
@@ -727,11 +740,18 @@ def render_format(
     return environment().get_template(name).render(context)
 
 
-def render(digest: Digest, *, highlight: bool = False, cut: Cut = WHOLE) -> Message:
+def render(
+    digest: Digest,
+    *,
+    highlight: bool = False,
+    cut: Cut = WHOLE,
+    links: PaperLinks | None = None,
+) -> Message:
     """Render every format of ``digest`` into a Message (``highlight``, ``cut``: see
-    render_format)."""
+    render_format). ``links`` gives each arXiv paper its signed feedback URLs (email
+    digests, when WATCHER_PUBLIC_URL is set); text and HTML show them under the paper."""
     env = environment()
-    contexts = {tex: _context(digest, cut, tex) for tex in (True, False)}
+    contexts = {tex: _context(digest, cut, tex, links) for tex in (True, False)}
     bodies = {
         fmt: env.get_template(_template(fmt, highlight)).render(
             contexts[not _classic(fmt, highlight)]

@@ -26,6 +26,7 @@ asterisks. The text around and inside a bold run is escaped piece by piece.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -328,6 +329,45 @@ def _entry_text(entry: Entry, max_chars: int) -> str:
     return update_text(match, max_chars) if updated else paper_text(match, max_chars)
 
 
+# The buttons of a paper (``feedback=True``): the daemon's Socket Mode listener
+# (watcher.daemon.clicks) knows them by these action ids and reads the value back.
+LIKE_ACTION = "watcher_more_like_this"
+DISLIKE_ACTION = "watcher_less_like_this"
+BUTTON_LABELS = {LIKE_ACTION: "More like this", DISLIKE_ACTION: "Less like this"}
+
+
+def button_value(subscription: str, paper_id: str) -> str:
+    """What a button carries back: the subscription and the paper (JSON, as Slack returns
+    it unchanged; at most 2,000 characters, far above a rule file's name and an id)."""
+    return json.dumps({"subscription": subscription, "paper": paper_id}, ensure_ascii=False)
+
+
+def _buttons(subscription: str, match: Match) -> Block:
+    value = button_value(subscription, match.paper.id)
+    return {
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": action,
+                "text": {"type": "plain_text", "text": label, "emoji": True},
+                "value": value,
+            }
+            for action, label in BUTTON_LABELS.items()
+        ],
+    }
+
+
+def _entry_blocks(entry: Entry, max_chars: int, feedback: str | None) -> list[Block]:
+    """A paper's section, and its buttons when ``feedback`` names the subscription (new
+    arXiv papers only: feedback is given by arXiv id)."""
+    match, updated = entry
+    blocks = [_section(_entry_text(entry, max_chars))]
+    if feedback is not None and not updated and match.paper.is_arxiv:
+        blocks.append(_buttons(feedback, match))
+    return blocks
+
+
 def _fallback(entries: list[Entry], head: str, limit: int) -> str:
     """Plain text (escaped, no links) for notifications and clients without blocks."""
     lines = [slack_escape(clip(head, 300))]
@@ -353,14 +393,18 @@ def build_messages(
     max_blocks: int = 50,
     max_section_chars: int = 3000,
     max_message_chars: int = 12000,
+    feedback: bool = False,
 ) -> list[SlackMessage]:
     """Turn ``digest`` into Slack messages: one if it fits, else a summary then thread replies.
 
     Papers are grouped by their first matching topic, updated papers last under "Updated".
     Every paper appears exactly once across the returned messages, and every message stays
     within the given limits. ``threaded``: the messages after the first go in its thread (a
-    bot token); False for a webhook, which posts them one after another.
+    bot token); False for a webhook, which posts them one after another. ``feedback``: each
+    new paper carries "More like this" / "Less like this" buttons (bot-token posts with
+    Socket Mode on; a webhook's cannot be clicked).
     """
+    voting = digest.subscription if feedback else None
     digest = shown_digest(digest)
     groups = _groups(digest)
     # A paper must fit a reply next to its topic heading, whatever limits the caller chose.
@@ -381,9 +425,8 @@ def build_messages(
     for group in groups:
         single.append({"type": "divider"})
         single.append(_topic_block(group.name, len(group.matches)))
-        single.extend(
-            _section(_entry_text((m, group.updated), max_section_chars)) for m in group.matches
-        )
+        for m in group.matches:
+            single.extend(_entry_blocks((m, group.updated), max_section_chars, voting))
     if more:
         single.append(_context_block(more))
     if len(single) <= max_blocks and message_chars(single) <= max_message_chars:
@@ -391,7 +434,7 @@ def build_messages(
         fallback = _fallback(entries, head, min(max_message_chars, FALLBACK_MAX))
         return [SlackMessage(text=fallback, blocks=tuple(single))]
 
-    replies = _replies(digest, groups, max_blocks, max_section_chars, max_message_chars)
+    replies = _replies(digest, groups, max_blocks, max_section_chars, max_message_chars, voting)
     follow = (
         "papers in the thread"
         if threaded
@@ -435,8 +478,10 @@ def _replies(
     max_blocks: int,
     max_section_chars: int,
     max_message_chars: int,
+    voting: str | None = None,
 ) -> list[SlackMessage]:
-    """Greedy packing of topic headings and paper sections into thread replies."""
+    """Greedy packing of topic headings and paper sections (with their buttons) into thread
+    replies."""
     total = len(digest.matches) + len(digest.updated)
     pages: list[tuple[list[Block], list[Entry]]] = []
     blocks: list[Block] = []
@@ -452,18 +497,18 @@ def _replies(
     for group in groups:
         for i, m in enumerate(group.matches):
             entry = (m, group.updated)
-            section = _section(_entry_text(entry, max_section_chars))
-            size = message_chars([section])
+            paper = _entry_blocks(entry, max_section_chars, voting)
+            size = message_chars(paper)
             topic = _topic_block(group.name, len(group.matches), continued=i > 0)
             needs_topic = i == 0 or not blocks
-            extra = [topic, section] if needs_topic else [section]
+            extra = [topic, *paper] if needs_topic else paper
             extra_chars = size + (message_chars([topic]) if needs_topic else 0)
             if blocks and (
                 len(blocks) + len(extra) > max_blocks or chars + extra_chars > max_message_chars
             ):
                 flush()
                 topic = _topic_block(group.name, len(group.matches), continued=i > 0)
-                extra, extra_chars = [topic, section], size + message_chars([topic])
+                extra, extra_chars = [topic, *paper], size + message_chars([topic])
             blocks.extend(extra)
             entries.append(entry)
             chars += extra_chars

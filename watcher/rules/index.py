@@ -26,7 +26,13 @@ from watcher import __version__
 from watcher.errors import RuleError
 from watcher.models import Destination, DigestOrder, Query, Subscription, Topic
 from watcher.query import parse_query, parse_term
-from watcher.rules.load import RuleSet, iter_rule_files, load_rule_file, load_rules
+from watcher.rules.load import (
+    RuleSet,
+    iter_rule_files,
+    library_stamp,
+    load_rule_file,
+    load_rules,
+)
 from watcher.store.atomic import write_atomically
 
 INDEX_FILE = "rules-index.json"
@@ -68,12 +74,8 @@ def stamp_of(path: Path) -> Stamp:
 def summary_of(stamp: Stamp, loaded: Subscription | RuleError) -> RuleSummary:
     if isinstance(loaded, RuleError):
         return RuleSummary(stamp, error=str(loaded))
-    webhooks = tuple(
-        value
-        for dest in loaded.deliver
-        for key, value in dest.options
-        if dest.kind == "slack" and key == "webhook_env"
-    )
+    # Every variable a destination names for its secret URL (kept under the old name).
+    webhooks = tuple(dest.secret_variable for dest in loaded.deliver if dest.secret_variable)
     return RuleSummary(stamp, loaded.name, loaded.feeds, webhooks)
 
 
@@ -165,6 +167,9 @@ def load_rules_indexed(directory: Path, data_dir: Path) -> tuple[RuleSet, dict[s
             found = _subscription_from_dict(entry["subscription"]), line
         except (KeyError, TypeError, ValueError):
             return None  # a damaged entry: the file is read
+        library = found[0].library
+        if library is not None and library_stamp(library) != found[0].library_stamp:
+            return None  # its library changed: the subscription did
         answered.add(str(path))
         return found
 
@@ -280,6 +285,8 @@ def _subscription_to_dict(sub: Subscription) -> dict[str, object]:
         "order": sub.order,
         "max_papers": sub.max_papers,
         "backfill_days": sub.backfill_days,
+        "library": sub.library,
+        "library_stamp": None if sub.library_stamp is None else list(sub.library_stamp),
     }
 
 
@@ -311,6 +318,7 @@ def _subscription_from_dict(data: dict[str, Any]) -> Subscription:
         for d in data["deliver"]
     )
     max_papers, backfill = data["max_papers"], data["backfill_days"]
+    library, stamp = data.get("library"), data.get("library_stamp")
     return Subscription(
         name=str(data["name"]),
         path=str(data["path"]),
@@ -323,4 +331,6 @@ def _subscription_from_dict(data: dict[str, Any]) -> Subscription:
         order=cast(DigestOrder, order),
         max_papers=None if max_papers is None else int(max_papers),
         backfill_days=None if backfill is None else int(backfill),
+        library=None if library is None else str(library),
+        library_stamp=None if stamp is None else (int(stamp[0]), int(stamp[1]), int(stamp[2])),
     )

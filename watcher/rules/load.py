@@ -27,6 +27,9 @@ The rule language (see ``rules/efficient-ml.yaml`` for a commented example):
     deliver:                            # default: [local]
       - slack: "#efficient-ml"          # or {channel: "#x", webhook_env: SLACK_WEBHOOK_X}
       - email: [team@example.org]
+      - apprise: DISCORD_URL            # the variable holding an Apprise URL (discord://...)
+      - webhook: N8N_URL                # the variable holding a URL to POST paper JSON to
+      - atom: efficient-ml.xml          # an Atom feed file under data/atom/ (or a path)
       - local
     schedule: daily                     # daily, weekly, or a 5-field cron line
     timezone: America/New_York          # default UTC
@@ -34,6 +37,8 @@ The rule language (see ``rules/efficient-ml.yaml`` for a commented example):
     order: newest                       # or score: best matches first
     max_papers: 30                      # cap a digest; the rest is "+N more"
     backfill: 7d                        # when new: also match the last 7 days (once)
+    library: refs.bib                   # papers you know (BibTeX, or arXiv ids one a
+                                        # line), relative to this file: watcher.library
 
 Every condition a topic gives must hold; it needs at least one of any, all, query, authors.
 
@@ -50,7 +55,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 import re
+import stat
 import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -101,11 +108,15 @@ TOP_KEYS = (
     "order",
     "max_papers",
     "backfill",
+    "library",
 )
 TOPIC_KEYS = ("name", "any", "all", "none", "query", "authors", "categories", "fields")
 ORDERS: tuple[DigestOrder, ...] = ("newest", "score")
-DELIVER_KINDS = ("local", "slack", "email")
+DELIVER_KINDS = ("local", "slack", "email", "apprise", "webhook", "atom")
 SLACK_KEYS = ("channel", "webhook_env")
+ATOM_KEYS = ("path", "entries")
+ATOM_SUFFIXES = (".xml", ".atom")
+MAX_ATOM_ENTRIES = 10_000
 SCHEDULES = ("daily", "weekly")
 DEFAULT_FIELDS: tuple[str, ...] = ("title", "abstract")
 MAX_BACKFILL_DAYS = 365
@@ -113,7 +124,14 @@ RULE_SUFFIXES = (".yaml", ".yml")
 
 _SECRET_KEY = re.compile(r"token|passw|secret|api_?key|webhook_?url|^webhook$|credential", re.I)
 _SECRET_VALUE = re.compile(r"^(xox[a-z]-|https?://hooks\.slack\.com/)", re.I)
-_SECRET_ANYWHERE = re.compile(r"\bxox[a-z]-[A-Za-z0-9-]{8,}|hooks\.slack\.com/services/", re.I)
+_SECRET_ANYWHERE = re.compile(
+    r"\bxox[a-z]-[A-Za-z0-9-]{8,}|hooks\.slack\.com/services/"
+    # Discord and Telegram webhooks: the URL is the secret (as Apprise URLs carry it).
+    r"|discord(?:app)?\.com/api/webhooks/|api\.telegram\.org/bot",
+    re.I,
+)
+# An Apprise or webhook URL where a variable name belongs: the URL carries the secret.
+_URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _SECRET_HINT = (
     "secrets never go in rule files (they are shared and committed); "
     "set it in the environment or in .env (see .env.example)"
@@ -130,6 +148,18 @@ _FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 
 
 # --- files ---------------------------------------------------------------------------------
+
+Stamp = tuple[int, int, int]  # st_mtime_ns, st_size, st_ino
+
+
+def library_stamp(path: str) -> Stamp | None:
+    """A library file's stamp now (None when it is missing or not a file): a subscription
+    whose ``library_stamp`` differs must be loaded again."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino) if stat.S_ISREG(st.st_mode) else None
 
 
 @dataclass(frozen=True)
@@ -177,12 +207,15 @@ def load_rules(directory: Path, known: Known = lambda path: None) -> RuleSet:
     return RuleSet(tuple(subscriptions), tuple(errors), name_lines)
 
 
-def load_rule_file(path: Path) -> Subscription:
-    """Load and validate one rule file; raise RuleError naming file, line and field."""
-    return _load(path)[0]
+def load_rule_file(path: Path, *, folder: Path | None = None) -> Subscription:
+    """Load and validate one rule file; raise RuleError naming file, line and field.
+
+    ``folder`` is where a relative ``library:`` path starts (default: the file's own; a
+    copy kept elsewhere gives its original's)."""
+    return _load(path, folder)[0]
 
 
-def _load(path: Path) -> tuple[Subscription, int | None]:
+def _load(path: Path, folder: Path | None = None) -> tuple[Subscription, int | None]:
     """The subscription, and the line of its ``name`` key (None when named by the file)."""
     where = str(path)
     try:
@@ -191,6 +224,17 @@ def _load(path: Path) -> tuple[Subscription, int | None]:
         raise RuleError(f"not UTF-8 text ({error.reason})", path=where) from None
     except OSError as error:
         raise RuleError(f"cannot read the file ({error.strerror or error})", path=where) from None
+    return _from_text(text, path, folder)
+
+
+def load_rule_text(text: str, path: Path) -> Subscription:
+    """What ``text`` would load as, were it the contents of ``path`` (an edit checked
+    before it is written); RuleError as for the file."""
+    return _from_text(text, path, None)[0]
+
+
+def _from_text(text: str, path: Path, folder: Path | None) -> tuple[Subscription, int | None]:
+    where = str(path)
     try:
         try:
             root = yaml.compose(text, Loader=_FAST_LOADER)
@@ -209,14 +253,15 @@ def _load(path: Path) -> tuple[Subscription, int | None]:
         raise RuleError(f"invalid YAML: {error}", path=where) from None
     if root is None:
         raise RuleError("the file is empty; it needs at least feeds and topics", path=where, line=1)
-    return _Reader(where).subscription(root, default_name=path.stem)
+    return _Reader(where, folder or path.parent).subscription(root, default_name=path.stem)
 
 
 class _Reader:
     """Turns a composed YAML node tree into a Subscription, or raises a RuleError."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, folder: Path) -> None:
         self.path = path
+        self.folder = folder  # where relative paths in the file start
 
     def error(self, message: str, node: Node | None, field: str = "") -> RuleError:
         line = node.start_mark.line + 1 if node is not None and node.start_mark else None
@@ -235,7 +280,8 @@ class _Reader:
             if not isinstance(key, str) or key_node.tag.rsplit(":", 1)[-1] == "null":
                 raise self.error("keys must be plain words", key_node, field)
             inner = f"{field}.{key}" if field else key
-            if _SECRET_KEY.search(key):
+            # ``webhook`` names a destination (its value is a variable name, checked there).
+            if _SECRET_KEY.search(key) and not (key == "webhook" and allowed is DELIVER_KINDS):
                 raise self.error(f"{key!r} looks like a secret: {_SECRET_HINT}", key_node, inner)
             if key not in allowed:
                 raise self.error(_unknown("key", key, allowed), key_node, inner)
@@ -289,6 +335,7 @@ class _Reader:
         order = self.order(top["order"]) if "order" in top else "newest"
         max_papers = self.max_papers(top["max_papers"]) if "max_papers" in top else None
         backfill = self.backfill(top["backfill"]) if "backfill" in top else None
+        library, library_stamp = self.library(top["library"]) if "library" in top else (None, None)
         sub = Subscription(
             name=name,
             path=self.path,
@@ -301,8 +348,26 @@ class _Reader:
             order=order,
             max_papers=max_papers,
             backfill_days=backfill,
+            library=library,
+            library_stamp=library_stamp,
         )
         return sub, name_line
+
+    def library(self, node: Node) -> tuple[str, Stamp]:
+        """``library: refs.bib``, relative to the rule file: the path and its stamp (its
+        contents are read where they are used, by watcher.library)."""
+        value = self.string(node, "library")
+        path = self.folder / Path(value).expanduser()
+        stamp = library_stamp(str(path))
+        if stamp is None:
+            problem = "is not a file" if path.exists() else "does not exist"
+            raise self.error(
+                f"the library {path} {problem} (a .bib export, or a list of arXiv ids one a "
+                "line; a relative path starts at the rule file's folder)",
+                node,
+                "library",
+            )
+        return str(path), stamp
 
     def backfill(self, node: Node) -> int | None:
         """``backfill: 7d``: days of archived papers a new subscription also matches."""
@@ -349,7 +414,7 @@ class _Reader:
             node, field = pending.pop()
             if isinstance(node, ScalarNode):
                 if _SECRET_ANYWHERE.search(str(node.value)):
-                    what = "this value looks like a Slack token or webhook URL"
+                    what = "this value looks like a token or webhook URL"
                     raise self.error(f"{what}: {_SECRET_HINT}", node, field or "(top level)")
             elif isinstance(node, SequenceNode):
                 pending += [(item, f"{field}[{i}]") for i, item in enumerate(node.value)]
@@ -529,6 +594,10 @@ class _Reader:
             return LOCAL
         if kind == "slack":
             return self.slack(value, inner)
+        if kind in ("apprise", "webhook"):
+            return Destination(kind, (self.secret_variable(value, inner, kind),))
+        if kind == "atom":
+            return self.atom(value, inner)
         addresses = []
         for item, item_field in self.items(value, inner):
             address = self.string(item, item_field)
@@ -568,6 +637,69 @@ class _Reader:
                 f'{channel!r} is not a Slack channel, like "#papers"', channel_node, channel_field
             )
         return Destination("slack", (channel,), options)
+
+    def secret_variable(self, node: Node, field: str, kind: str) -> str:
+        """The name of the environment variable holding an Apprise URL or a webhook URL;
+        never the URL itself (it carries the secret), and the error never repeats it."""
+        value = self.string(node, field)
+        what = "an Apprise URL" if kind == "apprise" else "a webhook URL"
+        example = "DISCORD_URL" if kind == "apprise" else "N8N_URL"
+        if _URL_LIKE.match(value) or "/" in value or "@" in value:
+            raise self.error(
+                f"this looks like {what} itself: {_SECRET_HINT}, and name the variable here, "
+                f"like '- {kind}: {example}'",
+                node,
+                field,
+            )
+        if not _ENV_NAME.match(value):
+            raise self.error(
+                f"{value!r} is not an environment variable name; name the variable that "
+                f"holds {what}, like '- {kind}: {example}'",
+                node,
+                field,
+            )
+        return value
+
+    def atom(self, node: Node, field: str) -> Destination:
+        """``atom: efficient-ml.xml`` or ``atom: {path: /srv/feeds/x.xml, entries: 500}``."""
+        path_node, path_field = node, field
+        options: tuple[tuple[str, str], ...] = ()
+        if isinstance(node, MappingNode):
+            values = self.mapping(node, field, ATOM_KEYS)
+            path_field = f"{field}.path"
+            path_node = self.required(values, "path", node, field)
+            if "entries" in values:
+                entries_node = values["entries"]
+                entries = _whole_number(entries_node)
+                if entries is None or not 1 <= entries <= MAX_ATOM_ENTRIES:
+                    raise self.error(
+                        f"expected a number of entries from 1 to {MAX_ATOM_ENTRIES}, "
+                        f"got {_kind(entries_node)}",
+                        entries_node,
+                        f"{field}.entries",
+                    )
+                options = (("entries", str(entries)),)
+        path = self.string(path_node, path_field)
+        if _URL_LIKE.match(path):
+            raise self.error(
+                "the Atom feed is a file the watcher writes: give a file name (kept under "
+                "the data directory's atom/ folder) or an absolute path, and serve it from there",
+                path_node,
+                path_field,
+            )
+        if not path.endswith(ATOM_SUFFIXES) or path.endswith(("/.xml", "/.atom")):
+            raise self.error(
+                f"{path!r}: an Atom feed file name ends in .xml or .atom, like efficient-ml.xml",
+                path_node,
+                path_field,
+            )
+        if ".." in Path(path).parts or not path.isprintable():
+            raise self.error(
+                f"{path!r}: no '..' in the path (a relative path stays under data/atom/)",
+                path_node,
+                path_field,
+            )
+        return Destination("atom", (path,), options)
 
     def schedule(self, node: Node, timezone: str) -> str:
         value = self.string(node, "schedule")
@@ -643,6 +775,15 @@ def _cron_problem(value: str, timezone: str) -> str | None:
     # A valid line can still name no real time (30 February): it would never send.
     if trigger.get_next_fire_time(None, _CRON_CHECK_FROM) is None:
         return "never fires (no such date)"
+    return None
+
+
+def _whole_number(node: Node) -> int | None:
+    if isinstance(node, ScalarNode) and node.tag.endswith(":int"):
+        try:
+            return int(str(node.value))
+        except ValueError:
+            return None
     return None
 
 

@@ -19,20 +19,34 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+import yaml
+
 from watcher import app
 from watcher.errors import WatcherError
+from watcher.library import read_library
 from watcher.match import (
     AUTHOR_WEIGHT,
     category_allows,
     compile_matcher,
+    field_text,
     field_weight,
     watched_authors,
 )
-from watcher.models import ANNOUNCEABLE, FIELDS, Paper, Subscription, Term, Topic, TopicHit
+from watcher.models import (
+    ANNOUNCEABLE,
+    ARXIV_ID,
+    FIELDS,
+    Paper,
+    Subscription,
+    Term,
+    Topic,
+    TopicHit,
+)
 from watcher.parse import parse_feed
 from watcher.query import TermKey, evaluate_query, query_terms, term_key
 from watcher.render import one_line
 from watcher.rules import iter_rule_files, load_rule_file, load_rules
+from watcher.rules.suggest import edit_rule_text, format_suggestions, rule_diff, suggest
 from watcher.settings import (
     Settings,
     add_dir_arguments,
@@ -40,8 +54,14 @@ from watcher.settings import (
     read_environment,
     with_dirs,
 )
-from watcher.sources import in_subscription_feeds
-from watcher.store import Store
+from watcher.sources import (
+    CARRIED_FIELDS,
+    command_line_feed_problem,
+    in_subscription_feeds,
+    resolve_source,
+)
+from watcher.store import Store, read_feedback
+from watcher.store.atomic import write_atomically
 
 DEFAULT_DAYS = 90  # the archive's default retention (WATCHER_ARCHIVE_DAYS)
 BROAD_SHARE = 0.10  # a topic matching more of the pool than this is "too broad"
@@ -115,8 +135,9 @@ class Backtest:
     pool: int  # papers looked at
     matched: int  # papers matched by any topic
     topics: tuple[TopicResult, ...]
-    source: str  # "the last 90 days" or "3 feed file(s)"
+    source: str  # "the last 90 days" or "3 feed(s)"
     scores: dict[str, float] = field(default_factory=dict)
+    empty_hint: str = ""  # what to do when the pool is empty
 
 
 def backtest(
@@ -124,6 +145,8 @@ def backtest(
     papers: Sequence[Paper],
     source: str,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    empty_hint: str = "",
 ) -> Backtest:
     """Match ``papers`` against one subscription and sum up each topic."""
     matcher = compile_matcher([sub])
@@ -153,7 +176,7 @@ def backtest(
         # The sample: best scores first, then newest ids, so it shows the typical hit.
         found.sort(key=lambda ph: (-scores.get(ph[0].id, 0.0), ph[0].id), reverse=False)
         results.append(TopicResult(topic.name, tuple(found), share, tuple(warnings)))
-    return Backtest(sub, pool, matched, tuple(results), source, scores)
+    return Backtest(sub, pool, matched, tuple(results), source, scores, empty_hint)
 
 
 def format_backtest(result: Backtest, sample: int = SAMPLE_SIZE) -> str:
@@ -163,7 +186,10 @@ def format_backtest(result: Backtest, sample: int = SAMPLE_SIZE) -> str:
         f"{result.matched:,} matched ({_share(result.matched, result.pool)})"
     ]
     if not result.pool:
-        lines.append("  nothing to test against: the pool is empty")
+        lines.append(
+            "  nothing to test against: the pool is empty"
+            + (f"; {result.empty_hint}" if result.empty_hint else "")
+        )
         return "\n".join(lines) + "\n"
     for topic in result.topics:
         lines.append("")
@@ -194,12 +220,14 @@ def papers_from_store(data_dir: Path, since: datetime) -> list[Paper]:
 
 
 def papers_from_feeds(settings: Settings, feeds: Sequence[str]) -> list[Paper]:
-    """Every paper the given feed files (or URLs) announce, one copy per id. Replacements
-    are left out: a cycle never announces them as new either."""
+    """Every paper the given feeds announce (files, URLs or arXiv categories, as
+    ``watcher once --feed`` reads them), one copy per id. Replacements are left out: a cycle
+    never announces them as new either."""
     papers: dict[str, Paper] = {}
     with app.build_fetcher(settings) as fetcher:
-        for source in feeds:
-            result = fetcher.fetch(source)
+        for name in feeds:
+            source = resolve_source(name, settings.arxiv_rss_url, settings.arxiv_api_url)
+            result = fetcher.fetch(source.url)
             if result.raw is None:
                 continue
             for paper in parse_feed(result.raw).papers:
@@ -242,11 +270,20 @@ def explain_topic(topic: Topic, paper: Paper, hits: dict[str, set[TermKey]]) -> 
     def found(term: Term) -> bool:
         return bool(_found_in(term_key(term), hits, topic.fields))
 
-    if topic.any and not any(map(found, topic.any)):
-        reasons.append(f"no 'any' term found in {fields}")
-    for term in topic.all:
-        if not found(term):
-            reasons.append(f"'all' term {term.text} missing from {fields}")
+    # A field the paper does not have at all (arXiv's RSS carries no comment) is named as
+    # such: "no term found in comment" would send the editor looking for a typo.
+    absent = [f for f in topic.fields if not field_text(paper, f).strip()]
+    has_none = f"this paper has no {_words(absent)}"
+    if len(absent) == len(topic.fields):
+        if topic.any or topic.all:
+            reasons.append(has_none)
+    else:
+        looked = fields + (f" ({has_none})" if absent else "")
+        if topic.any and not any(map(found, topic.any)):
+            reasons.append(f"no 'any' term found in {looked}")
+        for term in topic.all:
+            if not found(term):
+                reasons.append(f"'all' term {term.text} missing from {looked}")
     for term in topic.none:
         where = _found_in(term_key(term), hits, topic.fields)
         if where:
@@ -270,6 +307,80 @@ def explain_topic(topic: Topic, paper: Paper, hits: dict[str, set[TermKey]]) -> 
     if watched:
         why = "; ".join(filter(None, [why, "by " + ", ".join(watched)]))
     return True, why
+
+
+def _words(names: Sequence[str]) -> str:
+    """``comment``, ``comment or journal_ref``, ``title, comment or journal_ref``."""
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def never_carried(sub: Subscription) -> list[tuple[int, str]]:
+    """The topics (by index) whose terms look only in fields that none of the
+    subscription's feeds carries, with why: such a topic can never match. Feeds that may
+    carry anything (other RSS/Atom feeds, files) make no warning."""
+    kinds = {
+        resolve_source(f, "https://rss.invalid/", "https://api.invalid/").kind for f in sub.feeds
+    }
+    carried: set[str] = set()
+    for kind in kinds:
+        fields = CARRIED_FIELDS[kind]
+        if fields is None:
+            return []
+        carried |= fields
+    found = []
+    for index, topic in enumerate(sub.topics):
+        if not (topic.any or topic.all or topic.query is not None):
+            continue  # an authors-only topic looks at the authors, which every feed has
+        missing = [f for f in topic.fields if f not in carried]
+        if missing and len(missing) == len(topic.fields):
+            what = " and ".join(
+                {"arxiv-rss": "arXiv's RSS feeds", "arxiv-query": "arXiv API queries"}[k]
+                for k in sorted(kinds)
+            )
+            found.append(
+                (
+                    index,
+                    f"{what} carry no {_words(missing)}: topic {topic.name!r} can never match "
+                    "(add a field they carry, such as abstract, or a `- query:` feed)",
+                )
+            )
+    return found
+
+
+def field_warnings(sub: Subscription) -> list[str]:
+    """``never_carried`` as ``file:line: topics[i].fields: warning: …`` lines."""
+    problems = never_carried(sub)
+    if not problems:
+        return []
+    lines = _fields_lines(Path(sub.path))
+    return [
+        f"{sub.path}:{lines[index]}: topics[{index}].fields: warning: {message}"
+        if index in lines
+        else f"{sub.path}: topics[{index}].fields: warning: {message}"
+        for index, message in problems
+    ]
+
+
+def _fields_lines(path: Path) -> dict[int, int]:
+    """The line of each topic's ``fields:`` key (or of the topic), by topic index."""
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    if not isinstance(root, yaml.MappingNode):
+        return {}
+    topics = next((v for k, v in root.value if k.value == "topics"), None)
+    if not isinstance(topics, yaml.SequenceNode):
+        return {}
+    lines = {}
+    for index, item in enumerate(topics.value):
+        node = item
+        if isinstance(item, yaml.MappingNode):
+            node = next((k for k, _ in item.value if k.value == "fields"), item)
+        lines[index] = node.start_mark.line + 1
+    return lines
 
 
 def explain(subs: Sequence[Subscription], paper: Paper) -> str:
@@ -305,7 +416,7 @@ def explain(subs: Sequence[Subscription], paper: Paper) -> str:
 
 
 def add_commands(rules_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``rules test`` and ``rules explain`` to the ``watcher rules`` sub-commands."""
+    """Add ``rules test``, ``rules suggest`` and ``rules explain`` to ``watcher rules``."""
     test = rules_sub.add_parser(
         "test",
         help="run one rule file against recent history or given feeds",
@@ -328,11 +439,38 @@ def add_commands(rules_sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "--feed",
         action="append",
         default=[],
-        metavar="PATH",
-        help="test against this feed file or URL instead of the history (repeatable)",
+        type=feed_argument,
+        metavar="PATH_OR_URL",
+        help="test against this feed instead of the history (repeatable): a local file, a "
+        "URL, or an arXiv category such as cs.LG, as for `watcher once --feed`",
     )
     add_dir_arguments(test, rules=None)
     test.set_defaults(handler=cmd_rules_test)
+
+    suggest = rules_sub.add_parser(
+        "suggest",
+        help="propose rule edits from your likes and dislikes",
+        description="Read the subscription's feedback (`watcher feedback`), its library and "
+        "the archive, and propose edits to the rule file: none: terms frequent in the papers "
+        "you disliked and rare in those you liked (with what each would drop), and any: terms "
+        "frequent in what you liked that no topic names (with how many more papers a day "
+        "each would bring, measured on the archive). Prints a diff of the file; --write "
+        "applies it, keeping the file's comments.",
+    )
+    suggest.add_argument("file", type=Path, help="the rule file")
+    suggest.add_argument("--write", action="store_true", help="apply the edits to the file")
+    suggest.add_argument(
+        "--days",
+        type=int,
+        default=DEFAULT_DAYS,
+        metavar="N",
+        help=f"measure on the papers first seen in the last N days (default {DEFAULT_DAYS})",
+    )
+    suggest.add_argument(
+        "--top", type=int, default=3, metavar="N", help="at most N terms of each kind (default 3)"
+    )
+    add_dir_arguments(suggest, rules=None)
+    suggest.set_defaults(handler=cmd_rules_suggest)
 
     why = rules_sub.add_parser(
         "explain",
@@ -340,10 +478,34 @@ def add_commands(rules_sub: argparse._SubParsersAction[argparse.ArgumentParser])
         description="For one paper in the archive: which terms of which topics matched in "
         "which field (and the score), and why the other topics did not.",
     )
-    why.add_argument("id", help="an arXiv id, such as 2409.12121 (a version is ignored)")
+    why.add_argument(
+        "id", type=paper_id_argument, help="an arXiv id, such as 2409.12121 (a version is ignored)"
+    )
     why.add_argument("file", nargs="?", type=Path, help="a rule file (default: every rule file)")
     add_dir_arguments(why)
     why.set_defaults(handler=cmd_rules_explain)
+
+
+def feed_argument(value: str) -> str:
+    """A ``--feed`` as ``watcher once`` takes it; a wrong one is a usage error (exit 2)."""
+    problem = command_line_feed_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+_FEED_ID = re.compile(r"^feed:[0-9a-f]{6,40}$")  # a paper of a non-arXiv feed
+
+
+def paper_id_argument(value: str) -> str:
+    """The paper id of ``rules explain``, without ``arXiv:`` or a version; anything that is
+    no arXiv id (nor a ``feed:`` id) is a usage error (exit 2)."""
+    paper_id = _VERSION.sub("", _ARXIV_PREFIX.sub("", value.strip()))
+    if ARXIV_ID.match(paper_id) or _FEED_ID.match(paper_id):
+        return paper_id
+    raise argparse.ArgumentTypeError(
+        f"{value!r} is not an arXiv id (like 2409.12121, 2409.12121v2 or hep-th/9901001)"
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -356,7 +518,8 @@ def cmd_rules_test(args: argparse.Namespace, now: datetime | None = None) -> int
     settings = _settings(args)
     if args.feed:
         papers = papers_from_feeds(settings, args.feed)
-        source = f"{len(args.feed)} feed file(s)"
+        source = f"{len(args.feed)} feed(s)"
+        hint = "the feeds held no papers (not even ones announced before)"
     else:
         days = DEFAULT_DAYS if args.days is None else args.days
         if days < 1:
@@ -365,10 +528,16 @@ def cmd_rules_test(args: argparse.Namespace, now: datetime | None = None) -> int
         pool = papers_from_store(settings.data_dir, since)
         papers = [p for p in pool if in_subscription_feeds(sub, p)]
         source = f"the last {days} days of {settings.data_dir}"
+        feeds = " ".join(f"--feed {f}" for f in sub.feeds if not f.startswith("query:"))
+        hint = (
+            f"the archive holds no papers of this file's feeds for that time: run `watcher "
+            f"once` first (it fills the archive), or test against a feed: `watcher rules test "
+            f"{args.file} {feeds or '--feed cs.LG'}`"
+        )
     papers.sort(key=lambda p: p.id, reverse=True)
     bar = Progress(sys.stderr, "matching")
     try:
-        result = backtest(sub, papers, source, bar.update)
+        result = backtest(sub, papers, source, bar.update, empty_hint=hint)
     finally:
         bar.finish()
     sys.stdout.write(format_backtest(result))
@@ -387,7 +556,7 @@ def cmd_rules_explain(args: argparse.Namespace) -> int:
         if not subs:
             files = list(iter_rule_files(settings.rules_dir))
             raise WatcherError(f"no usable rule files in {settings.rules_dir} ({len(files)} found)")
-    paper_id = _VERSION.sub("", _ARXIV_PREFIX.sub("", args.id.strip()))
+    paper_id = args.id  # without arXiv: and version (paper_id_argument)
     with Store.open(settings.data_dir, read_only=True) as store:
         paper = store.paper(paper_id)
         first_seen = store.first_seen(paper_id)
@@ -401,3 +570,56 @@ def cmd_rules_explain(args: argparse.Namespace) -> int:
         )
     sys.stdout.write(explain(subs, paper))
     return 0
+
+
+def cmd_rules_suggest(args: argparse.Namespace, now: datetime | None = None) -> int:
+    path: Path = args.file
+    sub = load_rule_file(path)  # a RuleError ends the command with file:line: field
+    if args.days < 1 or args.top < 1:
+        raise WatcherError("--days and --top must be at least 1")
+    settings = _settings(args)
+    votes = read_feedback(settings.data_dir).for_subscription(sub.name)
+    library = read_library(Path(sub.library)) if sub.library else None
+    since = (now or datetime.now(UTC)) - timedelta(days=args.days)
+    if not settings.data_dir.exists():
+        raise WatcherError(f"no data directory at {settings.data_dir}: run `watcher once` first")
+    with Store.open(settings.data_dir, read_only=True) as store:
+        archive = [p for p in store.recent_papers(since) if in_subscription_feeds(sub, p)]
+        liked, unknown = _texts(store, votes.likes)
+        disliked, unknown_disliked = _texts(store, votes.dislikes)
+        if library is not None:
+            known, missing = _texts(store, library.paper_ids - votes.likes)
+            liked += known
+            unknown += missing
+            liked += [
+                Paper(f"library:{n}", None, entry.title, (), entry.abstract)
+                for n, entry in enumerate(library.entries)
+                if entry.paper_id is None
+            ]
+    days = len({p.published.date() for p in archive if p.published}) or args.days
+    result = suggest(sub, liked, disliked, archive, days, top=args.top)
+    sys.stdout.write(format_suggestions(result))
+    if unknown or unknown_disliked:
+        print(
+            f"  ({unknown + unknown_disliked} voted or library papers are not in the archive: "
+            "their text is unknown, so they count once a cycle has seen them)"
+        )
+    if not result.none and not result.any:
+        print("No edit to propose.")
+        return 0
+    text = path.read_text(encoding="utf-8")
+    new_text = edit_rule_text(text, path, result)
+    print()
+    sys.stdout.write(rule_diff(text, new_text, path))
+    if args.write:
+        write_atomically(path, new_text.encode("utf-8"))
+        print(f"\nWritten to {path} (a running daemon picks it up within seconds).")
+    else:
+        print("\nNothing written: run again with --write to apply (comments are kept).")
+    return 0
+
+
+def _texts(store: Store, ids: Iterable[str]) -> tuple[list[Paper], int]:
+    """The archived papers of ``ids``, and how many the archive has no text of."""
+    found = [paper for paper_id in sorted(ids) if (paper := store.paper(paper_id)) is not None]
+    return found, len(set(ids)) - len(found)

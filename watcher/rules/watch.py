@@ -28,6 +28,7 @@ from pathlib import Path
 from watcher.errors import RuleError
 from watcher.models import Subscription
 from watcher.rules import RULE_SUFFIXES, load_rule_file
+from watcher.rules.load import library_stamp
 
 # (mtime_ns, size, inode): an editor that saves by writing a new file and renaming it over
 # the old one changes the inode even when the size and a coarse mtime stay the same.
@@ -79,6 +80,9 @@ class RuleFile:
     stamp: Stamp
     subscription: Subscription | None
     error: RuleError | None = None
+    # The stamp of the subscription's library when this file was last read: the file is
+    # read again when the library changes, as when the file itself does.
+    library_seen: Stamp | None = None
 
     @property
     def kept(self) -> bool:
@@ -152,7 +156,7 @@ def reload(
     for path in sorted(current):
         stamp = current[path]
         before = previous.files.get(path)
-        if before is not None and before.stamp == stamp:
+        if before is not None and before.stamp == stamp and not _library_moved(before):
             files[path] = before
             continue
         try:
@@ -163,11 +167,11 @@ def reload(
                 kept = before.subscription
             else:
                 kept = last_good(path) if last_good is not None else None
-            files[path] = RuleFile(path, stamp, kept, error)
+            files[path] = RuleFile(path, stamp, kept, error, _library_now(kept))
             names.set(path, kept)
             rejected.append(error)
             continue
-        files[path] = RuleFile(path, stamp, subscription)
+        files[path] = RuleFile(path, stamp, subscription, None, subscription.library_stamp)
         names.set(path, subscription)
         if before is None or before.subscription is None:
             added.append(path)
@@ -185,6 +189,19 @@ def reload(
     return Reload(
         RuleState(files), tuple(added), tuple(updated), removed, tuple(rejected), tuple(fixed)
     )
+
+
+def _library_now(subscription: Subscription | None) -> Stamp | None:
+    if subscription is None or subscription.library is None:
+        return None
+    return library_stamp(subscription.library)
+
+
+def _library_moved(file: RuleFile) -> bool:
+    """Did the library of the file's subscription change since the file was last read?
+    (One stat per subscription with a library, per look.)"""
+    sub = file.subscription
+    return sub is not None and sub.library is not None and _library_now(sub) != file.library_seen
 
 
 class _Names:

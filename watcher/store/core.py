@@ -8,6 +8,7 @@ Layout of ``data_dir``::
     outbox/delivered/<d>.json   delivered entries of period <d>: receipts and paper ids
     outbox/summary.json         per destination: deliveries ever, the last receipt
     outbox.log                  delivery marks since open.json was last written (fsynced)
+    feedback.json               likes and dislikes per subscription (own lock: feedback.lock)
     feeds.json                  per-feed state: etag, last listing, last poll; store bookkeeping
     papers/2409.01.json         identity of every paper seen (ids 2409.01000-2409.01999)
     text/2024-09-18.json        titles and abstracts of the papers first seen that day
@@ -33,6 +34,7 @@ from types import TracebackType
 from watcher.errors import StoreError
 from watcher.store.archive import day_of
 from watcher.store.base import aware
+from watcher.store.feedback import FeedbackMixin
 from watcher.store.feeds import FEEDS_FILE, FeedsMixin
 from watcher.store.files import JsonFile, lock, unlock
 from watcher.store.migrate import (
@@ -55,7 +57,7 @@ LOCK_FILE = ".lock"
 DIGESTS_DIR = "digests"
 
 
-class Store(OutboxMixin, FeedsMixin):
+class Store(OutboxMixin, FeedsMixin, FeedbackMixin):
     """What was seen (the paper archive) and what is to be or was delivered (the outbox)."""
 
     def __init__(

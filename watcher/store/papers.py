@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 
 from watcher.logs import redact_urls
 from watcher.models import Paper, PaperRecord, is_arxiv_id
@@ -186,3 +187,16 @@ class PapersMixin(ArchiveMixin):
             shard.put("papers", self._staged_papers[name])
             shard.flush()
             del self._staged_papers[name]
+
+
+def matched_on_disk(data_dir: Path, paper_id: str) -> frozenset[str] | None:
+    """The subscriptions a paper was matched by (and so sent to), read from its identity
+    shard alone, without the lock: a shard is replaced whole by a rename, so a reader beside
+    a running cycle sees the file before or after it. None when the store never saw it
+    (the daemon's feedback endpoints check a click with it while a cycle may run)."""
+    path = data_dir / SHARD_DIR / f"{shard_name(paper_id)}.json"
+    record = JsonFile(path, read_only=True).get("papers", paper_id)
+    if record is None:
+        return None
+    matched = record.get("matched_by")
+    return frozenset(str(s) for s in matched) if isinstance(matched, list) else frozenset()

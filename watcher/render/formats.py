@@ -65,6 +65,8 @@ __all__ = [
     "more_line",
     "one_line",
     "paper_date",
+    "ranking_lines",
+    "relevance_reason",
     "render",
     "render_format",
     "safe_href",
@@ -381,6 +383,9 @@ class PaperView:
     updated: bool
     topics: tuple[TopicView, ...]
     abstract_parts: tuple[Piece, ...]  # ``abstract`` cut at the matched terms
+    # ``order: relevance``: "0.83: low bit, quantization" (the value, and the terms that
+    # pushed it up); "" when the digest is not ranked by relevance.
+    why: str = ""
     # Signed "More like this" / "Less like this" URLs (render.links), or "" without them.
     more_url: str = ""
     less_url: str = ""
@@ -548,6 +553,7 @@ def _view(
         # The terms as the rule wrote them (uncapped), found in the capped abstract.
         abstract_parts=parts,
         abstract_runs=link_runs(parts),
+        why=relevance_reason(match),
         more_url=more_url,
         less_url=less_url,
     )
@@ -597,6 +603,26 @@ def link_runs(pieces: Sequence[Piece]) -> tuple[tuple[str, tuple[Piece, ...]], .
     return tuple((href, tuple(run)) for href, run in runs if run)
 
 
+def relevance_reason(match: Match) -> str:
+    """``relevance 0.83: low bit, quantization`` for a paper ranked by relevance, else ""."""
+    relevance = match.relevance
+    if relevance is None:
+        return ""
+    terms = ", ".join(capped(one_line(t), TERM_MAX) for t in relevance.terms[:TERMS_MAX])
+    return f"relevance {relevance.value:.2f}" + (f": {terms}" if terms else "")
+
+
+def ranking_lines(digest: Digest) -> tuple[str, ...]:
+    """What a digest's footer says of its relevance order: papers below the threshold, and
+    why it is in score order when the model could not be used."""
+    lines = []
+    if digest.below_threshold:
+        lines.append(f"+{digest.below_threshold} below your relevance threshold (min_relevance).")
+    if digest.fallback:
+        lines.append(f"Ranked by score, not relevance: {one_line(digest.fallback)}.")
+    return tuple(lines)
+
+
 def _papers(count: int) -> str:
     return f"{count} paper" if count == 1 else f"{count} papers"
 
@@ -615,11 +641,13 @@ def counts_line(counts: DigestCounts, *, mail: bool = False) -> str:
         parts = [shown]
         if counts.by_title:
             parts.append(f"{counts.by_title} listed by title")
-        cut = counts.left_out - counts.capped
+        cut = counts.left_out - counts.capped - counts.below_threshold
         if cut:
             parts.append(f"{cut} not listed" + (" (mail size)" if mail else ""))
         if counts.capped:
             parts.append(f"{counts.capped} not shown (max_papers)")
+        if counts.below_threshold:
+            parts.append(f"{counts.below_threshold} below your relevance threshold")
         head = f"{_papers(counts.matched)} matched: {', '.join(parts)}"
     if updates:
         head += f"; {updates} updated"
@@ -697,10 +725,11 @@ def _context(
         "papers": papers,
         "listed": listed,
         "listed_groups": _by_topic(listed, counts),
-        "unlisted": counts.left_out - counts.capped,
+        "unlisted": counts.left_out - counts.capped - counts.below_threshold,
         "updated": [_view(m, digest.period, tex) for m in digest.updated[: counts.updated]],
         "updated_unlisted": counts.updated_left_out,
         "more": more_line(digest.omitted),
+        "ranking": ranking_lines(digest),
     }
 
 

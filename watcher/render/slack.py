@@ -29,14 +29,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from watcher.digest import digest_counts, first_topic, tally, topics_of
 from watcher.match import highlight_spans
 from watcher.models import Digest, Match, Paper, Term
 from watcher.render import Piece, highlight_pieces, match_terms, more_line
-from watcher.render.formats import counts_line, shown_digest, topics_line
+from watcher.render.formats import (
+    counts_line,
+    ranking_lines,
+    relevance_reason,
+    shown_digest,
+    topics_line,
+)
 
 Block = dict[str, Any]
 
@@ -261,6 +267,8 @@ def _context(digest: Digest, follow: str = "") -> Block:
     if topics := topics_line(counts):
         parts.append(slack_escape(topics))
     parts.append(f"arXiv announcement of {slack_escape(digest.period)}")
+    # Why the order is not relevance; how many fell below the threshold the counts say.
+    parts.extend(slack_escape(line) for line in ranking_lines(replace(digest, below_threshold=0)))
     if follow:
         parts.append(follow)
     return _context_block(" · ".join(parts))
@@ -299,6 +307,8 @@ def paper_text(match: Match, max_chars: int = 3000) -> str:
     abstract = highlight_mrkdwn(paper.abstract, match_terms(match), ABSTRACT_MAX)
     terms = _terms(match)
     tail = [f"_Matched:_ {clip_escaped(terms, TERMS_MAX)}"] if terms else []
+    if why := relevance_reason(match):
+        tail.append(f"_Why:_ {clip_escaped(why, TERMS_MAX)}")
     text = "\n".join([*lines, *([f">{abstract}"] if abstract else []), *tail])
     if len(text) > max_chars:  # only with limits far below Slack's: drop the abstract first
         text = "\n".join([*lines, *tail])

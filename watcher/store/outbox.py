@@ -311,6 +311,8 @@ class OutboxMixin(PapersMixin):
                 updated=target.digest.updated + digest.updated,
                 omitted=target.digest.omitted + digest.omitted,
                 topics=add_topic_counts(topics_of(target.digest), digest.topics),
+                below_threshold=target.digest.below_threshold + digest.below_threshold,
+                fallback=digest.fallback,
             )
             entry = replace(target, digest=grown)
         else:

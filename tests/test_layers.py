@@ -51,9 +51,10 @@ ROWS = [
      "watcher.stopsignal"),
     ("watcher.query", "watcher.schedule", "watcher.sources", "watcher.match", "watcher.digest",
      "watcher.parse", "watcher.render", "watcher.rules", "watcher.rules.load",
-     "watcher.feedback", "watcher.library"),
+     "watcher.relevance", "watcher.feedback", "watcher.library"),
     ("watcher.settings", "watcher.fetch", "watcher.store", "watcher.notify"),
-    ("watcher.polling", "watcher.pipeline", "watcher.status", "watcher.rules.watch"),
+    ("watcher.polling", "watcher.pipeline", "watcher.status", "watcher.rules.watch",
+     "watcher.ranking"),
     ("watcher.app",),
     ("watcher.rules.tools", "watcher.daemon", "watcher.cli", "watcher.__main__"),
 ]  # fmt: skip

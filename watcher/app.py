@@ -23,10 +23,12 @@ from watcher.match import LazyMatcher, PaperMatcher
 from watcher.models import Subscription
 from watcher.notify import Registry
 from watcher.notify.apprise import AppriseNotifier
+from watcher.notify.atom import AtomNotifier
 from watcher.notify.email import EmailNotifier, LinkFactory, SmtpConfig
 from watcher.notify.local import LocalNotifier
 from watcher.notify.slack import SlackConfig, SlackNotifier
-from watcher.pipeline import Cycle, FeedFetcher
+from watcher.notify.webhook import WebhookNotifier
+from watcher.pipeline import Cycle, FeedFetcher, Ranks
 from watcher.render.links import PaperLinks, link_maker
 from watcher.settings import Settings
 from watcher.sources import FeedSource, expand, placeholders, resolve_source
@@ -151,10 +153,15 @@ def build_cycle(
     *,
     matcher: PaperMatcher | None = None,
     sources: Mapping[FeedSource, Sequence[str]] | None = None,
+    ranker: Ranks | None = None,
 ) -> Cycle:
     """The cycle for these settings. The daemon hands in the ``matcher`` it compiled once per
     rule change and the ``sources`` of this job (a recheck polls only some); every field that
-    comes from a setting (``api_url``, ``archive_days``) is set here, for every caller."""
+    comes from a setting (``api_url``, ``archive_days``) is set here, for every caller.
+    The daemon also hands in its ``ranker``, whose fitted models outlive a cycle; without
+    one, a subscription with ``order: relevance`` gets a fresh one (reading the cache)."""
+    if ranker is None and any(s.order == "relevance" for s in subscriptions):
+        ranker = build_ranker(settings)
     return Cycle(
         fetcher=fetcher,
         store=store,
@@ -164,7 +171,16 @@ def build_cycle(
         available=available,
         api_url=settings.arxiv_api_url,
         archive_days=settings.archive_days,
+        ranker=ranker,
     )
+
+
+def build_ranker(settings: Settings) -> Ranks:
+    """The relevance models of ``order: relevance`` subscriptions, cached in the data dir."""
+    # Imported here: numpy, scipy and scikit-learn load only where a subscription ranks.
+    from watcher.ranking import Ranker
+
+    return Ranker(settings.data_dir)
 
 
 def build_notifiers(
@@ -209,6 +225,10 @@ def build_notifiers(
     # Always there: a rule naming a variable that is not set fails with that name (a
     # failure to fix, shown by status), rather than going to the local files unseen.
     registry["apprise"] = AppriseNotifier(environ, clock=clock, stop=stop)
+    registry["atom"] = AtomNotifier(settings.data_dir / "atom", clock)
+    registry["webhook"] = WebhookNotifier(
+        environ, secret=settings.webhook_secret, clock=clock, stop=stop
+    )
     return registry
 
 

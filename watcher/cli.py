@@ -50,6 +50,7 @@ from watcher.status import (
 )
 from watcher.store import FEEDBACK_FILE, AtomicJSONStorage, Store, read_feedback, record_vote
 from watcher.store.files import restore_previous
+from watcher.store.relevance import read_states
 
 
 class UsageError(WatcherError):
@@ -661,6 +662,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             status = replace(status, feedback=tuple(votes.by_subscription().values()))
         except WatcherError as exc:
             status = replace(status, feedback_error=str(exc))
+        states = read_states(settings.data_dir)
+        if isinstance(states, dict):
+            status = replace(status, relevance=tuple(states[name] for name in sorted(states)))
     options = ["--data", str(args.data)] if args.data else []
     # An error text may quote a secret (a webhook URL): hidden as the daemon's log hides it.
     secrets = secrets_of(settings, environ)

@@ -2,10 +2,15 @@
 
 Display order is the subscription's ``order``: ``newest`` (the default) puts the newest
 publication first, ties broken by arXiv id descending, papers without a publication time
-last; ``score`` puts the highest ``Match.score`` first, then the same newest-first order. A
-subscription's ``max_papers`` keeps the first N in that order and records how many were left
-out in ``Digest.omitted`` (the renderers say "+N more"). A paper appears once per digest, in
-its newest version.
+last; ``score`` puts the highest ``Match.score`` first, then the same newest-first order;
+``relevance`` puts the highest ``Match.relevance`` first (the subscription's model, see
+watcher.relevance), then the score order. A relevance digest whose model could not be used
+(``Ranking.fallback``) is in score order and carries the reason in ``Digest.fallback``; one
+with a ``min_relevance`` drops the papers below it (``Digest.below_threshold``), but never so
+many that fewer than ``keep_at_least`` remain. A subscription's ``max_papers`` then keeps the
+first N in that order and records how many were left out in ``Digest.omitted`` (the
+renderers say "+N more"). Every cut keeps the first papers of the order, never others. A
+paper appears once per digest, in its newest version.
 
 Updates (replacements of papers a subscription was sent before, for ``updates: true``) are
 listed apart in ``Digest.updated``, newest version first; they are never capped.
@@ -14,10 +19,19 @@ listed apart in ``Digest.updated``, newest version first; they are never capped.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import get_args
 
-from watcher.models import LOCAL, Destination, Digest, DigestOrder, Match, Subscription
+from watcher.models import (
+    LOCAL,
+    Destination,
+    Digest,
+    DigestOrder,
+    Match,
+    Ranking,
+    Subscription,
+)
 
 __all__ = [
     "ORDERS",
@@ -52,6 +66,12 @@ def _score_key(match: Match) -> tuple[float, bool, float, str]:
     return (match.score, *_sort_key(match))
 
 
+def _relevance_key(match: Match) -> tuple[bool, float, float, bool, float, str]:
+    rated = match.relevance is not None
+    value = match.relevance.value if match.relevance is not None else 0.0
+    return (rated, value, *_score_key(match))
+
+
 def _update_key(match: Match) -> tuple[bool, float, str]:
     # An update is about the new version: its own time first, v1's when a feed lacks it.
     paper = match.paper
@@ -75,11 +95,14 @@ def order_matches(
 
     ``newest``: newest ``published`` first; equal times by id descending; papers without
     ``published`` last (also by id descending). ``score``: highest ``score`` first, equal
-    scores in the ``newest`` order.
+    scores in the ``newest`` order. ``relevance``: highest ``relevance`` first (papers
+    without one after those with one), equal ones in the ``score`` order.
     """
     if order not in ORDERS:
         raise ValueError(f"unknown digest order {order!r}; expected one of {ORDERS}")
     unique = _dedupe(matches)
+    if order == "relevance":
+        return tuple(sorted(unique, key=_relevance_key, reverse=True))
     if order == "score":
         return tuple(sorted(unique, key=_score_key, reverse=True))
     return tuple(sorted(unique, key=_sort_key, reverse=True))
@@ -109,18 +132,53 @@ def _group(matches: Iterable[Match]) -> dict[str, list[Match]]:
     return grouped
 
 
+NO_RANKING = "no relevance model was prepared for it"
+
+
+def _ranked(
+    subscription: Subscription, matches: Iterable[Match], ranking: Ranking | None
+) -> tuple[tuple[Match, ...], int, str | None]:
+    """Matches in the subscription's order, cut by its relevance threshold: the kept
+    ones, how many fell below the threshold, and why relevance was not used (if so)."""
+    if subscription.order != "relevance":
+        return order_matches(matches, subscription.order), 0, None
+    if ranking is None or ranking.fallback is not None:
+        reason = NO_RANKING if ranking is None else ranking.fallback
+        return order_matches(matches, "score"), 0, reason
+    rated = [replace(m, relevance=ranking.relevance.get(m.paper.id, m.relevance)) for m in matches]
+    ordered = order_matches(rated, "relevance")
+    threshold = subscription.min_relevance
+    if threshold is None:
+        return ordered, 0, None
+    above = sum(m.relevance is not None and m.relevance.value >= threshold for m in ordered)
+    kept = max(above, min(subscription.keep_at_least or 0, len(ordered)))
+    return ordered[:kept], len(ordered) - kept, None
+
+
 def make_digest(
     subscription: Subscription,
     period: str,
     matches: Iterable[Match],
     updates: Iterable[Match] = (),
+    ranking: Ranking | None = None,
 ) -> Digest:
-    """The digest of one subscription: its order, its ``max_papers`` cap, its updates."""
-    ordered = order_matches(matches, subscription.order)
+    """The digest of one subscription: its order (``ranking``: the relevance of its papers,
+    for ``order: relevance``), its relevance threshold, its ``max_papers`` cap, its updates."""
+    matches = list(matches)
+    ordered, below, fallback = _ranked(subscription, matches, ranking)
     cap = subscription.max_papers
     kept = ordered if cap is None else ordered[: max(cap, 0)]
-    updated = order_updates(updates, (m.paper.id for m in ordered)) if subscription.updates else ()
-    return Digest(subscription.name, period, kept, updated, omitted=len(ordered) - len(kept))
+    listed = (m.paper.id for m in matches)
+    updated = order_updates(updates, listed) if subscription.updates else ()
+    return Digest(
+        subscription.name,
+        period,
+        kept,
+        updated,
+        omitted=len(ordered) - len(kept),
+        below_threshold=below,
+        fallback=fallback,
+    )
 
 
 def plan_digests(
@@ -129,6 +187,7 @@ def plan_digests(
     period: str,
     *,
     updates: Iterable[Match] = (),
+    rankings: Mapping[str, Ranking] | None = None,
 ) -> list[tuple[Destination, Digest]]:
     """One digest per subscription that has matches or updates, paired with each destination.
 
@@ -136,7 +195,8 @@ def plan_digests(
     only subscriptions with ``updates: true``, and a paper new in the same digest is not
     listed again as updated. Subscriptions keep their given order, destinations the order of
     ``deliver`` (``LOCAL`` when it is empty). Matches for subscriptions not in
-    ``subscriptions`` (a rule file that was removed) are dropped.
+    ``subscriptions`` (a rule file that was removed) are dropped. ``rankings``: the
+    relevance of the papers of each ``order: relevance`` subscription, by name.
     """
     by_subscription = _group(matches)
     updates_by_subscription = _group(updates)
@@ -145,7 +205,8 @@ def plan_digests(
     for subscription in _subscription_list(subscriptions):
         found = by_subscription.pop(subscription.name, [])
         changed = updates_by_subscription.pop(subscription.name, [])
-        digest = make_digest(subscription, period, found, changed)
+        ranking = None if rankings is None else rankings.get(subscription.name)
+        digest = make_digest(subscription, period, found, changed, ranking)
         if not digest.matches and not digest.updated:
             continue
         for destination in subscription.deliver or (LOCAL,):
@@ -167,4 +228,12 @@ def merge_digests(a: Digest, b: Digest, order: DigestOrder | str = "newest") -> 
         )
     matches = order_matches((*a.matches, *b.matches), order)
     updated = order_updates((*a.updated, *b.updated), (m.paper.id for m in matches))
-    return Digest(a.subscription, a.period, matches, updated, omitted=a.omitted + b.omitted)
+    return Digest(
+        a.subscription,
+        a.period,
+        matches,
+        updated,
+        omitted=a.omitted + b.omitted,
+        below_threshold=a.below_threshold + b.below_threshold,
+        fallback=b.fallback if b.fallback is not None else a.fallback,
+    )

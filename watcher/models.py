@@ -7,6 +7,7 @@ All frozen: stages take values and return new ones, so any stage can be tested a
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
@@ -25,7 +26,7 @@ FIELDS: tuple[str, ...] = (
     "journal_ref",
     "announce_type",
 )
-DigestOrder = Literal["newest", "score"]
+DigestOrder = Literal["newest", "score", "relevance"]
 # Announce types that mean "announced today"; replacements are not new papers. API and
 # generic feeds carry no announce type.
 ANNOUNCEABLE: frozenset[AnnounceType | None] = frozenset({"new", "cross", None})
@@ -206,8 +207,12 @@ class Subscription:
     schedule: str = "daily"
     timezone: str = "UTC"
     updates: bool = False
-    order: DigestOrder = "newest"  # "score": best matches first (Match.score)
+    order: DigestOrder = "newest"  # "score": best matches first; "relevance": the model's
     max_papers: int | None = None  # cap a digest's length; the rest is "+N more"
+    # ``order: relevance`` only: papers the model rates below this are dropped and counted,
+    # but never so many that fewer than ``keep_at_least`` remain.
+    min_relevance: float | None = None
+    keep_at_least: int | None = None
     # A new subscription first seen by the daemon also matches the archive's last N days.
     backfill_days: int | None = None
     # ``library: refs.bib``: the papers the reader already knows (watcher.library), its path
@@ -227,6 +232,16 @@ class TopicHit:
 
 
 @dataclass(frozen=True, slots=True)
+class Relevance:
+    """What a subscription's relevance model (watcher.relevance) says of one paper: its
+    value from 0 to 1 (the classifier's decision value through the logistic function; above
+    0.5 it is on the liked side) and the few terms that pushed it up most, strongest first."""
+
+    value: float
+    terms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Match:
     paper: Paper
     subscription: str
@@ -234,6 +249,17 @@ class Match:
     # Relevance (watcher.match: title hit 3, other fields 1, watched author 5); 0 = unscored.
     # Derived from the hits, so left out of equality: a stored match equals a fresh one.
     score: float = field(default=0.0, compare=False)
+    # Set for ``order: relevance`` digests whose model could be fitted; derived, like score.
+    relevance: Relevance | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """What ``order: relevance`` knows of one subscription in a cycle: the relevance of
+    each paper by id, or why there is none (``fallback``: the digest is in score order)."""
+
+    relevance: Mapping[str, Relevance] = field(default_factory=dict)
+    fallback: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +274,11 @@ class Digest:
     updated: tuple[Match, ...] = ()
     # Papers that matched but were left out by the subscription's ``max_papers`` ("+N more").
     omitted: int = 0
+    # ``order: relevance``: papers dropped by ``min_relevance`` ("+N below your relevance
+    # threshold"), and why the digest is in score order instead when the model could not
+    # be used (too few liked papers, a fit that failed); None when it was used.
+    below_threshold: int = 0
+    fallback: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +287,18 @@ class Message:
     markdown: str
     text: str
     html: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelState:
+    """How one subscription's relevance stands, for ``watcher status``: ``active`` with what
+    it was fitted on, or why its digests are in score order."""
+
+    subscription: str
+    active: bool
+    detail: str
+    missing: int = 0  # liked/disliked/library papers whose text the archive lacks (yet)
+    problem: str | None = None  # e.g. the library file could not be read
 
 
 @dataclass(frozen=True, slots=True)

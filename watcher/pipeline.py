@@ -34,9 +34,10 @@ from watcher.models import (
     Match,
     Paper,
     PaperRecord,
+    Ranking,
     Subscription,
 )
-from watcher.notify import Registry, Resumable, Settles
+from watcher.notify import Registry, Resumable, Settles, is_repeatable
 from watcher.polling import Polled, Poller, announcement_date, poll
 from watcher.schedule import delivery_slot
 from watcher.settings import DEFAULT_API_URL
@@ -50,6 +51,16 @@ LATE_WINDOW = timedelta(days=7)
 
 class FeedFetcher(Protocol):
     def fetch(self, source: str, *, etag: str | None = None) -> FetchResult: ...
+
+
+class Ranks(Protocol):
+    """The relevance of ``order: relevance`` subscriptions (watcher.ranking.Ranker)."""
+
+    def prepare(
+        self, store: Store, subscriptions: Sequence[Subscription], now: datetime
+    ) -> None: ...
+
+    def rank(self, subscription: Subscription, papers: Sequence[Paper]) -> Ranking: ...
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,8 @@ class Cycle:
     api_max_pages: int = 20
     stale_fill_after: int = 2
     archive_days: int = 90  # how long the archive keeps titles and abstracts
+    # Orders ``order: relevance`` digests; None: they fall back to score order, saying so.
+    ranker: Ranks | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +175,8 @@ def gather(cycle: Cycle, now: datetime) -> Plan:
         for pid in arrivals.papers
         if pid in arrivals.announceable or not update_feeds.isdisjoint(arrivals.sources_of[pid])
     ]
+    if cycle.ranker is not None:
+        cycle.ranker.prepare(cycle.store, cycle.subscriptions, now)
     return decide(
         arrivals,
         polled,
@@ -171,6 +186,7 @@ def gather(cycle: Cycle, now: datetime) -> Plan:
         cycle.available,
         now,
         cycle.sources,
+        ranker=cycle.ranker,
     )
 
 
@@ -208,6 +224,8 @@ def decide(
     available: frozenset[str],
     now: datetime,
     sources: Mapping[FeedSource, Sequence[str]],
+    *,
+    ranker: Ranks | None = None,
 ) -> Plan:
     """The plan, from values alone: which papers are new, which subscriptions they match,
     which known papers are still news to a subscription (late) or updates, and the digests
@@ -234,7 +252,8 @@ def decide(
     updated, updates = _updates(subscriptions, matcher, papers, known, feeds, readers)
 
     routed, notes = _route(subscriptions, available)
-    digests, due_at = _plan(matches, updates, routed, arrivals.period_of)
+    rankings = _rankings(ranker, subscriptions, matches)
+    digests, due_at = _plan(matches, updates, routed, arrivals.period_of, rankings)
     matched_by: dict[str, set[str]] = defaultdict(set)
     for match in matches:
         matched_by[match.paper.id].add(match.subscription)
@@ -298,9 +317,9 @@ def deliver(
             store.mark_failed(entry.key, error, permanent=True)
             reports.append(DeliveryReport(*report_args, status="failed", detail=error))
             continue
-        # A local digest cut off by a crash is simply written again (the file write is
-        # atomic); anything sent elsewhere might have arrived.
-        if destination.kind != "local":
+        # A local digest or an Atom feed cut off by a crash is simply written again (the
+        # file write is atomic); anything sent elsewhere might have arrived.
+        if destination.kind != "local" and not is_repeatable(notifier):
             # Durable before the send: if the process dies after the destination accepted
             # it, the rerun finds the entry "unknown" and does not send it again on its own.
             store.mark_sending(entry.key)
@@ -442,11 +461,28 @@ def _updates(
     return newer, updates
 
 
+def _rankings(
+    ranker: Ranks | None, subscriptions: Sequence[Subscription], matches: Sequence[Match]
+) -> dict[str, Ranking]:
+    """The relevance of each ``order: relevance`` subscription's matched papers."""
+    wanted = {s.name: s for s in subscriptions if s.order == "relevance"}
+    if not wanted:
+        return {}
+    if ranker is None:
+        return {name: Ranking(fallback="relevance ranking is off here") for name in wanted}
+    papers: dict[str, list[Paper]] = defaultdict(list)
+    for match in matches:
+        if match.subscription in wanted:
+            papers[match.subscription].append(match.paper)
+    return {name: ranker.rank(wanted[name], found) for name, found in papers.items()}
+
+
 def _plan(
     matches: Sequence[Match],
     updates: Sequence[Match],
     routed: Sequence[Subscription],
     announced_on: Mapping[str, str],
+    rankings: Mapping[str, Ranking] | None = None,
 ) -> tuple[list[tuple[Destination, Digest]], dict[tuple[str, str], datetime]]:
     """Digests per subscription and period, updates attached, and when each is due.
 
@@ -472,7 +508,7 @@ def _plan(
                 if due is not None:
                     due_at[(sub.name, period)] = due
         for period, (new, updated) in sorted(slots.items()):
-            planned.extend(plan_digests(new, [sub], period, updates=updated))
+            planned.extend(plan_digests(new, [sub], period, updates=updated, rankings=rankings))
     return planned, due_at
 
 

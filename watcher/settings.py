@@ -45,6 +45,8 @@ class Settings:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_security: Security = "starttls"
     mail_from: str | None = None
+    # Signs every webhook POST (X-Watcher-Signature: sha256=HMAC of the body) when set.
+    webhook_secret: str | None = field(default=None, repr=False)
     # The daemon's rhythm: poll shortly after arXiv rebuilds its feeds (midnight US-Eastern,
     # Monday to Friday), and re-check stale or failed feeds later the same morning.
     poll_cron: str = "10 0 * * mon-fri"
@@ -201,6 +203,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         smtp_password=text("SMTP_PASSWORD"),
         smtp_security=security,
         mail_from=text("MAIL_FROM"),
+        webhook_secret=text("WATCHER_WEBHOOK_SECRET"),
         poll_cron=crons["WATCHER_POLL_CRON"],
         recheck_cron=crons["WATCHER_RECHECK_CRON"],
         poll_timezone=poll_timezone,

@@ -38,6 +38,7 @@ from watcher.models import (
     FeedState,
     Heartbeat,
     JobRun,
+    ModelState,
     Receipt,
     ResumePoint,
 )
@@ -179,6 +180,8 @@ class Status:
     # The votes per subscription (watcher feedback), or why they cannot be read.
     feedback: tuple[SubscriptionFeedback, ...] = ()
     feedback_error: str | None = None
+    # ``order: relevance`` subscriptions as the last cycle left them (relevance/status.json).
+    relevance: tuple[ModelState, ...] = ()
     # Slack buttons and email links: on or off, and how they stand.
     feedback_channels: tuple[FeedbackChannel, ...] = ()
 
@@ -368,6 +371,7 @@ def render_status(
         lines.append(f"LAST CYCLE FAILED: {status.last_run_error}")
     lines += [f"DATA DIRECTORY: {problem}" for problem in status.storage]
     lines += _feedback_lines(status)
+    lines += _relevance_lines(status.relevance)
     if not status.destinations:
         lines.append("Deliveries: none yet.")
     else:
@@ -447,6 +451,22 @@ def _feedback_lines(status: Status) -> list[str]:
         gone = known is not None and book.subscription not in known
         lines.append(f"  {book.subscription}: {counts}{' (no rule file has it)' if gone else ''}")
     return lines
+
+
+def _relevance_lines(states: Iterable[ModelState]) -> list[str]:
+    lines = []
+    for state in states:
+        how = (
+            f"relevance active, {state.detail}"
+            if state.active
+            else f"score order (relevance fell back: {state.detail})"
+        )
+        if state.missing:
+            how += f"; {count(state.missing, 'labelled paper')} without text in the archive yet"
+        if state.problem:
+            how += f"; {state.problem}"
+        lines.append(f"  {state.subscription}: {how}")
+    return ["Relevance (order: relevance):", *lines] if lines else []
 
 
 def _feed_lines(feeds: Iterable[FeedHealth]) -> list[str]:

@@ -69,7 +69,7 @@ from watcher.models import (
     Subscription,
 )
 from watcher.notify import RedactingNotifier, Registry, redacted, secrets_of
-from watcher.pipeline import deliver, run_cycle
+from watcher.pipeline import Ranks, deliver, run_cycle
 from watcher.rules import load_rule_file
 from watcher.rules.watch import Reload, RuleState, Snapshot, reload, snapshot
 from watcher.schedule import schedule_cron
@@ -121,6 +121,7 @@ class Daemon:
         self._in_use: InUse | None = None
         self.notifiers: Registry = {}
         self.backfilled: dict[str, str] = {}  # subscription name -> when
+        self.ranker: Ranks | None = None  # fitted relevance models, kept between cycles
         self.last: JobRun | None = None
         self.last_cycle: JobRun | None = None
         self.running: RunningJob | None = None
@@ -483,7 +484,11 @@ class Daemon:
         # The matcher is the cycle's own (compiled at its first paper): the words it learns
         # to look up in a day's papers die with the cycle instead of piling up in a daemon
         # that runs for months. Indexing 10,000 subscriptions takes seconds once a day.
-        cycle = app.build_cycle(self.settings, store, self.fetcher, subs, sources=sources)
+        if self.ranker is None and any(s.order == "relevance" for s in subs):
+            self.ranker = app.build_ranker(self.settings)  # its models outlive the cycle
+        cycle = app.build_cycle(
+            self.settings, store, self.fetcher, subs, sources=sources, ranker=self.ranker
+        )
         if not sources:
             log.info("%s: no feed to poll", spec.name, extra={"event": "cycle"})
         # A stop request: no delivery is started, and the one in flight is cut short.

@@ -52,6 +52,13 @@ class Settles(Protocol):
 Registry = dict[str, Notifier]
 
 
+def is_repeatable(notifier: Notifier) -> bool:
+    """True for a notifier whose send, made again, has the effect of one (the Atom feed:
+    written whole, its entries keyed by paper; it says so with ``repeatable = True``). A
+    send of it cut short by a crash is simply made again, never "unknown"."""
+    return bool(getattr(notifier, "repeatable", False))
+
+
 # After Notifier: redact wraps one.
 from watcher.notify.redact import RedactingNotifier, redacted, secrets_of  # noqa: E402
 
@@ -62,6 +69,7 @@ __all__ = [
     "Registry",
     "Resumable",
     "Settles",
+    "is_repeatable",
     "redacted",
     "secrets_of",
 ]

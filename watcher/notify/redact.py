@@ -12,7 +12,7 @@ from typing import Any
 from watcher import logs
 from watcher.errors import DeliveryError
 from watcher.models import Destination, Digest, Receipt, Subscription
-from watcher.notify import Notifier, Progress, Resumable, Settles
+from watcher.notify import Notifier, Progress, Resumable, Settles, is_repeatable
 from watcher.settings import Settings
 
 _SECRET_NAME = re.compile(r"TOKEN|PASSW|SECRET|WEBHOOK|API_?KEY|CREDENTIAL", re.I)
@@ -25,7 +25,12 @@ def secrets_of(
     settings' secrets, every variable whose name says it holds one, and the variables the
     subscriptions' destinations name (a Slack ``webhook_env``, an Apprise or webhook URL's
     variable), whatever their names."""
-    found = [settings.slack_bot_token, settings.slack_webhook_url, settings.smtp_password]
+    found = [
+        settings.slack_bot_token,
+        settings.slack_webhook_url,
+        settings.smtp_password,
+        settings.webhook_secret,
+    ]
     found += [value for name, value in environ.items() if _SECRET_NAME.search(name)]
     found += [
         environ.get(dest.secret_variable, "")
@@ -62,6 +67,10 @@ class RedactingNotifier:
             raise type(error)(
                 message, where=where, permanent=error.permanent, resume=error.resume
             ) from None
+
+    @property
+    def repeatable(self) -> bool:
+        return is_repeatable(self.inner)
 
     def settle(self) -> None:
         if isinstance(self.inner, Settles):

@@ -54,6 +54,8 @@ __all__ = [
     "more_line",
     "one_line",
     "paper_date",
+    "ranking_lines",
+    "relevance_reason",
     "render",
     "render_format",
     "safe_href",
@@ -369,6 +371,9 @@ class PaperView:
     updated: bool
     topics: tuple[TopicView, ...]
     abstract_parts: tuple[Piece, ...]  # ``abstract`` cut at the matched terms
+    # ``order: relevance``: "0.83: low bit, quantization" (the value, and the terms that
+    # pushed it up); "" when the digest is not ranked by relevance.
+    why: str = ""
     # Signed "More like this" / "Less like this" URLs (render.links), or "" without them.
     more_url: str = ""
     less_url: str = ""
@@ -516,9 +521,30 @@ def _view(match: Match, period: str, links: PaperLinks | None = None) -> PaperVi
         topics=tuple(TopicView(hit.topic, hit.terms) for hit in map(_shown_hit, match.hits)),
         # The terms as the rule wrote them (uncapped), found in the capped abstract.
         abstract_parts=highlight_pieces(shown.abstract, match_terms(match)),
+        why=relevance_reason(match),
         more_url=more_url,
         less_url=less_url,
     )
+
+
+def relevance_reason(match: Match) -> str:
+    """``relevance 0.83: low bit, quantization`` for a paper ranked by relevance, else ""."""
+    relevance = match.relevance
+    if relevance is None:
+        return ""
+    terms = ", ".join(capped(one_line(t), TERM_MAX) for t in relevance.terms[:TERMS_MAX])
+    return f"relevance {relevance.value:.2f}" + (f": {terms}" if terms else "")
+
+
+def ranking_lines(digest: Digest) -> tuple[str, ...]:
+    """What a digest's footer says of its relevance order: papers below the threshold, and
+    why it is in score order when the model could not be used."""
+    lines = []
+    if digest.below_threshold:
+        lines.append(f"+{digest.below_threshold} below your relevance threshold (min_relevance).")
+    if digest.fallback:
+        lines.append(f"Ranked by score, not relevance: {one_line(digest.fallback)}.")
+    return tuple(lines)
 
 
 def _papers(count: int) -> str:
@@ -564,6 +590,7 @@ def _context(digest: Digest, links: PaperLinks | None = None) -> dict[str, objec
         "papers": [_view(m, digest.period, links) for m in digest.matches],
         "updated": [_view(m, digest.period) for m in digest.updated],
         "more": more_line(digest.omitted),
+        "ranking": ranking_lines(digest),
     }
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from watcher.models import Digest, Match, Paper, Term
 from watcher.render import Piece, highlight_pieces, match_terms, more_line
-from watcher.render.formats import shown_digest
+from watcher.render.formats import ranking_lines, relevance_reason, shown_digest
 
 Block = dict[str, Any]
 
@@ -231,6 +231,7 @@ def _context(digest: Digest, groups: list[_Group], threaded: bool) -> Block:
     parts.append(f"arXiv announcement of {slack_escape(digest.period)}")
     if digest.omitted:
         parts.append(slack_escape(more_line(digest.omitted)))
+    parts.extend(slack_escape(line) for line in ranking_lines(digest))
     if threaded:
         parts.append("papers in the thread")
     return _context_block(" · ".join(parts))
@@ -269,6 +270,8 @@ def paper_text(match: Match, max_chars: int = 3000) -> str:
     abstract = highlight_mrkdwn(paper.abstract, match_terms(match), ABSTRACT_MAX)
     terms = _terms(match)
     tail = [f"_Matched:_ {clip_escaped(terms, TERMS_MAX)}"] if terms else []
+    if why := relevance_reason(match):
+        tail.append(f"_Why:_ {clip_escaped(why, TERMS_MAX)}")
     text = "\n".join([*lines, *([f">{abstract}"] if abstract else []), *tail])
     if len(text) > max_chars:  # only with limits far below Slack's: drop the abstract first
         text = "\n".join([*lines, *tail])

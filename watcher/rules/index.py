@@ -39,7 +39,7 @@ INDEX_FILE = "rules-index.json"
 CACHE_FILE = "rules-cache.json"
 # Bumped when what a file loads as changes shape; with the version, it makes an older
 # program's index read as absent (its validation may have differed).
-SCHEMA = 1
+SCHEMA = 3  # 3: min_relevance, keep_at_least (2: library)
 Stamp = tuple[int, int, int]  # st_mtime_ns, st_size, st_ino
 
 
@@ -285,6 +285,8 @@ def _subscription_to_dict(sub: Subscription) -> dict[str, object]:
         "order": sub.order,
         "max_papers": sub.max_papers,
         "backfill_days": sub.backfill_days,
+        "min_relevance": sub.min_relevance,
+        "keep_at_least": sub.keep_at_least,
         "library": sub.library,
         "library_stamp": None if sub.library_stamp is None else list(sub.library_stamp),
     }
@@ -318,6 +320,7 @@ def _subscription_from_dict(data: dict[str, Any]) -> Subscription:
         for d in data["deliver"]
     )
     max_papers, backfill = data["max_papers"], data["backfill_days"]
+    threshold, keep = data.get("min_relevance"), data.get("keep_at_least")
     library, stamp = data.get("library"), data.get("library_stamp")
     return Subscription(
         name=str(data["name"]),
@@ -331,6 +334,8 @@ def _subscription_from_dict(data: dict[str, Any]) -> Subscription:
         order=cast(DigestOrder, order),
         max_papers=None if max_papers is None else int(max_papers),
         backfill_days=None if backfill is None else int(backfill),
+        min_relevance=None if threshold is None else float(threshold),
+        keep_at_least=None if keep is None else int(keep),
         library=None if library is None else str(library),
         library_stamp=None if stamp is None else (int(stamp[0]), int(stamp[1]), int(stamp[2])),
     )

@@ -34,7 +34,10 @@ The rule language (see ``rules/efficient-ml.yaml`` for a commented example):
     schedule: daily                     # daily, weekly, or a 5-field cron line
     timezone: America/New_York          # default UTC
     updates: false                      # also announce replaced versions
-    order: newest                       # or score: best matches first
+    order: newest                       # or score: best matches first; or relevance:
+                                        # ranked by what you liked (watcher feedback)
+    min_relevance: 0.4                  # relevance only: drop papers rated below (0..1)
+    keep_at_least: 5                    # ... but never keep fewer than this many
     max_papers: 30                      # cap a digest; the rest is "+N more"
     backfill: 7d                        # when new: also match the last 7 days (once)
     library: refs.bib                   # papers you know (BibTeX, or arXiv ids one a
@@ -108,10 +111,12 @@ TOP_KEYS = (
     "order",
     "max_papers",
     "backfill",
+    "min_relevance",
+    "keep_at_least",
     "library",
 )
 TOPIC_KEYS = ("name", "any", "all", "none", "query", "authors", "categories", "fields")
-ORDERS: tuple[DigestOrder, ...] = ("newest", "score")
+ORDERS: tuple[DigestOrder, ...] = ("newest", "score", "relevance")
 DELIVER_KINDS = ("local", "slack", "email", "apprise", "webhook", "atom")
 SLACK_KEYS = ("channel", "webhook_env")
 ATOM_KEYS = ("path", "entries")
@@ -335,6 +340,7 @@ class _Reader:
         order = self.order(top["order"]) if "order" in top else "newest"
         max_papers = self.max_papers(top["max_papers"]) if "max_papers" in top else None
         backfill = self.backfill(top["backfill"]) if "backfill" in top else None
+        min_relevance, keep_at_least = self.relevance_cut(top, order)
         library, library_stamp = self.library(top["library"]) if "library" in top else (None, None)
         sub = Subscription(
             name=name,
@@ -347,11 +353,50 @@ class _Reader:
             updates=updates,
             order=order,
             max_papers=max_papers,
+            min_relevance=min_relevance,
+            keep_at_least=keep_at_least,
             backfill_days=backfill,
             library=library,
             library_stamp=library_stamp,
         )
         return sub, name_line
+
+    def relevance_cut(
+        self, top: dict[str, Node], order: DigestOrder
+    ) -> tuple[float | None, int | None]:
+        """``min_relevance: 0.4`` (0 to 1) and ``keep_at_least: 5``, for ``order: relevance``."""
+        threshold = keep = None
+        if "min_relevance" in top:
+            node = top["min_relevance"]
+            if not (isinstance(node, ScalarNode) and node.tag.endswith((":float", ":int"))):
+                raise self.error(
+                    f"expected a number from 0 to 1, got {_kind(node)}", node, "min_relevance"
+                )
+            threshold = float(str(node.value).replace("_", ""))
+            if not 0.0 <= threshold <= 1.0:
+                raise self.error(
+                    f"must be between 0 and 1 (relevance runs from 0 to 1, 0.5 is the "
+                    f"model's boundary), got {node.value}",
+                    node,
+                    "min_relevance",
+                )
+        if "keep_at_least" in top:
+            node = top["keep_at_least"]
+            if not (isinstance(node, ScalarNode) and node.tag.endswith(":int")):
+                raise self.error(
+                    f"expected a whole number, got {_kind(node)}", node, "keep_at_least"
+                )
+            keep = int(str(node.value).replace("_", ""), 0)
+            if keep < 0:
+                raise self.error("must be 0 or more", node, "keep_at_least")
+        for key in ("min_relevance", "keep_at_least"):
+            if key in top and order != "relevance":
+                raise self.error(
+                    f"{key} needs order: relevance (it cuts by the relevance model)",
+                    top[key],
+                    key,
+                )
+        return threshold, keep
 
     def library(self, node: Node) -> tuple[str, Stamp]:
         """``library: refs.bib``, relative to the rule file: the path and its stamp (its

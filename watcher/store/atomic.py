@@ -14,14 +14,17 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomically(path: Path, payload: bytes, *, durable: bool = True) -> None:
+def write_atomically(
+    path: Path, payload: bytes, *, durable: bool = True, mode: int | None = None
+) -> None:
     """Write ``payload`` to ``path`` atomically (creating the directory if needed).
     Raises OSError; the temp file never outlives a failure.
 
     ``durable=False`` leaves out the fsyncs: the file is still whole or absent for any
     reader and after a crash of the process, and the caller makes a batch of such files
     durable at once (one ``os.sync()`` for a thousand local digests, not two thousand
-    fsyncs)."""
+    fsyncs). ``mode``: the file's permissions (a temp file is made readable by its owner
+    only; a feed a web server serves must be readable by others)."""
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
@@ -29,6 +32,8 @@ def write_atomically(path: Path, payload: bytes, *, durable: bool = True) -> Non
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
             if durable:
                 os.fsync(handle.fileno())
         os.replace(tmp, path)

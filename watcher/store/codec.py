@@ -26,6 +26,7 @@ from watcher.models import (
     Paper,
     PaperRecord,
     Receipt,
+    Relevance,
     TopicHit,
     versioned,
 )
@@ -121,13 +122,43 @@ def hit_from_dict(data: JSONDict) -> TopicHit:
     return TopicHit(topic=_str(data["topic"]), terms=_strs(data["terms"]))
 
 
+def relevance_to_dict(relevance: Relevance | None) -> JSONDict | None:
+    if relevance is None:
+        return None
+    return {"value": relevance.value, "terms": list(relevance.terms)}
+
+
+def relevance_from_dict(data: object) -> Relevance | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise TypeError(f"expected a relevance object, got {data!r}")
+    value = data["value"]
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TypeError(f"expected a number, got {value!r}")
+    return Relevance(float(value), _strs(data.get("terms", [])))
+
+
+def _ranking_out(digest: Digest) -> JSONDict:
+    # Written only when set, so entries of digests without ranking look as they always did.
+    out: JSONDict = {}
+    if digest.below_threshold:
+        out["below_threshold"] = digest.below_threshold
+    if digest.fallback is not None:
+        out["fallback"] = digest.fallback
+    return out
+
+
 def match_to_dict(match: Match) -> JSONDict:
-    return {
+    out = {
         "paper": paper_to_dict(match.paper),
         "subscription": match.subscription,
         "hits": [hit_to_dict(h) for h in match.hits],
         "score": match.score,
     }
+    if match.relevance is not None:
+        out["relevance"] = relevance_to_dict(match.relevance)
+    return out
 
 
 def match_from_dict(data: JSONDict) -> Match:
@@ -136,6 +167,7 @@ def match_from_dict(data: JSONDict) -> Match:
         subscription=_str(data["subscription"]),
         hits=tuple(hit_from_dict(h) for h in data["hits"]),
         score=float(data.get("score", 0.0)),
+        relevance=relevance_from_dict(data.get("relevance")),
     )
 
 
@@ -146,6 +178,7 @@ def digest_to_dict(digest: Digest) -> JSONDict:
         "matches": [match_to_dict(m) for m in digest.matches],
         "updated": [match_to_dict(m) for m in digest.updated],
         "omitted": digest.omitted,
+        **_ranking_out(digest),
     }
 
 
@@ -156,6 +189,8 @@ def digest_from_dict(data: JSONDict) -> Digest:
         matches=tuple(match_from_dict(m) for m in data["matches"]),
         updated=tuple(match_from_dict(m) for m in data.get("updated", [])),
         omitted=_int(data.get("omitted", 0)),
+        below_threshold=_int(data.get("below_threshold", 0)),
+        fallback=_opt_str(data.get("fallback")),
     )
 
 
@@ -242,6 +277,8 @@ def match_to_ref(match: Match, day: str | None) -> JSONDict:
         ref["day"] = day
     ref["hits"] = [hit_to_dict(h) for h in match.hits]
     ref["score"] = match.score
+    if match.relevance is not None:
+        ref["relevance"] = relevance_to_dict(match.relevance)
     return ref
 
 
@@ -256,6 +293,7 @@ def match_from_ref(data: JSONDict, subscription: str, text: TextLookup) -> Match
         subscription=subscription,
         hits=tuple(hit_from_dict(h) for h in data["hits"]),
         score=float(data.get("score", 0.0)),
+        relevance=relevance_from_dict(data.get("relevance")),
     )
 
 
@@ -275,6 +313,7 @@ def open_entry_to_dict(entry: OutboxEntry, day_of: Callable[[Match], str | None]
             "matches": [match_to_ref(m, day_of(m)) for m in digest.matches],
             "updated": [match_to_ref(m, None) for m in digest.updated],
             "omitted": digest.omitted,
+            **_ranking_out(digest),
         },
         "status": entry.status,
         "attempts": entry.attempts,
@@ -294,6 +333,8 @@ def open_entry_from_dict(data: JSONDict, text: TextLookup) -> OutboxEntry:
         matches=tuple(match_from_ref(m, subscription, text) for m in raw["matches"]),
         updated=tuple(match_from_ref(m, subscription, text) for m in raw.get("updated", [])),
         omitted=_int(raw.get("omitted", 0)),
+        below_threshold=_int(raw.get("below_threshold", 0)),
+        fallback=_opt_str(raw.get("fallback")),
     )
     return OutboxEntry(
         destination=destination_from_dict(data["destination"]),

@@ -307,14 +307,16 @@ class OutboxMixin(PapersMixin):
                 matches=target.digest.matches + tuple(fresh),
                 updated=target.digest.updated + tuple(fresh_updates),
                 omitted=target.digest.omitted + digest.omitted,
+                below_threshold=target.digest.below_threshold + digest.below_threshold,
+                fallback=digest.fallback,
             )
             entry = replace(target, digest=grown)
         else:
             periods = [e.digest.period for e in family] + [r["period"] for r in delivered]
             part = max((split_period(p)[1] for p in periods), default=0) + 1
             period = base if part == 1 else f"{base}#{part}"
-            digest = Digest(
-                digest.subscription, period, tuple(fresh), tuple(fresh_updates), digest.omitted
+            digest = replace(
+                digest, period=period, matches=tuple(fresh), updated=tuple(fresh_updates)
             )
             entry = OutboxEntry(destination, digest, due=due)
         self._put_entry(entry)

@@ -1,0 +1,342 @@
+"""Relevance for ``order: relevance`` subscriptions, over the store (stage).
+
+``Ranker.prepare`` makes sure every such subscription has a model fitted from what it learns
+from now (its likes, dislikes and library: ``Labels``). A model is fitted again only when
+that changes (its fingerprint), not per paper or per cycle: in a long-running process it
+stays in memory, compiled; otherwise it is read from the cache in the data directory
+(``relevance/``, see watcher.store.relevance) and refitted only when the cache is missing,
+damaged or of other labels. ``Ranker.rank`` then rates a digest's papers.
+
+A subscription whose model cannot be fitted (too few liked papers with known text, nothing
+to compare them with, a failure while fitting or reading) is never an error that stops a
+cycle: it gets a ``Ranking`` with the reason, its digest is in score order and says so, and
+``relevance/status.json`` tells ``watcher status``.
+
+Liked or disliked papers whose text the archive does not hold (yet) are left out of the fit
+and counted; once the archive knows them, the fingerprint changes and the model is refitted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from watcher.errors import WatcherError
+from watcher.feedback import Vote
+from watcher.library import read_library
+from watcher.models import ModelState, Paper, Ranking, Subscription
+from watcher.relevance import (
+    BACKGROUND_MAX,
+    Analyzer,
+    CompiledModel,
+    Fallback,
+    RelevanceModel,
+    Scorer,
+    TermIndex,
+    TrainingSet,
+    fingerprint,
+    fit_model,
+    paper_text,
+)
+from watcher.sources import in_subscription_feeds
+from watcher.store import Store
+from watcher.store.relevance import (
+    read_model,
+    write_model,
+    write_states,
+)
+
+log = logging.getLogger("watcher.ranking")
+
+__all__ = [
+    "BACKGROUND_DAYS",
+    "Labels",
+    "LibraryPaper",
+    "Ranker",
+    "relevance_subscriptions",
+    "store_labels",
+]
+
+# The archive's papers of these last days are a subscription's background (unlabelled).
+BACKGROUND_DAYS = 7
+# Past this many remembered texts, the analyzer starts afresh (the background moves daily).
+_ANALYZED_MAX = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryPaper:
+    """A paper the reader already knows: by arXiv id (its text from the archive), else by
+    its own title and abstract."""
+
+    id: str | None
+    title: str = ""
+    abstract: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """What one subscription learns from: its votes and its library."""
+
+    likes: frozenset[str] = frozenset()
+    dislikes: frozenset[str] = frozenset()
+    library: tuple[LibraryPaper, ...] = ()
+    problem: str | None = None  # the library could not be read: said in status
+
+    def key(self, known: Iterable[str]) -> list[str]:
+        """The labels as fingerprint lines, with which ids have text (``known``)."""
+        have = set(known)
+        lines = [f"like {pid} {pid in have}" for pid in sorted(self.likes)]
+        lines += [f"dislike {pid} {pid in have}" for pid in sorted(self.dislikes)]
+        for entry in self.library:
+            if entry.id is not None:
+                lines.append(f"library {entry.id} {entry.id in have}")
+            else:
+                lines.append(f"library-text {entry.title}\n{entry.abstract}")
+        return lines
+
+
+def relevance_subscriptions(subscriptions: Iterable[Subscription]) -> list[Subscription]:
+    return [s for s in subscriptions if s.order == "relevance"]
+
+
+LabelsOf = Callable[[Store, Sequence[Subscription]], Mapping[str, Labels]]
+
+
+def store_labels(store: Store, subscriptions: Sequence[Subscription]) -> dict[str, Labels]:
+    """Each subscription's likes and dislikes, from the store's feedback (one read), and
+    its ``library:`` (a library that cannot be read is left out and said in status)."""
+    names = {s.name for s in subscriptions}
+    likes: dict[str, set[str]] = {name: set() for name in names}
+    dislikes: dict[str, set[str]] = {name: set() for name in names}
+    for vote in store.feedback().votes:
+        if vote.subscription in names:
+            (likes if vote.vote is Vote.LIKE else dislikes)[vote.subscription].add(vote.paper_id)
+    labels = {}
+    for sub in subscriptions:
+        known, problem = _library(sub)
+        labels[sub.name] = Labels(
+            frozenset(likes[sub.name]),
+            frozenset(dislikes[sub.name] - likes[sub.name]),
+            known,
+            problem,
+        )
+    return labels
+
+
+# Library files read, by path and stamp (an unchanged file is not parsed again each cycle).
+_LIBRARIES: dict[tuple[str, tuple[int, int, int] | None], tuple[LibraryPaper, ...]] = {}
+
+
+def _library(sub: Subscription) -> tuple[tuple[LibraryPaper, ...], str | None]:
+    if sub.library is None:
+        return (), None
+    key = (sub.library, sub.library_stamp)
+    found = _LIBRARIES.get(key)
+    if found is None:
+        try:
+            library = read_library(Path(sub.library))
+        except WatcherError as exc:
+            return (), f"library not used: {exc}"
+        found = tuple(LibraryPaper(e.paper_id, e.title, e.abstract) for e in library.entries)
+        if len(_LIBRARIES) > 10_000:
+            _LIBRARIES.clear()
+        _LIBRARIES[key] = found
+    return found, None
+
+
+@dataclass
+class _Fitted:
+    fingerprint: str
+    model: CompiledModel | Fallback
+    state: ModelState
+
+
+@dataclass
+class Ranker:
+    """The relevance models of a process, by subscription name. ``labels_of`` reads what
+    the subscriptions learn from (feedback and libraries) from the store."""
+
+    data_dir: Path
+    labels_of: LabelsOf = store_labels
+    index: TermIndex = field(default_factory=TermIndex)
+    analyzer: Analyzer = field(default_factory=Analyzer)
+    fitted: dict[str, _Fitted] = field(default_factory=dict)
+    refits: int = 0  # models fitted by this process (for the benchmark and tests)
+    _scorer: Scorer | None = None
+
+    def prepare(self, store: Store, subscriptions: Sequence[Subscription], now: datetime) -> None:
+        """Fit what changed; remember each relevance subscription's model or fallback."""
+        wanted = relevance_subscriptions(subscriptions)
+        self._scorer = Scorer(self.index, Analyzer())  # a cycle's papers, analysed once
+        if not wanted:
+            return
+        try:
+            labels = self.labels_of(store, wanted)
+        except Exception as exc:  # a cycle never stops for ranking
+            log.warning("relevance: feedback could not be read: %s", exc)
+            reason = f"the feedback could not be read: {exc}"
+            for sub in wanted:
+                self._remember(sub.name, "", Fallback("fit-failed", reason), 0)
+            self._write_states(store, wanted)
+            return
+        background = _Background(store, now)
+        changed = False
+        for sub in wanted:
+            mine = labels.get(sub.name, Labels())
+            try:
+                changed |= self._prepare_one(store, sub, mine, background)
+            except Exception as exc:  # a cycle never stops for ranking
+                log.warning("relevance: %s: %s", sub.name, exc)
+                fallback = Fallback("fit-failed", f"the model could not be fitted: {exc}")
+                self._remember(sub.name, "", fallback, 0)
+                changed = True
+        if len(self.analyzer) > _ANALYZED_MAX:
+            self.analyzer.forget()
+        if changed:
+            self._write_states(store, wanted)
+
+    def _prepare_one(
+        self, store: Store, sub: Subscription, labels: Labels, background: _Background
+    ) -> bool:
+        ids = set(labels.likes) | set(labels.dislikes)
+        ids.update(e.id for e in labels.library if e.id is not None)
+        known = store.known(sorted(ids))
+        extra = [f"feeds {' '.join(sub.feeds)}", *labels.key(known)]
+        name = fingerprint((), (), extra)
+        current = self.fitted.get(sub.name)
+        if current is not None and current.fingerprint == name:
+            return False
+        cached = read_model(self.data_dir, sub.name)
+        if isinstance(cached, RelevanceModel) and cached.fingerprint == name:
+            self._remember(sub.name, name, cached, labels_missing(labels, known))
+            return True
+        training, missing = _training(store, sub, labels, known, background)
+        fitted = fit_model(training, self.analyzer, name)
+        self.refits += 1
+        if isinstance(fitted, RelevanceModel) and not store.read_only:
+            write_model(self.data_dir, sub.name, fitted)
+        self._remember(sub.name, name, fitted, missing, problem=labels.problem)
+        return True
+
+    def _remember(
+        self,
+        subscription: str,
+        name: str,
+        model: RelevanceModel | Fallback,
+        missing: int,
+        problem: str | None = None,
+    ) -> None:
+        if isinstance(model, Fallback):
+            state = ModelState(subscription, False, model.message, missing, problem)
+            self.fitted[subscription] = _Fitted(name, model, state)
+            return
+        detail = (
+            f"fitted on {model.positives} liked, {model.negatives} disliked and "
+            f"{model.background} background papers"
+        )
+        state = ModelState(subscription, True, detail, missing, problem)
+        self.fitted[subscription] = _Fitted(name, CompiledModel.of(model, self.index), state)
+
+    def _write_states(self, store: Store, wanted: Sequence[Subscription]) -> None:
+        if store.read_only:
+            return
+        names = {s.name for s in wanted}
+        states = [f.state for n, f in sorted(self.fitted.items()) if n in names]
+        try:
+            write_states(self.data_dir, states)
+        except OSError as exc:
+            log.warning("relevance: status not written: %s", exc)
+
+    def state(self, subscription: str) -> ModelState | None:
+        found = self.fitted.get(subscription)
+        return None if found is None else found.state
+
+    def rank(self, subscription: Subscription, papers: Sequence[Paper]) -> Ranking:
+        """The relevance of ``papers`` for ``subscription`` (``prepare`` it first), or
+        why there is none."""
+        found = self.fitted.get(subscription.name)
+        if found is None:
+            return Ranking(fallback="no relevance model was prepared for it")
+        if isinstance(found.model, Fallback):
+            return Ranking(fallback=found.model.message)
+        if self._scorer is None:
+            self._scorer = Scorer(self.index, Analyzer())
+        return Ranking(relevance=self._scorer.score(found.model, papers))
+
+
+def labels_missing(labels: Labels, known: Mapping[str, object]) -> int:
+    ids = set(labels.likes) | set(labels.dislikes)
+    ids.update(e.id for e in labels.library if e.id is not None)
+    return sum(pid not in known for pid in ids)
+
+
+class _Background:
+    """The archive's recent papers, read once per ``prepare`` and only if a fit needs them;
+    newest id first, per set of feeds."""
+
+    def __init__(self, store: Store, now: datetime) -> None:
+        self._store, self._since = store, now - timedelta(days=BACKGROUND_DAYS)
+        self._papers: list[Paper] | None = None
+        self._by_feeds: dict[tuple[str, ...], list[Paper]] = {}
+
+    def of(self, sub: Subscription) -> list[Paper]:
+        found = self._by_feeds.get(sub.feeds)
+        if found is None:
+            if self._papers is None:
+                recent = {p.id: p for p in self._store.recent_papers(self._since)}
+                self._papers = sorted(recent.values(), key=lambda p: p.id, reverse=True)
+            found = [p for p in self._papers if in_subscription_feeds(sub, p)]
+            self._by_feeds[sub.feeds] = found
+        return found
+
+
+def _training(
+    store: Store,
+    sub: Subscription,
+    labels: Labels,
+    known: Mapping[str, object],
+    background: _Background,
+) -> tuple[TrainingSet, int]:
+    """The texts a subscription's model learns from, and how many labelled papers have no
+    text here (yet)."""
+
+    def text_of(pid: str) -> str | None:
+        if pid not in known:
+            return None
+        paper = store.paper(pid)
+        return None if paper is None else paper_text(paper)
+
+    missing = 0
+    positives: dict[str, str] = {}
+    for pid in sorted(labels.likes - labels.dislikes):
+        text = text_of(pid)
+        if text is None:
+            missing += 1
+        else:
+            positives[pid] = text
+    for entry in labels.library:
+        if entry.id is not None and entry.id in labels.dislikes:
+            continue
+        text = text_of(entry.id) if entry.id is not None else None
+        if text is None and (entry.title or entry.abstract):
+            text = f"{entry.title}\n{entry.abstract}"
+        if text is None:
+            missing += 1
+        else:
+            positives.setdefault(entry.id or f"text:{len(positives)}", text)
+    negatives: dict[str, str] = {}
+    for pid in sorted(labels.dislikes):
+        text = text_of(pid)
+        if text is None:
+            missing += 1
+        else:
+            negatives[pid] = text
+    labelled = set(positives) | set(negatives)
+    others = [p for p in background.of(sub) if p.id not in labelled][:BACKGROUND_MAX]
+    training = TrainingSet(
+        tuple(positives.values()), tuple(negatives.values()), tuple(map(paper_text, others))
+    )
+    return training, missing

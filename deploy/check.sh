@@ -79,7 +79,7 @@ wait_for() {
     local limit=$1 what=$2
     shift 2
     local deadline
-    deadline=$(echo "$(date +%s.%N) $limit" | awk '{ print $1 + $2 }')
+    deadline=$(echo "$(date +%s.%N) $limit" | awk '{ printf "%.3f", $1 + $2 }')
     until "$@" >/dev/null 2>&1; do
         if awk -v now="$(date +%s.%N)" -v end="$deadline" 'BEGIN { exit !(now > end) }'; then
             fail "$what: not within $limit s"
@@ -172,7 +172,7 @@ fi
 # --- 1. build -------------------------------------------------------------------------------
 
 step "build deploy/Dockerfile as $IMAGE"
-docker build -f deploy/Dockerfile -t "$IMAGE" . >"${TMPDIR:-/tmp}/$PROJECT-build.log" 2>&1 \
+docker build --force-rm -f deploy/Dockerfile -t "$IMAGE" . >"${TMPDIR:-/tmp}/$PROJECT-build.log" 2>&1 \
     || { tail -30 "${TMPDIR:-/tmp}/$PROJECT-build.log"; fail "docker build"; }
 rm -f "${TMPDIR:-/tmp}/$PROJECT-build.log"
 user=$(docker image inspect --format '{{.Config.User}}' "$IMAGE")
@@ -182,8 +182,8 @@ step "rebuild after an edit of the source: the dependency layer comes from the c
 ctx=$(mktemp -d)
 cp -r deploy pyproject.toml README.md watcher rules .dockerignore "$ctx"/
 echo "# edited by deploy/check.sh" >>"$ctx/watcher/__init__.py"
-rebuild=$(docker build --progress=plain -f deploy/Dockerfile -t "$IMAGE-edit" "$ctx" 2>&1 \
-    || docker build -f deploy/Dockerfile -t "$IMAGE-edit" "$ctx" 2>&1) || fail "rebuild"
+rebuild=$(docker build --force-rm --progress=plain -f deploy/Dockerfile -t "$IMAGE-edit" "$ctx" 2>&1 \
+    || docker build --force-rm -f deploy/Dockerfile -t "$IMAGE-edit" "$ctx" 2>&1) || fail "rebuild"
 rm -rf "$ctx"
 docker image rm "$IMAGE-edit" >/dev/null 2>&1 || true
 # Each builder says it its own way: "CACHED" (BuildKit), "Using cache" (legacy).
@@ -274,11 +274,15 @@ stop_and_time "running for a while"
 logged "watcher daemon stopped" || fail "no 'watcher daemon stopped' in the log"
 
 step "SIGTERM in the first second after a start"
+stops=$(count_logged "SIGTERM: finishing the job in progress")
 docker start "$(container)" >/dev/null
 started=$(date +%s.%N)
 sleep 0.3
 note "docker stop sent $(since "$started") s after docker start returned"
 stop_and_time "stopped while starting"
+logged_more_than "SIGTERM: finishing the job in progress" "$stops" \
+    || fail "the daemon did not log the SIGTERM that came while it started"
+note "the daemon took the signal that came while it was starting, and logged it"
 
 # --- 5. kill -9 and the restart -------------------------------------------------------------
 
@@ -288,7 +292,7 @@ wait_for 90 "healthy again after the start" healthy
 restarts=$(state '{{.RestartCount}}')
 starts=$(count_logged "watcher daemon started")
 pid=$(in_container cat /var/lib/arxiv-watcher/daemon.lock)
-in_container kill -9 "$pid"
+in_container sh -c "kill -9 $pid"  # the shell's kill: the slim image has no procps
 wait_for 60 "a restart by Docker" restarted_since "$restarts"
 wait_for 90 "healthy after the restart" healthy
 wait_for 30 "a new start in the log" logged_more_than "watcher daemon started" "$starts"

@@ -45,7 +45,7 @@ def test_once_prints_the_digest_saves_it_and_a_second_run_says_nothing_is_new(
     assert once(data) == 0
     out, err = capsys.readouterr()
     assert "# Sparse Mixture-of-Experts Routing Under 4-bit Weight Quantization" in out
-    assert "> http://arxiv.org/abs/2611.04150v2" in out
+    assert "> https://arxiv.org/abs/2611.04150v2" in out
     assert "Self-Supervised Depth Estimation" not in out  # matches no topic
     assert "Sparsity-Aware Training Schedules" not in out  # a replacement, not a new paper
     saved = list((data / "digests").glob("**/*.md"))

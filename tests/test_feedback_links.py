@@ -20,10 +20,11 @@ from tests.smtpserver import SmtpServer, smtp_server
 from watcher import app
 from watcher.daemon.votes import FeedbackDesk
 from watcher.daemon.web import FeedbackApp, WebServer
+from watcher.errors import SettingsError
 from watcher.models import Destination
 from watcher.notify.email import EmailNotifier, SmtpConfig
 from watcher.render.links import LINK_LIFETIME, LinkVote, sign, verify
-from watcher.settings import Settings
+from watcher.settings import Settings, feedback_channels, load_settings
 from watcher.store import Store, read_feedback
 from watcher.store.secret import KEY_FILE, signing_key
 
@@ -198,3 +199,32 @@ def test_a_token_is_bound_to_its_fields() -> None:
             verify(key, bad, SENT - timedelta(days=1))
     with pytest.raises(ValueError, match="signature"):
         verify(b"other" * 8, token, SENT - timedelta(days=1))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("SLACK_APP_TOKEN", "xoxb-a-bot-token", "app-level token (xapp-...)"),
+        ("WATCHER_PUBLIC_URL", "papers.example.org", "http(s) address"),
+        ("WATCHER_HTTP_ADDRESS", "localhost", "host:port"),
+        ("WATCHER_SECRET_KEY", "short", "at least 32"),
+    ],
+)
+def test_a_wrong_feedback_setting_names_the_variable(name: str, value: str, said: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(said)) as raised:
+        load_settings({name: value})
+    assert raised.value.where == name and "xoxb-a-bot-token" not in str(raised.value)
+
+
+def test_status_says_which_feedback_channel_is_on() -> None:
+    off = feedback_channels(load_settings({}))
+    assert [(c.name, c.on) for c in off] == [("slack", False), ("email", False)]
+    on = load_settings(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-1",
+            "SLACK_APP_TOKEN": "xapp-1",
+            "WATCHER_PUBLIC_URL": "https://p.example.org/w/",
+        }
+    )
+    assert [(c.name, c.on) for c in feedback_channels(on)] == [("slack", True), ("email", True)]
+    assert on.public_url == "https://p.example.org/w"

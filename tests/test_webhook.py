@@ -86,7 +86,7 @@ def test_the_document_is_valid_against_its_schema_and_holds_every_field(
         "abstract": "An abstract.",
         "published": None,
         "links": {
-            "abstract": "http://arxiv.org/abs/2409.12121v2",
+            "abstract": "https://arxiv.org/abs/2409.12121v2",
             "pdf": "https://arxiv.org/pdf/2409.12121v2",
             "doi": "https://doi.org/10.1/x",
         },

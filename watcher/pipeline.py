@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from watcher.digest import plan_digests
+from watcher.digest import digest_counts, plan_digests
 from watcher.errors import DeliveryError, DeliveryUnknown
 from watcher.fetch import FetchResult
 from watcher.match import PaperMatcher
@@ -312,12 +312,14 @@ def deliver(
             break
         digest, destination = entry.digest, entry.destination
         notifier = notifiers.get(destination.kind)
-        papers = len(digest.matches) + len(digest.updated)
-        report_args = (digest.subscription, destination.key, digest.period, papers)
+        counts = digest_counts(digest)
+        report_args = (digest.subscription, destination.key, digest.period, counts.matched)
         if notifier is None:
             error = f"no {destination.kind} destination is configured on this machine"
             store.mark_failed(entry.key, error, permanent=True)
-            reports.append(DeliveryReport(*report_args, status="failed", detail=error))
+            reports.append(
+                DeliveryReport(*report_args, updated=counts.updated, status="failed", detail=error)
+            )
             continue
         # A local digest or an Atom feed cut off by a crash is simply written again (the
         # file write is atomic); anything sent elsewhere might have arrived.
@@ -337,15 +339,28 @@ def deliver(
         except DeliveryUnknown as exc:
             # The report and the entry already name the destination: keep only the message.
             store.mark_unknown(entry.key, exc.message, resume=exc.resume)
-            reports.append(DeliveryReport(*report_args, status="unknown", detail=exc.message))
+            reports.append(
+                DeliveryReport(
+                    *report_args, updated=counts.updated, status="unknown", detail=exc.message
+                )
+            )
         except DeliveryError as exc:
             store.mark_failed(entry.key, exc.message, permanent=exc.permanent, resume=exc.resume)
-            reports.append(DeliveryReport(*report_args, status="failed", detail=exc.message))
+            reports.append(
+                DeliveryReport(
+                    *report_args, updated=counts.updated, status="failed", detail=exc.message
+                )
+            )
         else:
             # A local digest is simply written again after a crash: no fsync per file.
             store.mark_delivered(entry.key, receipt, sync=destination.kind != "local")
             reports.append(
-                DeliveryReport(*report_args, status="delivered", detail=receipt.reference)
+                DeliveryReport(
+                    *report_args,
+                    updated=counts.updated,
+                    status="delivered",
+                    detail=receipt.reference,
+                )
             )
     # Each mark is already durable in the store's journal; the checkpoint moves what was
     # delivered out of the open entries (one write for the batch, not one per send).

@@ -397,7 +397,7 @@ class Daemon:
         for sub in self._pending_backfills():
             queued = run_backfill(store, sub, frozenset(self.notifiers), now)
             log.info(
-                "backfill %s: %d papers from the last %d days queued",
+                "backfill %s: %d matched papers from the last %d days queued",
                 sub.name,
                 queued,
                 sub.backfill_days,

@@ -85,9 +85,12 @@ class SlackConfig:
 
 
 class Build(Protocol):
-    """Digest -> Slack messages (``render.slack.build_messages``); ``feedback``: with buttons."""
+    """Digest -> Slack messages (``render.slack.build_messages``); ``feedback``: with buttons;
+    ``threaded``: the messages after the first are replies in its thread (not a webhook)."""
 
-    def __call__(self, digest: Digest, *, feedback: bool = False) -> list[SlackMessage]: ...
+    def __call__(
+        self, digest: Digest, *, feedback: bool = False, threaded: bool = True
+    ) -> list[SlackMessage]: ...
 
 
 class _Redactor(logging.Filter):
@@ -265,8 +268,9 @@ class SlackNotifier:
             )
         env_name = options.get("webhook_env")
         # A webhook's message cannot be clicked back to us: buttons only in bot-token posts.
+        # Nor can it thread: its messages say they follow one another.
         by_bot = not env_name and bool(self.config.bot_token)
-        messages = self._build(digest, feedback=by_bot and self.config.feedback)
+        messages = self._build(digest, feedback=by_bot and self.config.feedback, threaded=by_bot)
         if env_name:
             url = self._environ.get(env_name, "").strip()
             if not url:

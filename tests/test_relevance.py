@@ -435,3 +435,95 @@ def test_a_pending_digest_grown_by_a_later_cycle_keeps_its_order_for_every_cut(
     text = small.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     in_full = text.split("titles and links only")[0]
     assert late[0].title in in_full and early[2].title not in in_full
+
+
+# --- library: as a cold start, and reloaded ---------------------------------------------------
+
+
+def bibtex(papers: list[Paper]) -> str:
+    return "\n".join(
+        f"@article{{k{i},\n  title = {{{p.title}}},\n  eprint = {{{p.id}}},\n"
+        f"  archivePrefix = {{arXiv}},\n}}\n"
+        for i, p in enumerate(papers)
+    )
+
+
+def library_rule(tmp_path: Path) -> Path:
+    path = tmp_path / "rules" / "s.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(
+        "name: s\nfeeds: [cs.LG]\ntopics:\n  - name: Q\n    any: [model*]\n"
+        "order: relevance\nlibrary: refs.bib\n"
+    )
+    return path
+
+
+def test_a_library_alone_ranks_a_digest_and_an_edited_library_refits(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    seeded_store(data, likes=0)  # no likes: only a dislike, so no model without the library
+    rule = library_rule(tmp_path)
+    library = rule.parent / "refs.bib"
+    library.write_text(bibtex([liked_kind(i) for i in range(3)]))
+    papers = candidates()
+    # The rule's scores favour the other kind: score order puts it first.
+    matches = [Match(p, "s", HITS, score=9.0 if p.id.startswith("2409.2") else 1.0) for p in papers]
+
+    def digest_ids(ranker: Ranker, sub: object) -> list[str]:
+        with Store.open(data) as store:
+            ranker.prepare(store, [sub], NOW)  # type: ignore[list-item]
+        ranking = ranker.rank(sub, papers)  # type: ignore[arg-type]
+        assert ranking.fallback is None, ranking.fallback
+        digest = make_digest(sub, "2024-09-18", matches, ranking=ranking)  # type: ignore[arg-type]
+        return [m.paper.id for m in digest.matches]
+
+    ranker = Ranker(data)
+    first = digest_ids(ranker, load_rule_file(rule))
+    assert set(first[:2]) == {liked_kind(100).id, liked_kind(101).id}
+    assert ranker.refits == 1
+    states = read_states(data)
+    assert isinstance(states, dict) and "fitted on 3 liked" in states["s"].detail
+
+    # The reader edits the library: now the other kind. Reloaded (a new stamp): refitted.
+    library.write_text(bibtex([other_kind(i) for i in range(1, 6)]))
+    second = digest_ids(ranker, load_rule_file(rule))
+    assert ranker.refits == 2
+    assert set(second[:3]) == {other_kind(100).id, other_kind(101).id, other_kind(102).id}
+    # Unchanged library and votes: nothing is fitted again.
+    digest_ids(ranker, load_rule_file(rule))
+    assert ranker.refits == 2
+
+
+# --- rules explain ----------------------------------------------------------------------------
+
+
+def test_rules_explain_prints_the_relevance_and_its_terms_or_why_there_is_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from watcher.cli import main
+
+    data = tmp_path / "data"
+    seeded_store(data, likes=4)
+    rule = tmp_path / "rules" / "s.yaml"
+    rule.parent.mkdir()
+    rule.write_text(
+        "name: s\nfeeds: [cs.LG]\ntopics:\n  - name: Q\n    any: [model*]\norder: relevance\n"
+    )
+    with Store.open(data) as store:
+        store.record_papers([liked_kind(5), other_kind(39)], NOW)
+        store.commit(now=NOW)
+    assert main(["rules", "explain", liked_kind(5).id, str(rule), "--data", str(data)]) == 0
+    liked = capsys.readouterr().out
+    found = re.search(r"relevance (0\.\d\d) \(on the liked side of 0\.5\); terms that pushed "
+                      r"it up: (.+)", liked)  # fmt: skip
+    assert found, liked
+    assert any(w in found.group(2) for w in ("sparse", "attention", "kernels"))
+    assert main(["rules", "explain", other_kind(39).id, str(rule), "--data", str(data)]) == 0
+    assert "on the not liked side of 0.5" in capsys.readouterr().out
+    assert not (data / "relevance").exists() or list((data / "relevance").glob("*.json")) == []
+
+    with Store.open(data) as store:  # forget the likes: the reason for score order
+        for i in range(4):
+            store.record_vote("s", liked_kind(i).id, None, "cli", NOW)
+    assert main(["rules", "explain", liked_kind(5).id, str(rule), "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "relevance: not used, score order instead: no liked paper" in out

@@ -30,6 +30,8 @@ def secrets_of(
         settings.slack_webhook_url,
         settings.smtp_password,
         settings.webhook_secret,
+        settings.slack_app_token,
+        settings.secret_key,
     ]
     found += [value for name, value in environ.items() if _SECRET_NAME.search(name)]
     found += [

@@ -274,6 +274,8 @@ def make_digest(
     for ``order: relevance``), its relevance threshold, its ``max_papers`` cap, its updates."""
     matches = list(matches)
     ordered, below, fallback = _ranked(subscription, matches, ranking)
+    order = subscription.order if fallback is None else "score"
+    note = ranking.note if ranking is not None and fallback is None else None
     cap = subscription.max_papers
     kept = ordered if cap is None else ordered[: max(cap, 0)]
     listed = (m.paper.id for m in matches)
@@ -289,6 +291,8 @@ def make_digest(
         below_threshold=below,
         fallback=fallback,
         topics=topics,
+        order=order,
+        ranking_note=note,
     )
 
 

@@ -260,6 +260,7 @@ class Ranking:
 
     relevance: Mapping[str, Relevance] = field(default_factory=dict)
     fallback: str | None = None
+    note: str | None = None  # e.g. "a young model, from 1 liked paper so far: ..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +291,10 @@ class Digest:
     # be used (too few liked papers, a fit that failed); None when it was used.
     below_threshold: int = 0
     fallback: str | None = None
+    # The order the papers are in (a digest grown by a later cycle keeps it), and what the
+    # digest says of its relevance model (a young one) when it was used.
+    order: DigestOrder = "newest"
+    ranking_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

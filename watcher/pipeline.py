@@ -60,7 +60,9 @@ class Ranks(Protocol):
         self, store: Store, subscriptions: Sequence[Subscription], now: datetime
     ) -> None: ...
 
-    def rank(self, subscription: Subscription, papers: Sequence[Paper]) -> Ranking: ...
+    def rank_all(
+        self, wanted: Mapping[str, tuple[Subscription, Sequence[Paper]]]
+    ) -> dict[str, Ranking]: ...
 
 
 @dataclass(frozen=True)
@@ -486,7 +488,7 @@ def _rankings(
     for match in matches:
         if match.subscription in wanted:
             papers[match.subscription].append(match.paper)
-    return {name: ranker.rank(wanted[name], found) for name, found in papers.items()}
+    return ranker.rank_all({name: (wanted[name], found) for name, found in papers.items()})
 
 
 def _plan(

@@ -636,6 +636,8 @@ def ranking_lines(digest: Digest) -> tuple[str, ...]:
         lines.append(f"+{digest.below_threshold} below your relevance threshold (min_relevance).")
     if digest.fallback:
         lines.append(f"Ranked by score, not relevance: {one_line(digest.fallback)}.")
+    if digest.ranking_note:
+        lines.append(f"Ranked by relevance from {one_line(digest.ranking_note)}.")
     return tuple(lines)
 
 

@@ -18,6 +18,7 @@ from watcher.models import (
     DeliveryStatus,
     Destination,
     Digest,
+    DigestOrder,
     EntryView,
     FeedState,
     FeedStatus,
@@ -147,7 +148,18 @@ def _ranking_out(digest: Digest) -> JSONDict:
         out["below_threshold"] = digest.below_threshold
     if digest.fallback is not None:
         out["fallback"] = digest.fallback
+    if digest.order != "newest":
+        out["order"] = digest.order
+    if digest.ranking_note is not None:
+        out["ranking_note"] = digest.ranking_note
     return out
+
+
+def _order(data: JSONDict) -> DigestOrder:
+    value = data.get("order", "newest")
+    if value not in get_args(DigestOrder):
+        raise TypeError(f"expected a digest order, got {value!r}")
+    return cast(DigestOrder, value)
 
 
 def match_to_dict(match: Match) -> JSONDict:
@@ -212,6 +224,8 @@ def digest_from_dict(data: JSONDict) -> Digest:
         topics=topics_from_list(data.get("topics")),
         below_threshold=_int(data.get("below_threshold", 0)),
         fallback=_opt_str(data.get("fallback")),
+        order=_order(data),
+        ranking_note=_opt_str(data.get("ranking_note")),
     )
 
 
@@ -358,6 +372,8 @@ def open_entry_from_dict(data: JSONDict, text: TextLookup) -> OutboxEntry:
         topics=topics_from_list(raw.get("topics")),
         below_threshold=_int(raw.get("below_threshold", 0)),
         fallback=_opt_str(raw.get("fallback")),
+        order=_order(raw),
+        ranking_note=_opt_str(raw.get("ranking_note")),
     )
     return OutboxEntry(
         destination=destination_from_dict(data["destination"]),

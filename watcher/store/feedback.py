@@ -114,6 +114,16 @@ class FeedbackMixin(StoreBase):
         self._usable()
         return read_feedback(self.data_dir)
 
+    def feedback_stamp(self) -> tuple[int, int, int] | None:
+        """The votes file's (mtime, size, inode), None when there is none: each vote is an
+        atomic rename, so an equal stamp means the same votes (read them again only then)."""
+        self._usable()
+        try:
+            info = (self.data_dir / FEEDBACK_FILE).stat()
+        except FileNotFoundError:
+            return None
+        return (info.st_mtime_ns, info.st_size, info.st_ino)
+
 
 def _storage(data_dir: Path, *, read_only: bool = False) -> AtomicJSONStorage:
     return AtomicJSONStorage(data_dir / FEEDBACK_FILE, read_only=read_only, keep_previous=True)

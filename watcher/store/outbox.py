@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-from watcher.digest import add_topic_counts, keep_only, topics_of
+from watcher.digest import add_topic_counts, keep_only, order_matches, topics_of
 from watcher.errors import StoreError
 from watcher.models import (
     DeliveredEntry,
@@ -305,14 +305,19 @@ class OutboxMixin(PapersMixin):
         still_open = [entry for entry in family if entry.status in _OPEN]
         if still_open:
             target = still_open[-1]
+            # The grown digest keeps one order (the newer digest's): a later cut (max
+            # papers, the mail's budget, Slack's limits) keeps its first papers, never
+            # those that merely came first.
             grown = replace(
                 target.digest,
-                matches=target.digest.matches + digest.matches,
+                matches=order_matches((*target.digest.matches, *digest.matches), digest.order),
                 updated=target.digest.updated + digest.updated,
                 omitted=target.digest.omitted + digest.omitted,
                 topics=add_topic_counts(topics_of(target.digest), digest.topics),
                 below_threshold=target.digest.below_threshold + digest.below_threshold,
                 fallback=digest.fallback,
+                order=digest.order,
+                ranking_note=digest.ranking_note,
             )
             entry = replace(target, digest=grown)
         else:

@@ -80,6 +80,23 @@ def test_preview_renders_every_format_and_records_nothing(
     assert "Structured Pruning" in capsys.readouterr().out
 
 
+def test_preview_after_once_says_the_papers_were_seen_before(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The README's order: `once` on the sample, then `preview` on it. Empty, and it says why.
+    data = tmp_path / "data"
+    assert once(data) == 0
+    capsys.readouterr()
+    base = ["preview", "--feed", str(EXAMPLE_FEED), "--rules", str(RULES_DIR), "--data", str(data)]
+    assert main(base) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert (
+        "Nothing to send: the 8 papers in 1 feed(s) were all seen before (a preview shows "
+        "what the next `watcher once` would send)." in err.splitlines()
+    )
+
+
 def test_rules_check_names_file_line_and_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

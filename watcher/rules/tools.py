@@ -591,7 +591,10 @@ def cmd_rules_explain(args: argparse.Namespace, now: datetime | None = None) -> 
             ranker.prepare(store, ranked, now or datetime.now(UTC))
             rankings = ranker.rank_all({s.name: (s, [paper]) for s in ranked})
     if paper is None and first_seen is None:
-        raise WatcherError(f"paper {paper_id} was never seen by {settings.data_dir}")
+        raise WatcherError(
+            f"paper {paper_id} is not in the archive of {settings.data_dir}: no feed polled "
+            "with this data directory ever brought it (run `watcher once` first, or check the id)"
+        )
     if paper is None:
         raise WatcherError(
             f"paper {paper_id} was seen (first on {first_seen:%Y-%m-%d}) but its text is not "

@@ -37,6 +37,7 @@ from watcher.render.formats import (
     TITLE_MAX,
     TOPIC_MAX,
     capped,
+    clip,
     markdown_escape,
     shown_paper,
 )
@@ -393,6 +394,16 @@ def test_capped_cuts_at_a_space_near_the_end_and_marks_it() -> None:
     assert capped("x" * 20, 10) == "x" * 9 + "\u2026"
     assert capped("aaaa bbbb cccc dddd", 16) == "aaaa bbbb cccc\u2026"
     assert capped("a " + "b" * 30, 16) == "a " + "b" * 13 + "\u2026"
+
+
+def test_clip_makes_one_line_and_counts_as_the_destination_counts() -> None:
+    assert clip("pruning,\n  sparsity and more words here", 20) == "pruning, sparsity\u2026"
+    assert clip("one, two, three four", 11) == "one, two\u2026"
+    # A chat service counting UTF-16 code units: each emoji is two of them.
+    utf16 = lambda text: len(text.encode("utf-16-le")) // 2  # noqa: E731
+    out = clip("\U0001f600" * 30, 21, utf16)
+    assert utf16(out) <= 21 and out == "\U0001f600" * 10 + "\u2026"
+    assert clip("anything", 0) == ""
 
 
 def test_real_arxiv_data_is_never_cut(fixtures_dir: Path) -> None:

@@ -18,9 +18,9 @@ from tests.slackserver import OK, Call, Reply, SlackServer
 from watcher.errors import DeliveryError, DeliveryUnknown
 from watcher.models import Destination, Digest, Match, Paper, Term, TopicHit
 from watcher.notify.slack import SlackConfig, SlackNotifier
+from watcher.render.formats import clip
 from watcher.render.slack import (
     build_messages,
-    clip,
     highlight_mrkdwn,
     message_chars,
     paper_text,

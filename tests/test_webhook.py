@@ -134,8 +134,9 @@ def test_a_refusal_is_permanent(server: FeedServer, status: int) -> None:
     assert "N8N_URL" in caught.value.message and server.url("/hook") not in str(caught.value)
 
 
-def test_a_server_error_is_temporary(server: FeedServer) -> None:
-    server.route("/hook", Reply(500, b"oops"))
+@pytest.mark.parametrize("status", [500, 408, 425, 429])
+def test_a_server_error_or_a_later_please_is_temporary(server: FeedServer, status: int) -> None:
+    server.route("/hook", Reply(status, b"oops"))
     with pytest.raises(DeliveryError) as caught:
         notifier(server).send(HOOK, digest(paper("2409.00001")))
     assert not caught.value.permanent and not isinstance(caught.value, DeliveryUnknown)

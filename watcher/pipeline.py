@@ -37,7 +37,7 @@ from watcher.models import (
     Ranking,
     Subscription,
 )
-from watcher.notify import Registry, Resumable, Settles, is_repeatable
+from watcher.notify import Registry, Settles, is_repeatable, send_tracked
 from watcher.polling import Polled, Poller, announcement_date, poll
 from watcher.schedule import delivery_slot
 from watcher.settings import DEFAULT_API_URL
@@ -329,13 +329,10 @@ def deliver(
             store.mark_sending(entry.key)
         try:
             # resume: where the last attempt stopped (a partly sent Slack thread), if anywhere.
-            if isinstance(notifier, Resumable):
-                # Each message accepted is on disk before the next goes out: a crash leaves
-                # the entry knowing which one message is in doubt.
-                progress = functools.partial(store.mark_progress, entry.key)
-                receipt = notifier.send_resumable(destination, digest, entry.resume, progress)
-            else:
-                receipt = notifier.send(destination, digest, resume=entry.resume)
+            # Each message accepted is on disk before the next goes out: a crash leaves the
+            # entry knowing which one message is in doubt.
+            progress = functools.partial(store.mark_progress, entry.key)
+            receipt = send_tracked(notifier, destination, digest, entry.resume, progress)
         except DeliveryUnknown as exc:
             # The report and the entry already name the destination: keep only the message.
             store.mark_unknown(entry.key, exc.message, resume=exc.resume)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, lru_cache
@@ -433,16 +433,32 @@ TERMS_MAX = 20  # matched terms shown per topic
 ELLIPSIS = "\u2026"
 
 
-def capped(value: str, limit: int) -> str:
-    """``value`` if it fits ``limit`` characters, else cut (at a space near the end if there
-    is one) and ended with an ellipsis, ``limit`` characters at most."""
-    if len(value) <= limit:
+def capped(value: str, limit: int, size: Callable[[str], int] = len) -> str:
+    """``value`` if it fits ``limit`` (as ``size`` counts: characters, or a chat service's
+    UTF-16 code units), else cut (at a space near the end if there is one) and ended with an
+    ellipsis, ``limit`` at most. Every renderer cuts text here, so none ends mid-word where
+    another would not."""
+    if size(value) <= limit:
         return value
+    if limit < 1:
+        return ""
     cut = value[: limit - 1]
+    while cut and size(cut) > limit - 1:
+        cut = cut[:-1]
     space = max(cut.rfind(" "), cut.rfind("\n"))
-    if space >= limit * 3 // 4:
+    if space >= len(cut) * 3 // 4:
         cut = cut[:space]
     return cut.rstrip() + ELLIPSIS
+
+
+def clip(text: str, limit: int, size: Callable[[str], int] = len) -> str:
+    """``text`` on one line (whitespace runs as one space), :func:`capped` to ``limit``
+    without a dangling comma or dash before the ellipsis."""
+    text = _SPACE.sub(" ", text).strip()
+    out = capped(text, limit, size)
+    if out == text or not out:
+        return out
+    return out.removesuffix(ELLIPSIS).rstrip(" ,;:.-") + ELLIPSIS
 
 
 def _capped_authors(authors: tuple[str, ...]) -> tuple[str, ...]:

@@ -37,6 +37,7 @@ from watcher.match import highlight_spans
 from watcher.models import Digest, Match, Paper, Term
 from watcher.render import Piece, highlight_pieces, match_terms, more_line
 from watcher.render.formats import (
+    clip,
     counts_line,
     ranking_lines,
     relevance_reason,
@@ -85,18 +86,6 @@ def safe_link(url: str) -> str | None:
     if not _SAFE_URL.match(url):
         return None
     return url.replace("&", "&amp;")
-
-
-def clip(text: str, limit: int) -> str:
-    """Collapse whitespace and cut at a word boundary so the result fits ``limit``."""
-    text = _SPACE.sub(" ", text).strip()
-    if len(text) <= limit:
-        return text
-    cut = text[: max(limit - 1, 0)]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:.-") + "…"
 
 
 def clip_escaped(text: str, limit: int) -> str:

@@ -121,7 +121,11 @@ def reference_match(subscriptions: Sequence[Subscription], paper: Paper) -> tupl
                 continue
             positive = [*topic.any, *topic.all, *(t for t, p in query_leaves if p)]
             found = [t for t in positive if hit(t)]
-            written = dict.fromkeys([*(t.text for t in found), *watched])
+            # A term written twice ("low-bit", "low bit": the same words) is one term.
+            first: dict[tuple[tuple[str, ...], bool], str] = {}
+            for t in found:
+                first.setdefault((t.words, t.prefix), t.text)
+            written = dict.fromkeys([*first.values(), *watched])
             hits.append(TopicHit(topic.name, tuple(written)))
             for term in found:
                 for f in topic.fields:

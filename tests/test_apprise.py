@@ -84,7 +84,7 @@ def test_each_service_gets_numbered_messages_within_its_limit_every_paper_once(
         first = message.splitlines()[0]
         assert "efficient-ml" in first and f"({number}/{total})" in first, first
     assert papers_in(messages) == [str(n) for n in range(12)]  # in order, once each
-    assert ("**[Paper number 0](http://arxiv.org/abs/2409.00000v1)**" in messages[0]) is markdown
+    assert ("**[Paper number 0](https://arxiv.org/abs/2409.00000v1)**" in messages[0]) is markdown
     assert all("Matched: Quantization" in m for m in messages)
     assert receipt.reference == f"{receipt.reference.split(':')[0]}: {total} messages"
 
@@ -115,7 +115,7 @@ def test_feed_text_pings_nobody_and_links_nowhere(server: FeedServer) -> None:
     # text shows as the feed wrote it.
     tokens = MarkdownIt().parseInline(message)[0].children or []
     links = [t.attrGet("href") for t in tokens if t.type == "link_open"]
-    assert links == ["http://arxiv.org/abs/2409.00002v1"]
+    assert links == ["https://arxiv.org/abs/2409.00002v1"]
     assert not [t for t in tokens if t.type in ("image", "html_inline")]
     shown = "".join(t.content for t in tokens if t.type == "text")
     assert "[click](https://evil.example)" in shown.replace(ZERO_WIDTH_SPACE, "")

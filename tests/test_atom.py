@@ -48,7 +48,7 @@ def test_feedparser_reads_the_feed_without_complaint(tmp_path: Path) -> None:
     assert parsed.version == "atom10"
     assert parsed.feed.title == "arXiv watcher: efficient-ml"
     first, second = parsed.entries
-    assert first.id == entry_id("2409.00001") and first.link == "http://arxiv.org/abs/2409.00001v1"
+    assert first.id == entry_id("2409.00001") and first.link == "https://arxiv.org/abs/2409.00001v1"
     assert [t.term for t in first.tags] == ["Quantization"]
     assert first.updated_parsed[:3] == (2026, 11, 10)
     assert "<strong>Quantized</strong>" in first.content[0].value

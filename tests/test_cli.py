@@ -45,7 +45,7 @@ def test_once_prints_the_digest_saves_it_and_a_second_run_says_nothing_is_new(
     assert once(data) == 0
     out, err = capsys.readouterr()
     assert "# Sparse Mixture-of-Experts Routing Under 4-bit Weight Quantization" in out
-    assert "> http://arxiv.org/abs/2611.04150v2" in out
+    assert "> https://arxiv.org/abs/2611.04150v2" in out
     assert "Self-Supervised Depth Estimation" not in out  # matches no topic
     assert "Sparsity-Aware Training Schedules" not in out  # a replacement, not a new paper
     saved = list((data / "digests").glob("**/*.md"))
@@ -78,6 +78,23 @@ def test_preview_renders_every_format_and_records_nothing(
 
     assert once(data) == 0  # preview consumed nothing: the real cycle still delivers
     assert "Structured Pruning" in capsys.readouterr().out
+
+
+def test_preview_after_once_says_the_papers_were_seen_before(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The README's order: `once` on the sample, then `preview` on it. Empty, and it says why.
+    data = tmp_path / "data"
+    assert once(data) == 0
+    capsys.readouterr()
+    base = ["preview", "--feed", str(EXAMPLE_FEED), "--rules", str(RULES_DIR), "--data", str(data)]
+    assert main(base) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert (
+        "Nothing to send: the 8 papers in 1 feed(s) were all seen before (a preview shows "
+        "what the next `watcher once` would send)." in err.splitlines()
+    )
 
 
 def test_rules_check_names_file_line_and_field(
@@ -146,3 +163,17 @@ def test_a_mistyped_category_given_as_feed_is_refused_with_the_likely_fix(
     err = capsys.readouterr().err
     assert f"argument --feed: '{feed}' is not an arXiv category" in err and hint in err
     assert not (tmp_path / "state.json").exists()  # refused before anything ran
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["retry", "k"], ["confirm", "k"], ["drop", "k"], ["repair"], ["repair", "--previous"]],
+)
+def test_commands_on_a_mistyped_data_directory_say_so_and_create_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    typo = tmp_path / "dta"
+    assert main([*command, "--data", str(typo)]) == 1
+    err = capsys.readouterr().err
+    assert f"{typo}: no data directory here: nothing has run with it" in err
+    assert not typo.exists()

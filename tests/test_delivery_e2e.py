@@ -226,7 +226,7 @@ def test_300_papers_arrive_complete_in_slack_and_within_budget_in_email(
     assert all(c.body["unfurl_links"] is False for c in calls)
     blob = "".join(json.dumps(c.body["blocks"]) for c in calls)
     for item in items:
-        assert blob.count(f"<http://arxiv.org/abs/{item.id}v1|") == 1, item.id
+        assert blob.count(f"<https://arxiv.org/abs/{item.id}v1|") == 1, item.id
     assert len(world.waits) == len(calls) - 1 and all(0 < w <= 1.0 for w in world.waits)
 
     # Email: one mail to both recipients, under the budget, the overflow named.
@@ -236,7 +236,7 @@ def test_300_papers_arrive_complete_in_slack_and_within_budget_in_email(
     text = text_part(mail.message)
     assert "more papers (titles and links only" in text
     for item in items:
-        assert text.count(f"http://arxiv.org/abs/{item.id}v1") == 1, item.id
+        assert text.count(f"https://arxiv.org/abs/{item.id}v1") == 1, item.id
     assert "300 papers" in str(mail.message["Subject"])
 
     status = world.status()

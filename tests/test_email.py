@@ -132,7 +132,7 @@ def test_mail_is_multipart_alternative_with_headers(smtp_server: SmtpServer) -> 
     assert mail.mail_from == "watcher@example.org"
     assert mail.rcpt_tos == ("team@example.org",)
     assert "Low-bit quantization of transformers, part 2" in text_part(smtp_server)
-    assert 'href="http://arxiv.org/abs/2409.10001v1"' in html_part(smtp_server)
+    assert 'href="https://arxiv.org/abs/2409.10001v1"' in html_part(smtp_server)
 
     assert receipt.destination == "email:team@example.org"
     assert receipt.reference == msg["Message-ID"]
@@ -207,8 +207,8 @@ def test_300_papers_stay_under_the_budget_and_list_the_rest(smtp_server: SmtpSer
         assert text.count(p.title) == 1, p.title
         assert page.count(p.title) >= 1, p.title
     last = papers[-1]
-    assert f"http://arxiv.org/abs/{last.versioned_id}" in text
-    assert f'href="http://arxiv.org/abs/{last.versioned_id}"' in page
+    assert f"https://arxiv.org/abs/{last.versioned_id}" in text
+    assert f'href="https://arxiv.org/abs/{last.versioned_id}"' in page
     assert text.count(ABSTRACT_OPENING) == 300 - more >= 1
     # In the HTML the matched term is marked: "quantization" is inside a <mark>.
     assert page.count(ABSTRACT_OPENING.split("quantization")[0]) == 300 - more
@@ -396,7 +396,8 @@ def test_updates_and_more_arrive_in_both_parts(smtp_server: SmtpServer) -> None:
     notifier(plain_config(smtp_server)).send(to("team@example.org"), d)
 
     (mail,) = smtp_server.messages
-    assert mail.message["Subject"] == "arXiv digest: efficient-ml, 2024-09-20 (2 papers, 2 updated)"
+    # 6 matched: 2 shown and 4 over max_papers, as the header and the "+4 more" line say.
+    assert mail.message["Subject"] == "arXiv digest: efficient-ml, 2024-09-20 (6 papers, 2 updated)"
     text, page = text_part(smtp_server).replace("\r\n", "\n"), html_part(smtp_server)
     assert "\nUpdated\n-------\n" in text and ">Updated</h2>" in page
     for p in (replaced(7), replaced(8)):
@@ -405,7 +406,10 @@ def test_updates_and_more_arrive_in_both_parts(smtp_server: SmtpServer) -> None:
     assert text.index("Updated") > text.index("part 2")
     assert "Matched: Quantization (quantiz*, low-bit)" in text
     line = "+4 more papers matched but are not shown (max_papers)."
-    assert text.rstrip().endswith(line) and line in page
+    assert "6 papers matched: 2 shown in full, 4 not shown (max_papers); 2 updated." in text
+    # The line closes the list of new papers, not the Updated section after it.
+    assert text.index("part 2") < text.index(line) < text.index("Updated")
+    assert page.index(line) < page.index(">Updated</h2>")
 
 
 def test_only_updates_say_so_in_the_subject(smtp_server: SmtpServer) -> None:

@@ -210,7 +210,7 @@ def test_rules_check_reads_each_library_and_names_a_broken_one(
     (rules / "bad.txt").write_text("2210.17323\nnot an id\n", encoding="utf-8")
     write_rule(rules / "a.yaml", rule_yaml("a", library="refs.bib"))
     assert main(["rules", "check", str(rules)]) == 0
-    assert "library: 6 papers; 1 entries skipped" in capsys.readouterr().out
+    assert "library: 6 papers; 1 entry skipped" in capsys.readouterr().out
     write_rule(rules / "b.yaml", rule_yaml("b", library="bad.txt"))
     assert main(["rules", "check", str(rules)]) == 1
     out = capsys.readouterr().out

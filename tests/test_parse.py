@@ -94,7 +94,7 @@ def test_rss_fields() -> None:
     assert first.title == "Pruning Sparse Transformers with p<s/d Budgets"
     assert first.authors == ("A. One (MIT, USA)", "B. Two", "C. Three (Oxford, UK)")
     assert first.published == datetime(2024, 9, 2, 4, 0, tzinfo=UTC)
-    assert first.abs_url == "http://arxiv.org/abs/2409.01001v1"
+    assert first.abs_url == "https://arxiv.org/abs/2409.01001v1"
     assert first.link is None
     cross = papers["2408.11111"]
     assert (cross.announce_type, cross.version, cross.categories) == (
@@ -392,7 +392,7 @@ def test_old_style_ids(fixtures_dir: Path) -> None:
     quant = parse_file(next(api.glob("id_quant-ph_0201082v1_*.xml"))).papers
     assert [(p.id, p.version) for p in astro] == [("astro-ph/0601001", 1)]
     assert [(p.id, p.version) for p in quant] == [("quant-ph/0201082", 1)]
-    assert astro[0].abs_url == "http://arxiv.org/abs/astro-ph/0601001v1"
+    assert astro[0].abs_url == "https://arxiv.org/abs/astro-ph/0601001v1"
     assert astro[0].categories[0] == "astro-ph"
 
 

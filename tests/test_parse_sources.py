@@ -140,7 +140,7 @@ def test_journal_atom_doi_from_info_uri_or_doi_link_and_arxiv_doi_is_the_arxiv_p
     assert (arxiv.id, arxiv.is_arxiv, arxiv.abs_url) == (
         "2409.01001",
         True,
-        "http://arxiv.org/abs/2409.01001",
+        "https://arxiv.org/abs/2409.01001",
     )
 
 
@@ -172,7 +172,7 @@ def test_arxiv_atom_is_read_as_arxiv_with_announce_types() -> None:
     )
     assert new.authors == ("A. One (MIT, USA)", "B. Two")
     assert new.categories == ("cs.LG", "cs.CL")
-    assert new.abs_url == "http://arxiv.org/abs/2409.01001v1"
+    assert new.abs_url == "https://arxiv.org/abs/2409.01001v1"
     assert papers["2408.11111"].authors == ("Grace Hopper", "Alan Turing")
     replaced = papers["2312.05678"]
     assert (replaced.announce_type, replaced.doi) == ("replace", "10.1000/xyz.2024.123")

@@ -25,6 +25,7 @@ from watcher.relevance import (
     fit_model,
     paper_text,
     score_papers,
+    young_note,
 )
 from watcher.render import build_message, render_format
 from watcher.render.slack import build_messages
@@ -103,10 +104,70 @@ def test_scores_are_what_scikit_learn_gives() -> None:
     assert [got[p.id].value for p in papers] == pytest.approx(list(expected), abs=1e-5)
 
 
-def test_too_few_positives_fall_back_with_a_reason() -> None:
-    result = fit_model(training(positives=2), Analyzer(), "fp")
+def test_the_fit_sees_what_scikit_learn_sees() -> None:
+    """The analyzer gives scikit-learn's terms, and the fit's matrix is its tf-idf."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from watcher.relevance import _tfidf
+
+    texts = [*training().positives, *training().negatives, *training().background]
+    texts.append("Caf\u00e9 na\u00efve r\u00e9sum\u00e9: the model's accents, stripped")
+    analyzer = Analyzer()
+    reference = TfidfVectorizer(ngram_range=(1, 2), stop_words="english", strip_accents="unicode")
+    assert [analyzer(t) for t in texts] == [reference.build_analyzer()(t) for t in texts]
+    terms, idf, matrix = _tfidf(
+        [analyzer.counts(t) for t in texts], analyzer.vocabulary, analyzer.numbers.__getitem__
+    )
+    expected = TfidfVectorizer(
+        analyzer=analyzer, sublinear_tf=True, vocabulary={t: i for i, t in enumerate(terms)}
+    )
+    wanted = expected.fit_transform(texts)
+    assert list(terms) == sorted(terms)
+    assert idf == pytest.approx(expected.idf_, rel=1e-6)
+    assert abs(matrix - wanted).max() < 1e-9
+
+
+def test_many_models_scored_together_give_what_each_gives_alone() -> None:
+    from watcher.relevance import CompiledModel, Scorer, TermIndex
+
+    papers = [*(liked_kind(300 + i) for i in range(8)), *(other_kind(300 + i) for i in range(8))]
+    likes_other = TrainingSet(
+        tuple(paper_text(other_kind(i)) for i in range(4)),
+        tuple(paper_text(liked_kind(i)) for i in range(2)),
+        tuple(paper_text(liked_kind(i)) for i in range(10, 30)),
+    )
+    models = [fitted(), fit_model(likes_other, Analyzer(), "other")]
+    assert all(isinstance(m, RelevanceModel) for m in models)
+    index = TermIndex()
+    compiled = [CompiledModel.of(m, index) for m in models]  # type: ignore[arg-type]
+    together = Scorer(index, Analyzer(), reason_papers=None).score_many(
+        [(compiled[0], papers), (compiled[1], papers[::-1]), (compiled[0], papers[:3])]
+    )
+    alone = [score_papers(m, papers) for m in models]  # type: ignore[arg-type]
+    assert together[0] == alone[0] and together[1] == alone[1]
+    assert together[2] == {p.id: alone[0][p.id] for p in papers[:3]}
+    # The two models disagree: each puts its own liked kind first.
+    assert max(alone[0], key=lambda i: alone[0][i].value).startswith("2409.1")
+    assert max(alone[1], key=lambda i: alone[1][i].value).startswith("2409.2")
+    # A cycle works out the reasons of each model's most relevant papers only.
+    few = Scorer(index, Analyzer(), reason_papers=2).score_many([(compiled[0], papers)])[0]
+    best = sorted(papers, key=lambda p: -alone[0][p.id].value)
+    assert [few[p.id].terms for p in best[:2]] == [alone[0][p.id].terms for p in best[:2]]
+    assert all(few[p.id].terms == () for p in best[2:])
+    assert [few[p.id].value for p in papers] == [alone[0][p.id].value for p in papers]
+
+
+def test_no_liked_paper_falls_back_and_few_make_a_young_model() -> None:
+    result = fit_model(training(positives=0), Analyzer(), "fp")
     assert isinstance(result, Fallback) and result.kind == "few-positives"
-    assert "2 liked papers" in result.message and "at least 3" in result.message
+    assert "no liked paper" in result.message and "at least 1" in result.message
+    young = fit_model(training(positives=1), Analyzer(), "fp")
+    assert isinstance(young, RelevanceModel) and young.positives == 1
+    assert young_note(1) is not None and "1 liked paper so far" in (young_note(1) or "")
+    assert young_note(3) is None
+    # One like already puts papers like it first.
+    scores = score_papers(young, candidates())
+    assert max(scores, key=lambda i: scores[i].value) in {liked_kind(100).id, liked_kind(101).id}
     empty = fit_model(TrainingSet(("", "", ""), ("",)), Analyzer(), "fp")
     assert isinstance(empty, Fallback) and empty.kind == "fit-failed"
 
@@ -269,11 +330,11 @@ def test_a_model_that_cannot_be_fitted_leaves_score_order_and_the_reason_in_stat
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = tmp_path / "data"
-    seeded_store(data, likes=2)
+    seeded_store(data, likes=0)
     ranker = prepared(data)
     sub = subscription("s", topic(), order="relevance")
     ranking = ranker.rank(sub, candidates())
-    assert ranking.relevance == {} and "relevance needs at least 3" in (ranking.fallback or "")
+    assert ranking.relevance == {} and "relevance needs at least 1" in (ranking.fallback or "")
     states = read_states(data)
     assert isinstance(states, dict) and not states["s"].active
 
@@ -286,7 +347,38 @@ def test_a_model_that_cannot_be_fitted_leaves_score_order_and_the_reason_in_stat
     )
     main(["status", "--rules", str(rules), "--data", str(data)])
     out = capsys.readouterr().out
-    assert "s: score order (relevance fell back: 2 liked papers" in out
+    assert "s: score order (relevance fell back: no liked paper" in out
+
+
+def test_a_young_model_ranks_and_says_so_in_status_and_every_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    seeded_store(data, likes=2)
+    ranker = prepared(data)
+    sub = subscription("s", topic(), order="relevance")
+    papers = candidates()
+    ranking = ranker.rank(sub, papers)
+    assert ranking.fallback is None and "2 liked papers so far" in (ranking.note or "")
+    matches = [Match(p, "s", HITS, score=9.0 if p.id.startswith("2409.2") else 1.0) for p in papers]
+    digest = make_digest(sub, "2024-09-18", matches, ranking=ranking)
+    assert {m.paper.id for m in digest.matches[:2]} == {liked_kind(100).id, liked_kind(101).id}
+    for fmt in ("markdown", "text", "html"):
+        assert "Ranked by relevance from a young model, from 2 liked papers" in render_format(
+            digest, fmt
+        )
+    assert "a young model" in json.dumps([m.blocks for m in build_messages(digest)])
+
+    from watcher.cli import main
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "s.yaml").write_text(
+        "name: s\nfeeds: [cs.LG]\ntopics:\n  - name: Q\n    any: [model*]\norder: relevance\n"
+    )
+    main(["status", "--rules", str(rules), "--data", str(data)])
+    out = capsys.readouterr().out
+    assert "a young model, from 2 liked papers so far" in out
 
 
 def test_relevance_value_round_trips_through_the_outbox(tmp_path: Path) -> None:
@@ -305,3 +397,158 @@ def test_relevance_value_round_trips_through_the_outbox(tmp_path: Path) -> None:
         (entry,) = store.pending(NOW)
     assert entry.digest.matches[0].relevance == Relevance(0.95, ("x",))
     assert entry.digest.below_threshold == 1 and entry.digest.matches == digest.matches
+
+
+def test_a_pending_digest_grown_by_a_later_cycle_keeps_its_order_for_every_cut(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    sub = subscription("s", topic(), order="relevance")
+    early = [liked_kind(i) for i in range(1, 4)]
+    late = [liked_kind(i) for i in range(4, 7)]
+    given = [0.4, 0.3, 0.2, 0.95, 0.1, 0.6]
+    values = {p.id: v for p, v in zip([*early, *late], given, strict=True)}
+
+    def digest_of(papers: list[Paper]) -> object:
+        ranking = Ranking({p.id: Relevance(values[p.id], ("kernels",)) for p in papers})
+        return make_digest(
+            sub, "2024-09-18", [Match(p, "s", HITS) for p in papers], ranking=ranking
+        )
+
+    for papers in (early, late):  # two cycles of one period, the entry still pending
+        with Store.open(data) as store:
+            store.record_papers(papers, NOW)
+            store.enqueue(sub.deliver[0], digest_of(papers))  # type: ignore[arg-type]
+            store.commit(now=NOW)
+    with Store.open(data) as store:
+        (entry,) = store.pending(NOW)
+    grown = entry.digest
+    assert [m.relevance.value for m in grown.matches] == [0.95, 0.6, 0.4, 0.3, 0.2, 0.1]  # type: ignore[union-attr]
+    assert grown.order == "relevance"
+    # The mail's size budget keeps the most relevant in full, not the first to arrive.
+    full = build_message(grown, mail_from="a@example.org", to=["b@example.org"], now=NOW,
+                         message_id="<x@example.org>")  # fmt: skip
+    budget = len(full.data) * 2 // 3
+    small = build_message(grown, mail_from="a@example.org", to=["b@example.org"], now=NOW,
+                          message_id="<x@example.org>", max_bytes=budget)  # fmt: skip
+    assert 1 <= small.shown < 6
+    text = small.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    in_full = text.split("titles and links only")[0]
+    assert late[0].title in in_full and early[2].title not in in_full
+
+
+# --- library: as a cold start, and reloaded ---------------------------------------------------
+
+
+def bibtex(papers: list[Paper]) -> str:
+    return "\n".join(
+        f"@article{{k{i},\n  title = {{{p.title}}},\n  eprint = {{{p.id}}},\n"
+        f"  archivePrefix = {{arXiv}},\n}}\n"
+        for i, p in enumerate(papers)
+    )
+
+
+def library_rule(tmp_path: Path) -> Path:
+    path = tmp_path / "rules" / "s.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(
+        "name: s\nfeeds: [cs.LG]\ntopics:\n  - name: Q\n    any: [model*]\n"
+        "order: relevance\nlibrary: refs.bib\n"
+    )
+    return path
+
+
+def test_a_library_alone_ranks_a_digest_and_an_edited_library_refits(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    seeded_store(data, likes=0)  # no likes: only a dislike, so no model without the library
+    rule = library_rule(tmp_path)
+    library = rule.parent / "refs.bib"
+    library.write_text(bibtex([liked_kind(i) for i in range(3)]))
+    papers = candidates()
+    # The rule's scores favour the other kind: score order puts it first.
+    matches = [Match(p, "s", HITS, score=9.0 if p.id.startswith("2409.2") else 1.0) for p in papers]
+
+    def digest_ids(ranker: Ranker, sub: object) -> list[str]:
+        with Store.open(data) as store:
+            ranker.prepare(store, [sub], NOW)  # type: ignore[list-item]
+        ranking = ranker.rank(sub, papers)  # type: ignore[arg-type]
+        assert ranking.fallback is None, ranking.fallback
+        digest = make_digest(sub, "2024-09-18", matches, ranking=ranking)  # type: ignore[arg-type]
+        return [m.paper.id for m in digest.matches]
+
+    ranker = Ranker(data)
+    first = digest_ids(ranker, load_rule_file(rule))
+    assert set(first[:2]) == {liked_kind(100).id, liked_kind(101).id}
+    assert ranker.refits == 1
+    states = read_states(data)
+    assert isinstance(states, dict) and "fitted on 3 liked" in states["s"].detail
+
+    # The reader edits the library: now the other kind. Reloaded (a new stamp): refitted.
+    library.write_text(bibtex([other_kind(i) for i in range(1, 6)]))
+    second = digest_ids(ranker, load_rule_file(rule))
+    assert ranker.refits == 2
+    assert set(second[:3]) == {other_kind(100).id, other_kind(101).id, other_kind(102).id}
+    # Unchanged library and votes: nothing is fitted again.
+    digest_ids(ranker, load_rule_file(rule))
+    assert ranker.refits == 2
+
+
+# --- rules explain ----------------------------------------------------------------------------
+
+
+def test_rules_explain_prints_the_relevance_and_its_terms_or_why_there_is_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from watcher.cli import main
+
+    data = tmp_path / "data"
+    seeded_store(data, likes=4)
+    rule = tmp_path / "rules" / "s.yaml"
+    rule.parent.mkdir()
+    rule.write_text(
+        "name: s\nfeeds: [cs.LG]\ntopics:\n  - name: Q\n    any: [model*]\norder: relevance\n"
+    )
+    with Store.open(data) as store:
+        store.record_papers([liked_kind(5), other_kind(39)], NOW)
+        store.commit(now=NOW)
+    assert main(["rules", "explain", liked_kind(5).id, str(rule), "--data", str(data)]) == 0
+    liked = capsys.readouterr().out
+    found = re.search(r"relevance (0\.\d\d) \(on the liked side of 0\.5\); terms that pushed "
+                      r"it up: (.+)", liked)  # fmt: skip
+    assert found, liked
+    assert any(w in found.group(2) for w in ("sparse", "attention", "kernels"))
+    assert main(["rules", "explain", other_kind(39).id, str(rule), "--data", str(data)]) == 0
+    assert "on the not liked side of 0.5" in capsys.readouterr().out
+    assert not (data / "relevance").exists() or list((data / "relevance").glob("*.json")) == []
+
+    with Store.open(data) as store:  # forget the likes: the reason for score order
+        for i in range(4):
+            store.record_vote("s", liked_kind(i).id, None, "cli", NOW)
+    assert main(["rules", "explain", liked_kind(5).id, str(rule), "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "relevance: not used, score order instead: no liked paper" in out
+
+
+def test_the_models_read_the_same_votes_as_the_book_and_refuse_a_damaged_one(
+    tmp_path: Path,
+) -> None:
+    from watcher.errors import StoreError
+    from watcher.store.feedback import FEEDBACK_FILE, read_feedback, read_vote_sets
+
+    data = tmp_path / "data"
+    seeded_store(data, likes=3)
+    with Store.open(data) as store:
+        store.record_vote("t", other_kind(1).id, Vote.LIKE, "cli", NOW)
+        store.record_vote("s", liked_kind(2).id, Vote.DISLIKE, "cli", NOW)  # replaces a like
+    sets = read_vote_sets(data)
+    book = read_feedback(data).by_subscription()
+    assert sets == dict(book)
+    assert sets["s"].dislikes == {other_kind(0).id, liked_kind(2).id}
+    path = data / FEEDBACK_FILE
+    raw = json.loads(path.read_text())
+    key = f"s|{liked_kind(0).id}"
+    raw["votes"][key]["vote"] = "love"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(StoreError, match=r"damaged vote.*love") as caught:
+        read_vote_sets(data)
+    assert key in str(caught.value)

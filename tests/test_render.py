@@ -35,6 +35,7 @@ from watcher.render import (
     subject,
 )
 from watcher.render import formats as render_module
+from watcher.render.formats import shown_paper
 
 GOLDEN_DIR = Path(__file__).parent / "data" / "render"
 MARK = '<mark style="background:#fff1a8;color:inherit;padding:0;">'
@@ -237,7 +238,7 @@ def test_text_shows_fields_and_topics() -> None:
     assert "1. A title\n" in text
     assert "Authors: Ann Author, Bo Builder\n" in text
     assert "Date:    2024-09-18\n" in text
-    assert "URL:     http://arxiv.org/abs/2409.12121v1\n" in text
+    assert "URL:     https://arxiv.org/abs/2409.12121v1\n" in text
     assert "Matched: Quantization (quantiz*, low-bit)\n" in text
     assert "   Line one\n   line two.\n" in text
 
@@ -292,7 +293,7 @@ def test_html_escapes_feed_strings() -> None:
 
 def test_html_title_links_to_abs_url() -> None:
     html = render_format(digest(paper()), "html")
-    assert '<a href="http://arxiv.org/abs/2409.12121v1" style=' in html
+    assert '<a href="https://arxiv.org/abs/2409.12121v1" style=' in html
 
 
 @pytest.mark.parametrize(
@@ -405,7 +406,16 @@ def test_one_environment_strict_and_autoescaping_only_html() -> None:
     assert env is environment()
     assert env.undefined is jinja2.StrictUndefined
     assert env.keep_trailing_newline
-    empty = {"papers": [], "updated": [], "more": ""}
+    empty = {
+        "papers": [],
+        "listed": [],
+        "unlisted": 0,
+        "updated": [],
+        "updated_unlisted": 0,
+        "more": "",
+        "counts": "",
+        "topics": "",
+    }
     assert (
         env.get_template("digest.html.j2")
         .render(subject="<s>", subscription="", period="", **empty)
@@ -413,8 +423,8 @@ def test_one_environment_strict_and_autoescaping_only_html() -> None:
         == 2
     )
     assert "<s>" in env.get_template("digest.txt.j2").render(subject="<s>", **empty)
+    assert env.get_template("digest.md.j2").render(**empty) == ""
     for name in ("digest.md.j2", render_module.ANNOTATED_MARKDOWN):
-        assert env.get_template(name).render(**empty) == ""
         with pytest.raises(jinja2.UndefinedError):
             env.get_template(name).render()
 
@@ -492,11 +502,12 @@ def test_seed_layout_is_unchanged_without_updates_or_cap() -> None:
 
 def test_updated_section_in_every_format() -> None:
     message = render(updates_digest())
-    link = "http://arxiv.org/abs/2407.01234v3"
+    seed_link = "http://arxiv.org/abs/2407.01234v3"  # the seed layout keeps arXiv API's http
+    link = "https://arxiv.org/abs/2407.01234v3"
     md = message.markdown
     assert md.count("## Updated") == 1
     assert md.index("## Updated") > md.index("keeps its own link.")
-    assert f"### Sparse \\<Attention> & friends\n\n> {link}\n\n" in md  # no <Attention> tag
+    assert f"### Sparse \\<Attention> & friends\n\n> {seed_link}\n\n" in md  # no <Attention> tag
     assert ">Matched: Sparsity (`sparse*`); Attention (`attention`)\n" in md
     assert "### Replaced without hits\n\n> http://arxiv.org/abs/2406.00002v2\n\n\n" in md
     assert "Not shown for an update." not in md
@@ -508,25 +519,35 @@ def test_updated_section_in_every_format() -> None:
     assert ">Updated</h2>" in page
     assert f'<a href="{link}"' in page and "Sparse &lt;Attention&gt; &amp; friends" in page
     assert "Matched: Sparsity: sparse*; Attention: attention" in page
-    for body in (md, text, page):
+    assert md.count(seed_link) == 1
+    for body in (text, page):
         assert body.count(link) == 1
         assert "Not shown for an update." not in body
 
 
-def test_more_line_ends_every_format() -> None:
-    message = render(updates_digest(), highlight=True)
+def test_more_line_follows_the_papers_not_the_updated_section() -> None:
+    # The "+N more (max_papers)" line is about new papers: it closes their list, before the
+    # "Updated" section, so it never reads as part of it.
     line = "+3 more papers matched but are not shown (max_papers)."
-    assert message.markdown.endswith(f"\n{line}\n")
-    assert render(updates_digest()).markdown.endswith(f"\n{line}\n")
-    assert message.text.endswith(f"\n\n{line}\n")
-    assert f">{line}</p>\n</div>\n</body>" in message.html
+    message = render(updates_digest(), highlight=True)
+    last_paper = "keeps its own link."
+    for body, updated in (
+        (message.markdown, "## Updated"),
+        (render(updates_digest()).markdown, "## Updated"),
+        (message.text, "\nUpdated\n-------"),
+        (message.html, ">Updated</h2>"),
+    ):
+        assert body.count(line) == 1
+        assert body.index(last_paper) < body.index(line) < body.index(updated)
+    assert f">{line}</p>\n<h2" in message.html
     one = Digest("s", "2024-09-18", small_digest().matches[:1], omitted=1)
     assert render(one).text.endswith("\n+1 more paper matched but is not shown (max_papers).\n")
 
 
 def test_subject_counts_updates() -> None:
     digest = updates_digest()
-    assert subject(digest) == "arXiv digest: efficient-ml, 2024-09-18 (4 papers, 2 updated)"
+    # Matched papers: the 4 shown and the 3 over max_papers.
+    assert subject(digest) == "arXiv digest: efficient-ml, 2024-09-18 (7 papers, 2 updated)"
     only = Digest("efficient-ml", "2024-09-18", (), digest.updated)
     assert subject(only) == "arXiv digest: efficient-ml, 2024-09-18 (2 updated)"
     assert subject(Digest("s", "p", (), digest.updated[:1])) == "arXiv digest: s, p (1 updated)"
@@ -535,7 +556,9 @@ def test_subject_counts_updates() -> None:
 def test_only_updates_render_without_papers() -> None:
     only = Digest("efficient-ml", "2024-09-18", (), updates_digest().updated)
     message = render(only, highlight=True)
-    assert message.markdown.startswith("## Updated\n\n### Sparse \\<Attention> & friends\n")
+    assert message.markdown.startswith(
+        ">0 papers matched; 2 updated.\n\n## Updated\n\n### Sparse \\<Attention> & friends\n"
+    )
     assert "\n1. Sparse <Attention> & friends\n" in message.text
     assert "(2 updated)</h1>" in message.html
 
@@ -670,8 +693,10 @@ _JUNK = st.text(alphabet="<>&*`\\_ -\n\"'()ab", max_size=4)
 @settings(deadline=None, max_examples=150)
 @given(st.lists(st.one_of(_WORDS, _JUNK), max_size=16))
 def test_highlighting_never_changes_the_visible_text(parts: list[str]) -> None:
-    abstract = block("".join(parts))
-    digest = hostile_digest(abstract)
+    digest = hostile_digest(block("".join(parts)))
+    # What every format but the seed layout shows: the text with its TeX decoded (``\\-``
+    # is a soft hyphen); highlighting then changes nothing of it.
+    abstract = shown_paper(digest.matches[0].paper).abstract
     page = render_format(digest, "html")
     assert html_visible(html_abstract(page)) == abstract
     md = render_format(digest, "markdown", highlight=True)

@@ -37,10 +37,12 @@ from watcher.render.formats import (
     TITLE_MAX,
     TOPIC_MAX,
     capped,
+    clip,
     markdown_escape,
     shown_paper,
 )
 from watcher.render.slack import build_messages
+from watcher.render.tex import tex_to_unicode
 
 COMMONMARK = MarkdownIt("commonmark")  # raw HTML on, as in viewers that run it
 NOW = datetime(2024, 9, 18, 12, 0, tzinfo=UTC)
@@ -145,8 +147,12 @@ def test_hostile_title_and_authors_render_as_their_text(hostile: str, highlight:
     )
     assert_no_live_markup(md)
     shown = visible(md)
-    assert shown["title"] == f"Quantized {hostile}"
-    assert shown["authors"] == ",".join(authors)
+    # The seed layout shows the feed's text; the annotated one its TeX decoded (render.tex).
+    expected = paper(title=f"Quantized {hostile}", authors=authors)
+    if highlight:
+        expected = shown_paper(expected)
+    assert shown["title"] == one_line(expected.title)
+    assert shown["authors"] == ",".join(expected.authors)
 
 
 @pytest.mark.parametrize("highlight", LAYOUTS)
@@ -155,7 +161,11 @@ def test_hostile_abstract_renders_as_its_text(hostile: str, highlight: bool) -> 
     abstract = f"We quantize {hostile} with low-bit weights."
     md = render_format(one_paper(paper(abstract=abstract)), "markdown", highlight=highlight)
     assert_no_live_markup(md)
-    assert visible(md)["abstract"] == abstract
+    if highlight:  # TeX decoded ("\\\\" is a line break): the same words, spaced alike
+        expected = shown_paper(paper(abstract=abstract)).abstract
+        assert visible(md)["abstract"].split() == expected.split()
+    else:
+        assert visible(md)["abstract"] == abstract
 
 
 def test_a_link_split_across_two_authors_is_no_link() -> None:
@@ -360,8 +370,9 @@ def test_every_field_is_capped_in_every_format() -> None:
     message = render(digest, highlight=True)
     for body in (message.markdown, message.text, message.html):
         assert "w" * (ABSTRACT_MAX + 1) not in body
-        assert len(body) < 40_000
-    assert len(render_format(digest, "markdown")) < 40_000
+        # (The header names every topic with its count, each name capped at TOPIC_MAX.)
+        assert len(body) < 41_000
+    assert len(render_format(digest, "markdown")) < 41_000
     for slack in build_messages(digest):
         assert "w" * 301 not in slack.text + json.dumps(list(slack.blocks))
     # A paper at every cap and seven ordinary ones: all in full in one mail.
@@ -385,6 +396,16 @@ def test_capped_cuts_at_a_space_near_the_end_and_marks_it() -> None:
     assert capped("a " + "b" * 30, 16) == "a " + "b" * 13 + "\u2026"
 
 
+def test_clip_makes_one_line_and_counts_as_the_destination_counts() -> None:
+    assert clip("pruning,\n  sparsity and more words here", 20) == "pruning, sparsity\u2026"
+    assert clip("one, two, three four", 11) == "one, two\u2026"
+    # A chat service counting UTF-16 code units: each emoji is two of them.
+    utf16 = lambda text: len(text.encode("utf-16-le")) // 2  # noqa: E731
+    out = clip("\U0001f600" * 30, 21, utf16)
+    assert utf16(out) <= 21 and out == "\U0001f600" * 10 + "\u2026"
+    assert clip("anything", 0) == ""
+
+
 def test_real_arxiv_data_is_never_cut(fixtures_dir: Path) -> None:
     # The caps are far above real papers: 77 days of four busy categories, cut nowhere.
     files = sorted((fixtures_dir / "arxiv-rss" / "holidays-2024-12").glob("*.xml"))
@@ -393,9 +414,10 @@ def test_real_arxiv_data_is_never_cut(fixtures_dir: Path) -> None:
     for path in files:
         for item in parse_feed(RawFeed(str(path), path.read_bytes())).papers:
             shown = shown_paper(item)
-            assert shown.title == one_line(item.title)
-            assert shown.abstract == block(item.abstract)
-            assert shown.authors == tuple(one_line(a) for a in item.authors)
+            # (TeX decoded: render.tex, the only change to a real paper's text.)
+            assert shown.title == one_line(tex_to_unicode(one_line(item.title)))
+            assert shown.abstract == block(tex_to_unicode(block(item.abstract)))
+            assert shown.authors == tuple(one_line(tex_to_unicode(a)) for a in item.authors)
             assert shown.categories == tuple(one_line(c) for c in item.categories)
             assert shown.journal_ref == (
                 None if item.journal_ref is None else one_line(item.journal_ref)

@@ -135,7 +135,7 @@ def delivered(data: Path) -> list[tuple[str, str]]:
         period = digest.name[:10]
         text = digest.read_text(encoding="utf-8")
         found += [
-            (i, period) for i in re.findall(r"^> http://arxiv\.org/abs/(\S+)v\d+$", text, re.M)
+            (i, period) for i in re.findall(r"^> https://arxiv\.org/abs/(\S+)v\d+$", text, re.M)
         ]
     return found
 

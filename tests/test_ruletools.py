@@ -192,7 +192,9 @@ def test_rules_explain_unknown_paper(
 ) -> None:
     data, rule = setup
     assert main(["rules", "explain", f"{YYMM}.99999", str(rule), "--data", str(data)]) == 1
-    assert f"paper {YYMM}.99999 was never seen by {data}" in capsys.readouterr().err
+    assert f"paper {YYMM}.99999 is not in the archive of {data}: no feed polled" in (
+        capsys.readouterr().err
+    )
     with Store.open(data) as store:  # seen, but its text is gone: pruned after retention
         store.prune_archive(NOW)
     assert main(["rules", "explain", f"{YYMM}.00001", str(rule), "--data", str(data)]) == 1

@@ -18,9 +18,9 @@ from tests.slackserver import OK, Call, Reply, SlackServer
 from watcher.errors import DeliveryError, DeliveryUnknown
 from watcher.models import Destination, Digest, Match, Paper, Term, TopicHit
 from watcher.notify.slack import SlackConfig, SlackNotifier
+from watcher.render.formats import clip
 from watcher.render.slack import (
     build_messages,
-    clip,
     highlight_mrkdwn,
     message_chars,
     paper_text,
@@ -124,7 +124,7 @@ def test_small_digest_is_one_readable_message() -> None:
     assert header["type"] == "header"
     assert "efficient-ml" in header["text"]["text"]
     assert "2024-09-16" in header["text"]["text"]
-    assert "*5 papers*" in msg.blocks[1]["elements"][0]["text"]
+    assert "*5 papers matched: all shown in full.*" in msg.blocks[1]["elements"][0]["text"]
     texts = section_texts(list(msg.blocks))
     for m in d.matches:
         assert sum(f"<{m.paper.abs_url}|" in t for t in texts) == 1
@@ -285,7 +285,7 @@ def test_updates_listed_last_once_each_in_one_message() -> None:
     assert "We study" not in texts[-1]  # an update is title, version and terms
     assert "_Matched:_ `quantiz*`, `low-bit`" in texts[-1]
     context = msg.blocks[1]["elements"][0]["text"]
-    assert context.startswith("*4 papers* in ") and "*2 updated*" in context
+    assert context.startswith("*4 papers matched: all shown in full; 2 updated.*")
     assert msg.text.startswith("efficient-ml · 2024-09-16: 4 papers, 2 updated")
     assert "• updated: Revised paper 1" in msg.text
 
@@ -295,7 +295,7 @@ def test_only_updates_is_not_an_empty_digest() -> None:
     [msg] = build_messages(d)
     blob = json.dumps(msg.blocks)
     assert "No new papers" not in blob and d.updated[0].paper.abs_url in blob
-    assert msg.blocks[1]["elements"][0]["text"].startswith("*1 updated* · arXiv announcement")
+    assert msg.blocks[1]["elements"][0]["text"].startswith("*0 papers matched; 1 updated.* · arXiv")
     assert msg.text.startswith("efficient-ml · 2024-09-16: 1 updated")
 
 
@@ -339,13 +339,19 @@ def test_more_line_ends_a_single_message_and_is_in_the_summary() -> None:
     [msg] = build_messages(d)
     line = "+7 more papers matched but are not shown (max_papers)."
     assert msg.blocks[-1] == {"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}
-    assert line in msg.blocks[1]["elements"][0]["text"]
-    assert "(+7 more not shown)" in msg.text
+    assert (
+        "10 papers matched: 3 shown in full, 7 not shown (max_papers)."
+        in (msg.blocks[1]["elements"][0]["text"])
+    )
+    assert "(7 not shown, max_papers)" in msg.text
     big = Digest("efficient-ml", "2024-09-16", digest(200).matches, omitted=12)
     summary, *replies = build_messages(big)
     assert replies
-    assert "+12 more papers matched" in summary.blocks[1]["elements"][0]["text"]
-    assert "+12 more not shown" in summary.text
+    assert (
+        "212 papers matched: 200 shown in full, 12 not shown (max_papers)"
+        in (summary.blocks[1]["elements"][0]["text"])
+    )
+    assert "(12 not shown, max_papers)" in summary.text
 
 
 # --- the edge: bot token --------------------------------------------------------------------

@@ -308,7 +308,8 @@ def test_more_papers_for_a_pending_period_join_its_entry(tmp_path: Path) -> None
         s.enqueue(LOCAL, digest([paper("2409.00001")]))  # another destination: its own entry
         s.commit()
         slack, local = s.pending()
-        assert ids(slack) == ["2409.00001", "2409.00002"]
+        # In the digest's order (newest first), not in the order the papers arrived.
+        assert ids(slack) == ["2409.00002", "2409.00001"]
         assert ids(local) == ["2409.00001"]
 
 
@@ -335,7 +336,7 @@ def test_papers_arriving_after_delivery_make_a_follow_up_with_only_those(
         assert s.pending() == [third]
         fourth = s.enqueue(SLACK, digest([a, b, c, paper("2409.00004")]))
         assert fourth is not None and fourth.key == third.key  # joins the pending one
-        assert ids(fourth) == ["2409.00003", "2409.00004"]
+        assert ids(fourth) == ["2409.00004", "2409.00003"]  # in the digest's order
     assert store.split_period("2024-09-18#3") == ("2024-09-18", 3)
 
 

@@ -86,7 +86,7 @@ def test_the_document_is_valid_against_its_schema_and_holds_every_field(
         "abstract": "An abstract.",
         "published": None,
         "links": {
-            "abstract": "http://arxiv.org/abs/2409.12121v2",
+            "abstract": "https://arxiv.org/abs/2409.12121v2",
             "pdf": "https://arxiv.org/pdf/2409.12121v2",
             "doi": "https://doi.org/10.1/x",
         },
@@ -134,8 +134,9 @@ def test_a_refusal_is_permanent(server: FeedServer, status: int) -> None:
     assert "N8N_URL" in caught.value.message and server.url("/hook") not in str(caught.value)
 
 
-def test_a_server_error_is_temporary(server: FeedServer) -> None:
-    server.route("/hook", Reply(500, b"oops"))
+@pytest.mark.parametrize("status", [500, 408, 425, 429])
+def test_a_server_error_or_a_later_please_is_temporary(server: FeedServer, status: int) -> None:
+    server.route("/hook", Reply(status, b"oops"))
     with pytest.raises(DeliveryError) as caught:
         notifier(server).send(HOOK, digest(paper("2409.00001")))
     assert not caught.value.permanent and not isinstance(caught.value, DeliveryUnknown)

@@ -463,9 +463,19 @@ def cmd_preview(args: argparse.Namespace) -> int:
     ]
     if not chosen:
         failed = sum(1 for f in plan.feeds if f.status == "failed")
-        why = f"{failed} of {len(plan.feeds)} feed(s) failed" if failed else "none matched"
-        new = count(len(plan.new_papers), "new paper")
-        print(f"Nothing to send: {new}; {why}.", file=sys.stderr)
+        seen = sum(f.papers for f in plan.feeds)
+        if failed:
+            new = count(len(plan.new_papers), "new paper")
+            why = f"{new}; {failed} of {len(plan.feeds)} feed(s) failed"
+        elif not plan.new_papers and seen:
+            # Right after `watcher once` on the same feed: say why the preview is empty.
+            why = (
+                f"the {seen} papers in {len(plan.feeds)} feed(s) were all seen before "
+                "(a preview shows what the next `watcher once` would send)"
+            )
+        else:
+            why = f"{count(len(plan.new_papers), 'new paper')}; none matched"
+        print(f"Nothing to send: {why}.", file=sys.stderr)
     elif args.out is None and args.format in WHOLE_DOCUMENTS and len(chosen) > 1:
         what = "HTML documents" if args.format == "html" else "Slack JSON documents"
         return _usage_error(
@@ -523,7 +533,8 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
         if library.skipped:
             print(
                 f"{sub.path}: library: {count(len(library.entries), 'paper')}; "
-                f"{library.skipped} entries skipped (no arXiv id, no title or abstract)"
+                f"{library.skipped} {'entry' if library.skipped == 1 else 'entries'} skipped "
+                "(no arXiv id, no title or abstract)"
             )
     warnings = [line for sub in ruleset.subscriptions for line in ruletools.field_warnings(sub)]
     for warning in warnings:
@@ -708,6 +719,7 @@ def cmd_drop(args: argparse.Namespace) -> int:
 
 def cmd_repair(args: argparse.Namespace) -> int:
     settings = _settings(args, read_environment())
+    _existing_data_dir(settings)
     if args.previous:
         kept = ("outbox/open.json", "feeds.json", FEEDBACK_FILE)
         for path in (settings.data_dir / name for name in kept):
@@ -732,9 +744,21 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     return _resolve(args, "confirm")
 
 
+def _existing_data_dir(settings: Settings) -> None:
+    """Raise unless the data directory exists: retry, confirm, drop and repair work on what
+    a cycle left there, and a mistyped --data must not create an empty one and say "done"."""
+    if not settings.data_dir.is_dir():
+        raise WatcherError(
+            "no data directory here: nothing has run with it (a typo in --data or "
+            "WATCHER_DATA_DIR?)",
+            where=str(settings.data_dir),
+        )
+
+
 def _resolve(args: argparse.Namespace, action: str) -> int:
     """Requeue (retry) or mark delivered (confirm) the named outbox entries."""
     settings = _settings(args, read_environment())
+    _existing_data_dir(settings)
     code = 0
     with Store.open(settings.data_dir) as store:
         entries = {entry.key: entry for entry in store.entry_views()}

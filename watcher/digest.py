@@ -14,10 +14,17 @@ paper appears once per digest, in its newest version.
 
 Updates (replacements of papers a subscription was sent before, for ``updates: true``) are
 listed apart in ``Digest.updated``, newest version first; they are never capped.
+
+Counts (``digest_counts``): one definition of "matched", "shown in full", "listed by title",
+"left out" and "updated" for every line a person reads (subject, headers, footers, logs,
+status). ``Digest.topics`` counts every matched paper, those over ``max_papers`` too, under
+its first topic in the rule file's order (``Match.hits`` are in that order).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -27,20 +34,33 @@ from watcher.models import (
     LOCAL,
     Destination,
     Digest,
+    DigestCounts,
     DigestOrder,
     Match,
     Ranking,
     Subscription,
+    TopicCount,
 )
 
 __all__ = [
     "ORDERS",
+    "OTHER_TOPIC",
+    "add_topic_counts",
+    "digest_counts",
+    "first_topic",
+    "keep_only",
     "make_digest",
     "merge_digests",
     "order_matches",
     "order_updates",
     "plan_digests",
+    "tally",
+    "topic_counts",
+    "topics_of",
 ]
+
+# The heading of a paper without a topic hit (a hand-built match; never from the matcher).
+OTHER_TOPIC = "Other"
 
 ORDERS: tuple[DigestOrder, ...] = get_args(DigestOrder)
 
@@ -132,6 +152,94 @@ def _group(matches: Iterable[Match]) -> dict[str, list[Match]]:
     return grouped
 
 
+# --- counts ------------------------------------------------------------------------------
+
+
+def first_topic(match: Match) -> str:
+    """The topic a paper is counted and shown under: its first hit, in rule file order."""
+    return match.hits[0].topic if match.hits else OTHER_TOPIC
+
+
+def topic_counts(
+    matches: Iterable[Match], order: Sequence[str] = (), base: Sequence[TopicCount] = ()
+) -> tuple[TopicCount, ...]:
+    """``base`` plus ``matches`` counted under their first topic: topics named in ``order``
+    (the rule file's) first, in that order, then the others as they first appear."""
+    counts: Counter[str] = Counter({c.topic: c.papers for c in base})
+    seen = dict.fromkeys(c.topic for c in base)
+    for match in matches:
+        topic = first_topic(match)
+        counts[topic] += 1
+        seen.setdefault(topic, None)
+    rank = {name: i for i, name in enumerate(order)}
+    names = sorted(seen, key=lambda name: rank.get(name, len(rank)))
+    return tuple(TopicCount(name, counts[name]) for name in names if counts[name] > 0)
+
+
+def topics_of(digest: Digest) -> tuple[TopicCount, ...]:
+    """``digest.topics``; for a digest stored before topic counts were kept, its own
+    papers counted (all there is to count)."""
+    return digest.topics or topic_counts(digest.matches)
+
+
+def digest_counts(
+    digest: Digest,
+    *,
+    in_full: int | None = None,
+    by_title: int = 0,
+    updates: int | None = None,
+) -> DigestCounts:
+    """How many papers ``digest`` matched and how a message of it shows them: the first
+    ``in_full`` (all, by default) in full, the next ``by_title`` by title only, and the first
+    ``updates`` (all) of its updated papers; the rest, and those over ``max_papers``, are
+    left out."""
+    carried = len(digest.matches)
+    full = carried if in_full is None else max(0, min(in_full, carried))
+    titles = max(0, min(by_title, carried - full))
+    listed_updates = len(digest.updated) if updates is None else max(0, updates)
+    listed_updates = min(listed_updates, len(digest.updated))
+    matched = carried + digest.omitted + digest.below_threshold
+    return DigestCounts(
+        matched=matched,
+        in_full=full,
+        by_title=titles,
+        left_out=matched - full - titles,
+        capped=digest.omitted,
+        below_threshold=digest.below_threshold,
+        updated=listed_updates,
+        updated_left_out=len(digest.updated) - listed_updates,
+        topics=topics_of(digest),
+    )
+
+
+def _papers(count: int) -> str:
+    return f"{count} paper" if count == 1 else f"{count} papers"
+
+
+def tally(matched: int, updated: int = 0) -> str:
+    """``30 papers``, ``30 papers, 2 updated`` or ``2 updated``: the words of the subject,
+    the log lines and ``watcher status`` for a digest of ``matched`` papers (those left out
+    by ``max_papers`` too) and ``updated`` new versions (``DigestCounts``)."""
+    if updated and not matched:
+        return f"{updated} updated"
+    return f"{_papers(matched)}, {updated} updated" if updated else _papers(matched)
+
+
+def keep_only(digest: Digest, matches: Sequence[Match], updated: Sequence[Match]) -> Digest:
+    """``digest`` carrying only ``matches`` and ``updated`` (papers the outbox already has
+    elsewhere are dropped): its topic counts lose the papers it no longer carries."""
+    kept = {id(m) for m in matches}
+    dropped = Counter(first_topic(m) for m in digest.matches if id(m) not in kept)
+    topics = tuple(
+        TopicCount(c.topic, c.papers - dropped[c.topic])
+        for c in topics_of(digest)
+        if c.papers - dropped[c.topic] > 0
+    )
+    return dataclasses.replace(
+        digest, matches=tuple(matches), updated=tuple(updated), topics=topics
+    )
+
+
 NO_RANKING = "no relevance model was prepared for it"
 
 
@@ -166,10 +274,14 @@ def make_digest(
     for ``order: relevance``), its relevance threshold, its ``max_papers`` cap, its updates."""
     matches = list(matches)
     ordered, below, fallback = _ranked(subscription, matches, ranking)
+    order = subscription.order if fallback is None else "score"
+    note = ranking.note if ranking is not None and fallback is None else None
     cap = subscription.max_papers
     kept = ordered if cap is None else ordered[: max(cap, 0)]
     listed = (m.paper.id for m in matches)
     updated = order_updates(updates, listed) if subscription.updates else ()
+    # Every matched paper, those below the relevance threshold or over max_papers too.
+    topics = topic_counts(_dedupe(matches), [topic.name for topic in subscription.topics])
     return Digest(
         subscription.name,
         period,
@@ -178,6 +290,9 @@ def make_digest(
         omitted=len(ordered) - len(kept),
         below_threshold=below,
         fallback=fallback,
+        topics=topics,
+        order=order,
+        ranking_note=note,
     )
 
 
@@ -228,6 +343,9 @@ def merge_digests(a: Digest, b: Digest, order: DigestOrder | str = "newest") -> 
         )
     matches = order_matches((*a.matches, *b.matches), order)
     updated = order_updates((*a.updated, *b.updated), (m.paper.id for m in matches))
+    # A paper in both digests is counted once: b's topic counts without the papers of a.
+    in_a = {m.paper.id for m in a.matches}
+    b_only = keep_only(b, [m for m in b.matches if m.paper.id not in in_a], b.updated)
     return Digest(
         a.subscription,
         a.period,
@@ -236,4 +354,13 @@ def merge_digests(a: Digest, b: Digest, order: DigestOrder | str = "newest") -> 
         omitted=a.omitted + b.omitted,
         below_threshold=a.below_threshold + b.below_threshold,
         fallback=b.fallback if b.fallback is not None else a.fallback,
+        topics=add_topic_counts(topics_of(a), topics_of(b_only)),
     )
+
+
+def add_topic_counts(a: Sequence[TopicCount], b: Sequence[TopicCount]) -> tuple[TopicCount, ...]:
+    """The counts of ``a`` and ``b`` summed per topic, ``a``'s topics first."""
+    total: dict[str, int] = {}
+    for count in (*a, *b):
+        total[count.topic] = total.get(count.topic, 0) + count.papers
+    return tuple(TopicCount(name, n) for name, n in total.items() if n > 0)

@@ -462,8 +462,12 @@ class Matcher:
                     no_authors |= bit
                 self._author_names.append(watch)
                 positive = [*topic.any, *topic.all, *(t for t, p in query if p)]
-                written = tuple(dict.fromkeys((t.text, id_of(t)) for t in positive))
-                one_text_per_key = len({i for _, i in written}) == len(written)
+                # One text per term: "retrieval-augmented" and "retrieval augmented" are the
+                # same words, so one term (one score, one chip), shown as first written.
+                first_text: dict[int, str] = {}
+                for t in positive:
+                    first_text.setdefault(id_of(t), t.text)
+                written = tuple((text, i) for i, text in first_text.items())
                 self._topics.append(
                     _CompiledTopic(
                         topic=topic,
@@ -472,9 +476,7 @@ class Matcher:
                         all=frozenset(map(id_of, topic.all)),
                         positive=written,
                         positive_ids=frozenset(i for _, i in written),
-                        hit_of_id={i: TopicHit(topic.name, (text,)) for text, i in written}
-                        if one_text_per_key
-                        else {},
+                        hit_of_id={i: TopicHit(topic.name, (text,)) for text, i in written},
                         check=bool(topic.all) or topic.query is not None,
                         simple=len(sub.topics) == 1 and not topic.authors,
                     )

@@ -87,7 +87,7 @@ class Paper:
     def abs_url(self) -> str:
         """Link to the abstract page, built only from a validated id (never from feed text)."""
         if self.is_arxiv:
-            return f"http://arxiv.org/abs/{self.versioned_id}"
+            return f"https://arxiv.org/abs/{self.versioned_id}"  # as the RSS feeds give it
         return self.link or ""
 
 
@@ -260,6 +260,15 @@ class Ranking:
 
     relevance: Mapping[str, Relevance] = field(default_factory=dict)
     fallback: str | None = None
+    note: str | None = None  # e.g. "a young model, from 1 liked paper so far: ..."
+
+
+@dataclass(frozen=True, slots=True)
+class TopicCount:
+    """How many of a digest's matched papers are shown under one topic (their first)."""
+
+    topic: str
+    papers: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,11 +283,35 @@ class Digest:
     updated: tuple[Match, ...] = ()
     # Papers that matched but were left out by the subscription's ``max_papers`` ("+N more").
     omitted: int = 0
+    # Every matched paper (those left out too) counted under its first topic, in the rule
+    # file's topic order; () for a digest stored before it was kept (derived from matches).
+    topics: tuple[TopicCount, ...] = ()
     # ``order: relevance``: papers dropped by ``min_relevance`` ("+N below your relevance
     # threshold"), and why the digest is in score order instead when the model could not
     # be used (too few liked papers, a fit that failed); None when it was used.
     below_threshold: int = 0
     fallback: str | None = None
+    # The order the papers are in (a digest grown by a later cycle keeps it), and what the
+    # digest says of its relevance model (a young one) when it was used.
+    order: DigestOrder = "newest"
+    ranking_note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestCounts:
+    """The one account of a digest's papers that every reader-facing line uses: the
+    subject, each format's header and footer, log lines and ``watcher status``
+    (``watcher.digest.digest_counts``)."""
+
+    matched: int  # new papers that matched the rules: in_full + by_title + left_out
+    in_full: int  # shown with their abstract
+    by_title: int  # listed by title and link only (a mail over its size budget)
+    left_out: int  # matched but not in this message (max_papers, or past the mail's budget)
+    capped: int  # of left_out, those cut by max_papers
+    below_threshold: int  # of left_out, those under min_relevance (order: relevance)
+    updated: int  # new versions of papers sent before, listed
+    updated_left_out: int  # new versions not listed (a mail over its size budget)
+    topics: tuple[TopicCount, ...]  # every matched paper under its first topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,9 +394,10 @@ class DeliveryReport:
     subscription: str
     destination: str
     period: str
-    papers: int
+    papers: int  # matched (DigestCounts.matched)
     status: DeliveryStatus
     detail: str = ""  # receipt reference or error
+    updated: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,12 +459,13 @@ class EntryView:
     destination: Destination
     subscription: str
     period: str
-    papers: int
+    papers: int  # matched (DigestCounts.matched)
     status: DeliveryStatus
     attempts: int = 0
     last_error: str | None = None
     due: datetime | None = None
     resume: str | None = None
+    updated: int = 0
 
 
 @dataclass(frozen=True, slots=True)

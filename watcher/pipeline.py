@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from watcher.digest import plan_digests
+from watcher.digest import digest_counts, plan_digests
 from watcher.errors import DeliveryError, DeliveryUnknown
 from watcher.fetch import FetchResult
 from watcher.match import PaperMatcher
@@ -37,7 +37,7 @@ from watcher.models import (
     Ranking,
     Subscription,
 )
-from watcher.notify import Registry, Resumable, Settles, is_repeatable
+from watcher.notify import Registry, Settles, is_repeatable, send_tracked
 from watcher.polling import Polled, Poller, announcement_date, poll
 from watcher.schedule import delivery_slot
 from watcher.settings import DEFAULT_API_URL
@@ -60,7 +60,9 @@ class Ranks(Protocol):
         self, store: Store, subscriptions: Sequence[Subscription], now: datetime
     ) -> None: ...
 
-    def rank(self, subscription: Subscription, papers: Sequence[Paper]) -> Ranking: ...
+    def rank_all(
+        self, wanted: Mapping[str, tuple[Subscription, Sequence[Paper]]]
+    ) -> dict[str, Ranking]: ...
 
 
 @dataclass(frozen=True)
@@ -310,12 +312,14 @@ def deliver(
             break
         digest, destination = entry.digest, entry.destination
         notifier = notifiers.get(destination.kind)
-        papers = len(digest.matches) + len(digest.updated)
-        report_args = (digest.subscription, destination.key, digest.period, papers)
+        counts = digest_counts(digest)
+        report_args = (digest.subscription, destination.key, digest.period, counts.matched)
         if notifier is None:
             error = f"no {destination.kind} destination is configured on this machine"
             store.mark_failed(entry.key, error, permanent=True)
-            reports.append(DeliveryReport(*report_args, status="failed", detail=error))
+            reports.append(
+                DeliveryReport(*report_args, updated=counts.updated, status="failed", detail=error)
+            )
             continue
         # A local digest or an Atom feed cut off by a crash is simply written again (the
         # file write is atomic); anything sent elsewhere might have arrived.
@@ -325,25 +329,35 @@ def deliver(
             store.mark_sending(entry.key)
         try:
             # resume: where the last attempt stopped (a partly sent Slack thread), if anywhere.
-            if isinstance(notifier, Resumable):
-                # Each message accepted is on disk before the next goes out: a crash leaves
-                # the entry knowing which one message is in doubt.
-                progress = functools.partial(store.mark_progress, entry.key)
-                receipt = notifier.send_resumable(destination, digest, entry.resume, progress)
-            else:
-                receipt = notifier.send(destination, digest, resume=entry.resume)
+            # Each message accepted is on disk before the next goes out: a crash leaves the
+            # entry knowing which one message is in doubt.
+            progress = functools.partial(store.mark_progress, entry.key)
+            receipt = send_tracked(notifier, destination, digest, entry.resume, progress)
         except DeliveryUnknown as exc:
             # The report and the entry already name the destination: keep only the message.
             store.mark_unknown(entry.key, exc.message, resume=exc.resume)
-            reports.append(DeliveryReport(*report_args, status="unknown", detail=exc.message))
+            reports.append(
+                DeliveryReport(
+                    *report_args, updated=counts.updated, status="unknown", detail=exc.message
+                )
+            )
         except DeliveryError as exc:
             store.mark_failed(entry.key, exc.message, permanent=exc.permanent, resume=exc.resume)
-            reports.append(DeliveryReport(*report_args, status="failed", detail=exc.message))
+            reports.append(
+                DeliveryReport(
+                    *report_args, updated=counts.updated, status="failed", detail=exc.message
+                )
+            )
         else:
             # A local digest is simply written again after a crash: no fsync per file.
             store.mark_delivered(entry.key, receipt, sync=destination.kind != "local")
             reports.append(
-                DeliveryReport(*report_args, status="delivered", detail=receipt.reference)
+                DeliveryReport(
+                    *report_args,
+                    updated=counts.updated,
+                    status="delivered",
+                    detail=receipt.reference,
+                )
             )
     # Each mark is already durable in the store's journal; the checkpoint moves what was
     # delivered out of the open entries (one write for the batch, not one per send).
@@ -474,7 +488,7 @@ def _rankings(
     for match in matches:
         if match.subscription in wanted:
             papers[match.subscription].append(match.paper)
-    return {name: ranker.rank(wanted[name], found) for name, found in papers.items()}
+    return ranker.rank_all({name: (wanted[name], found) for name, found in papers.items()})
 
 
 def _plan(

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from watcher.errors import WatcherError
-from watcher.feedback import Vote
 from watcher.library import read_library
 from watcher.models import ModelState, Paper, Ranking, Subscription
 from watcher.relevance import (
@@ -40,6 +40,7 @@ from watcher.relevance import (
     fingerprint,
     fit_model,
     paper_text,
+    young_note,
 )
 from watcher.sources import in_subscription_feeds
 from watcher.store import Store
@@ -62,8 +63,10 @@ __all__ = [
 
 # The archive's papers of these last days are a subscription's background (unlabelled).
 BACKGROUND_DAYS = 7
-# Past this many remembered texts, the analyzer starts afresh (the background moves daily).
+# Past this many remembered texts or terms, the analyzer starts afresh (the background moves
+# daily; a fit counts terms over the analyzer's whole vocabulary, so it stays this small).
 _ANALYZED_MAX = 50_000
+_TERMS_MAX = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,12 @@ class Labels:
     dislikes: frozenset[str] = frozenset()
     library: tuple[LibraryPaper, ...] = ()
     problem: str | None = None  # the library could not be read: said in status
+
+    def ids(self) -> set[str]:
+        """Every arXiv id it names: liked, disliked, in the library."""
+        ids = set(self.likes) | set(self.dislikes)
+        ids.update(e.id for e in self.library if e.id is not None)
+        return ids
 
     def key(self, known: Iterable[str]) -> list[str]:
         """The labels as fingerprint lines, with which ids have text (``known``)."""
@@ -108,18 +117,14 @@ LabelsOf = Callable[[Store, Sequence[Subscription]], Mapping[str, Labels]]
 def store_labels(store: Store, subscriptions: Sequence[Subscription]) -> dict[str, Labels]:
     """Each subscription's likes and dislikes, from the store's feedback (one read), and
     its ``library:`` (a library that cannot be read is left out and said in status)."""
-    names = {s.name for s in subscriptions}
-    likes: dict[str, set[str]] = {name: set() for name in names}
-    dislikes: dict[str, set[str]] = {name: set() for name in names}
-    for vote in store.feedback().votes:
-        if vote.subscription in names:
-            (likes if vote.vote is Vote.LIKE else dislikes)[vote.subscription].add(vote.paper_id)
+    votes = store.vote_sets()  # one read, ids only
     labels = {}
     for sub in subscriptions:
         known, problem = _library(sub)
+        mine = votes.get(sub.name)
         labels[sub.name] = Labels(
-            frozenset(likes[sub.name]),
-            frozenset(dislikes[sub.name] - likes[sub.name]),
+            mine.likes if mine else frozenset(),
+            mine.dislikes - mine.likes if mine else frozenset(),
             known,
             problem,
         )
@@ -152,12 +157,19 @@ class _Fitted:
     fingerprint: str
     model: CompiledModel | Fallback
     state: ModelState
+    # What it was prepared from: unchanged labels and feeds, with every labelled paper
+    # known then, need no look at the store next cycle (a known paper stays known).
+    labels: Labels | None = None
+    feeds: tuple[str, ...] = ()
+    unknown: frozenset[str] = frozenset()
+    note: str | None = None  # a young model's, for its digests
 
 
 @dataclass
 class Ranker:
     """The relevance models of a process, by subscription name. ``labels_of`` reads what
-    the subscriptions learn from (feedback and libraries) from the store."""
+    the subscriptions learn from (feedback and libraries) from the store; it is asked again
+    only when the votes file or a subscription's library changed."""
 
     data_dir: Path
     labels_of: LabelsOf = store_labels
@@ -166,6 +178,9 @@ class Ranker:
     fitted: dict[str, _Fitted] = field(default_factory=dict)
     refits: int = 0  # models fitted by this process (for the benchmark and tests)
     _scorer: Scorer | None = None
+    _labels_key: object = None
+    _labels: Mapping[str, Labels] = field(default_factory=dict)
+    _background: _Background = field(default_factory=lambda: _Background())
 
     def prepare(self, store: Store, subscriptions: Sequence[Subscription], now: datetime) -> None:
         """Fit what changed; remember each relevance subscription's model or fallback."""
@@ -174,7 +189,7 @@ class Ranker:
         if not wanted:
             return
         try:
-            labels = self.labels_of(store, wanted)
+            labels = self._read_labels(store, wanted)
         except Exception as exc:  # a cycle never stops for ranking
             log.warning("relevance: feedback could not be read: %s", exc)
             reason = f"the feedback could not be read: {exc}"
@@ -182,43 +197,71 @@ class Ranker:
                 self._remember(sub.name, "", Fallback("fit-failed", reason), 0)
             self._write_states(store, wanted)
             return
-        background = _Background(store, now)
-        changed = False
+        pending = []
         for sub in wanted:
             mine = labels.get(sub.name, Labels())
+            current = self.fitted.get(sub.name)
+            if (
+                current is None
+                or current.labels != mine
+                or current.feeds != sub.feeds
+                or current.unknown
+            ):
+                pending.append((sub, mine))
+        if not pending:
+            return
+        asked = set().union(*(mine.ids() for _, mine in pending))
+        known = store.known_ids(sorted(asked))  # one batched look for every subscription
+        self._background.start(store, now)
+        changed = False
+        for sub, mine in pending:
             try:
-                changed |= self._prepare_one(store, sub, mine, background)
+                changed |= self._prepare_one(store, sub, mine, known)
             except Exception as exc:  # a cycle never stops for ranking
                 log.warning("relevance: %s: %s", sub.name, exc)
                 fallback = Fallback("fit-failed", f"the model could not be fitted: {exc}")
                 self._remember(sub.name, "", fallback, 0)
                 changed = True
-        if len(self.analyzer) > _ANALYZED_MAX:
+        if len(self.analyzer) > _ANALYZED_MAX or len(self.analyzer.vocabulary) > _TERMS_MAX:
             self.analyzer.forget()
         if changed:
             self._write_states(store, wanted)
 
+    def _read_labels(self, store: Store, wanted: Sequence[Subscription]) -> Mapping[str, Labels]:
+        key = (
+            store.feedback_stamp(),
+            tuple((s.name, s.library, s.library_stamp) for s in wanted),
+        )
+        if key != self._labels_key:
+            self._labels = self.labels_of(store, wanted)
+            self._labels_key = key
+        return self._labels
+
     def _prepare_one(
-        self, store: Store, sub: Subscription, labels: Labels, background: _Background
+        self, store: Store, sub: Subscription, labels: Labels, known: AbstractSet[str]
     ) -> bool:
-        ids = set(labels.likes) | set(labels.dislikes)
-        ids.update(e.id for e in labels.library if e.id is not None)
-        known = store.known(sorted(ids))
-        extra = [f"feeds {' '.join(sub.feeds)}", *labels.key(known)]
+        ids = labels.ids()
+        have = ids & known
+        extra = [f"feeds {' '.join(sub.feeds)}", *labels.key(have)]
         name = fingerprint((), (), extra)
+        seen = (labels, sub.feeds, frozenset(ids - have))
         current = self.fitted.get(sub.name)
         if current is not None and current.fingerprint == name:
+            current.labels, current.feeds, current.unknown = seen
             return False
-        cached = read_model(self.data_dir, sub.name)
+        # The cache holds what this process last fitted or read (``current``), unless this
+        # is its first look at the subscription: read it only then.
+        cached = read_model(self.data_dir, sub.name) if current is None else None
         if isinstance(cached, RelevanceModel) and cached.fingerprint == name:
-            self._remember(sub.name, name, cached, labels_missing(labels, known))
+            missing = labels_missing(labels, have)
+            self._remember(sub.name, name, cached, missing, labels.problem, seen)
             return True
-        training, missing = _training(store, sub, labels, known, background)
+        training, missing = _training(store, sub, labels, have, self._background)
         fitted = fit_model(training, self.analyzer, name)
         self.refits += 1
         if isinstance(fitted, RelevanceModel) and not store.read_only:
             write_model(self.data_dir, sub.name, fitted)
-        self._remember(sub.name, name, fitted, missing, problem=labels.problem)
+        self._remember(sub.name, name, fitted, missing, labels.problem, seen)
         return True
 
     def _remember(
@@ -228,17 +271,21 @@ class Ranker:
         model: RelevanceModel | Fallback,
         missing: int,
         problem: str | None = None,
+        seen: tuple[Labels, tuple[str, ...], frozenset[str]] | None = None,
     ) -> None:
+        labels, feeds, unknown = seen if seen is not None else (None, (), frozenset())
         if isinstance(model, Fallback):
             state = ModelState(subscription, False, model.message, missing, problem)
-            self.fitted[subscription] = _Fitted(name, model, state)
+            self.fitted[subscription] = _Fitted(name, model, state, labels, feeds, unknown)
             return
+        note = young_note(model.positives)
         detail = (
             f"fitted on {model.positives} liked, {model.negatives} disliked and "
-            f"{model.background} background papers"
+            f"{model.background} background papers" + (f" ({note})" if note else "")
         )
         state = ModelState(subscription, True, detail, missing, problem)
-        self.fitted[subscription] = _Fitted(name, CompiledModel.of(model, self.index), state)
+        compiled = CompiledModel.of(model, self.index)
+        self.fitted[subscription] = _Fitted(name, compiled, state, labels, feeds, unknown, note)
 
     def _write_states(self, store: Store, wanted: Sequence[Subscription]) -> None:
         if store.read_only:
@@ -257,36 +304,66 @@ class Ranker:
     def rank(self, subscription: Subscription, papers: Sequence[Paper]) -> Ranking:
         """The relevance of ``papers`` for ``subscription`` (``prepare`` it first), or
         why there is none."""
-        found = self.fitted.get(subscription.name)
-        if found is None:
-            return Ranking(fallback="no relevance model was prepared for it")
-        if isinstance(found.model, Fallback):
-            return Ranking(fallback=found.model.message)
-        if self._scorer is None:
-            self._scorer = Scorer(self.index, Analyzer())
-        return Ranking(relevance=self._scorer.score(found.model, papers))
+        return self.rank_all({subscription.name: (subscription, papers)})[subscription.name]
+
+    def rank_all(
+        self, wanted: Mapping[str, tuple[Subscription, Sequence[Paper]]]
+    ) -> dict[str, Ranking]:
+        """The relevance of each subscription's papers, all scored together (one matrix of
+        the cycle's papers, the models in blocks: see watcher.relevance.Scorer)."""
+        rankings: dict[str, Ranking] = {}
+        asked: list[tuple[str, CompiledModel, Sequence[Paper], str | None]] = []
+        for name, (subscription, papers) in wanted.items():
+            found = self.fitted.get(subscription.name)
+            if found is None:
+                rankings[name] = Ranking(fallback="no relevance model was prepared for it")
+            elif isinstance(found.model, Fallback):
+                rankings[name] = Ranking(fallback=found.model.message)
+            else:
+                asked.append((name, found.model, papers, found.note))
+        if asked:
+            if self._scorer is None:
+                self._scorer = Scorer(self.index, Analyzer())
+            scored = self._scorer.score_many([(model, papers) for _, model, papers, _ in asked])
+            for (name, _, _, note), relevance in zip(asked, scored, strict=True):
+                rankings[name] = Ranking(relevance=relevance, note=note)
+        return {name: rankings[name] for name in wanted}
 
 
-def labels_missing(labels: Labels, known: Mapping[str, object]) -> int:
-    ids = set(labels.likes) | set(labels.dislikes)
-    ids.update(e.id for e in labels.library if e.id is not None)
-    return sum(pid not in known for pid in ids)
+def labels_missing(labels: Labels, known: AbstractSet[str]) -> int:
+    return sum(pid not in known for pid in labels.ids())
 
 
 class _Background:
-    """The archive's recent papers, read once per ``prepare`` and only if a fit needs them;
-    newest id first, per set of feeds."""
+    """The archive's recent papers, newest id first, per set of feeds: read only when a fit
+    needs them, and kept (a long-running process) until the archive's files of those days
+    change."""
 
-    def __init__(self, store: Store, now: datetime) -> None:
-        self._store, self._since = store, now - timedelta(days=BACKGROUND_DAYS)
+    def __init__(self) -> None:
+        self._store: Store | None = None
+        self._since = datetime.min
+        self._checked = False
+        self._stamp: object = None
         self._papers: list[Paper] | None = None
         self._by_feeds: dict[tuple[str, ...], list[Paper]] = {}
 
+    def start(self, store: Store, now: datetime) -> None:
+        self._store, self._since = store, now - timedelta(days=BACKGROUND_DAYS)
+        self._checked = False
+
     def of(self, sub: Subscription) -> list[Paper]:
+        store = self._store
+        if store is None:
+            return []
+        if not self._checked:
+            self._checked = True
+            stamp = store.archive_stamp(self._since)
+            if stamp != self._stamp:
+                self._stamp, self._papers, self._by_feeds = stamp, None, {}
         found = self._by_feeds.get(sub.feeds)
         if found is None:
             if self._papers is None:
-                recent = {p.id: p for p in self._store.recent_papers(self._since)}
+                recent = {p.id: p for p in store.recent_papers(self._since)}
                 self._papers = sorted(recent.values(), key=lambda p: p.id, reverse=True)
             found = [p for p in self._papers if in_subscription_feeds(sub, p)]
             self._by_feeds[sub.feeds] = found
@@ -297,7 +374,7 @@ def _training(
     store: Store,
     sub: Subscription,
     labels: Labels,
-    known: Mapping[str, object],
+    known: AbstractSet[str],
     background: _Background,
 ) -> tuple[TrainingSet, int]:
     """The texts a subscription's model learns from, and how many labelled papers have no

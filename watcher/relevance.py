@@ -16,9 +16,13 @@ model's terms are interned in, and each model then scores its own rows with a fe
 operations, so a thousand subscriptions cost a thousand small numpy calls, not a thousand
 vectorizers.
 
-A subscription with too little to learn from (fewer than ``MIN_POSITIVES`` positives,
-nothing to compare them with, a fit that fails) gets a ``Fallback``: its digest is in
-score order and says why.
+A subscription with too little to learn from (no liked paper yet, nothing to compare the
+liked ones with, a fit that fails) gets a ``Fallback``: its digest is in score order and
+says why. From the first liked paper on, with dislikes or the feeds' other papers as
+contrast, it is ranked; below ``SETTLED_POSITIVES`` the model is *young* (``young_note``),
+and its digests and status say so. Waiting for three likes from a score-ordered top 10 can
+mean waiting for ever when the rule's best scores are not what the reader wants: one like
+already moves papers like it up, where the next likes come from.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, pairwise
 from typing import Literal
 
 import numpy as np
@@ -40,6 +45,7 @@ __all__ = [
     "BACKGROUND_MAX",
     "MIN_POSITIVES",
     "MODEL_VERSION",
+    "SETTLED_POSITIVES",
     "Analyzer",
     "CompiledModel",
     "Fallback",
@@ -51,12 +57,14 @@ __all__ = [
     "fingerprint",
     "fit_model",
     "paper_text",
+    "young_note",
 ]
 
 # Bumped whenever what a fit produces changes (features, classifier, weights): a cached
 # model of another version is then refitted.
 MODEL_VERSION = 1
-MIN_POSITIVES = 3
+MIN_POSITIVES = 1
+SETTLED_POSITIVES = 3  # fewer liked papers: a young model, said in digests and status
 # Unlabelled background papers per fit: enough to learn what is merely common in the feeds,
 # few enough that a refit stays a few tens of milliseconds.
 BACKGROUND_MAX = 300
@@ -66,9 +74,14 @@ MAX_FEATURES = 4000  # the terms in most training texts
 MIN_SHARED_TERMS = 200  # fewer terms in two texts or more: every term counts
 SVM_C = 0.5
 REASON_TERMS = 3
+# A digest shows its first papers in full, with the terms that pushed each up: those terms
+# are worked out for each subscription's this many most relevant papers of a cycle (the
+# others show their relevance alone), which is most of the cost of ranking a cycle.
+REASON_PAPERS = 20
 
 Floats = npt.NDArray[np.float32]
 Ints = npt.NDArray[np.int32]
+Longs = npt.NDArray[np.int64]
 
 FallbackKind = Literal["few-positives", "nothing-to-compare", "fit-failed"]
 
@@ -87,31 +100,76 @@ def paper_text(paper: Paper) -> str:
 
 
 class Analyzer:
-    """Text -> its terms (lower-case words of two letters or more, English stop words
-    dropped, and each pair of neighbours), remembered per text: a paper liked by many
-    subscriptions, or refitted after each like, is analysed once."""
+    """Text -> its terms, exactly as scikit-learn's ``TfidfVectorizer(ngram_range=(1, 2),
+    stop_words="english", strip_accents="unicode")`` analyses it (lower-case words of two
+    letters or more, English stop words dropped, then each pair of neighbours): its own
+    preprocessor, tokenizer and stop words, with the pairs joined here in one pass (its
+    n-gram loop was half of the time).
+
+    ``counts`` remembers each text it has seen as its distinct terms (numbers in this
+    analyzer's own vocabulary) and how often each occurs, so a refit after one like does
+    not analyse or count its other texts again."""
 
     def __init__(self) -> None:
         # scikit-learn loads in about a second: only processes that rank pay for it.
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        self._analyze = TfidfVectorizer(
+        reference = TfidfVectorizer(
             ngram_range=(1, 2), stop_words="english", strip_accents="unicode"
-        ).build_analyzer()
-        self._seen: dict[str, list[str]] = {}
+        )
+        self._preprocess = reference.build_preprocessor()
+        self._tokenize = reference.build_tokenizer()
+        self._stop = frozenset(reference.get_stop_words() or ())
+        self._ids: dict[str, int] = {}
+        self.vocabulary: list[str] = []  # term -> number, for ``counts``
+        self._seen: dict[str, TextCounts] = {}
 
     def __call__(self, text: str) -> list[str]:
-        terms = self._seen.get(text)
-        if terms is None:
-            terms = self._analyze(text)
-            self._seen[text] = terms
-        return terms
+        stop = self._stop
+        words = [w for w in self._tokenize(self._preprocess(text)) if w not in stop]
+        words.extend([f"{a} {b}" for a, b in pairwise(words)])
+        return words
+
+    def counts(self, text: str) -> TextCounts:
+        found = self._seen.get(text)
+        if found is None:
+            counted = Counter(self(text))
+            ids, vocabulary = self._ids, self.vocabulary
+            numbers = np.empty(len(counted), dtype=np.int32)
+            for i, term in enumerate(counted):
+                number = ids.get(term)
+                if number is None:
+                    number = ids[term] = len(vocabulary)
+                    vocabulary.append(term)
+                numbers[i] = number
+            occurrences = np.fromiter(counted.values(), dtype=np.float64, count=len(counted))
+            found = self._seen[text] = TextCounts(numbers, occurrences)
+        return found
+
+    def number_of(self, term: str) -> int:
+        return self._ids[term]
+
+    @property
+    def numbers(self) -> Mapping[str, int]:
+        return self._ids
 
     def forget(self) -> None:
+        """Start afresh (the vocabulary too): a long-running process sees new texts daily."""
         self._seen.clear()
+        self._ids.clear()
+        self.vocabulary = []
 
     def __len__(self) -> int:
         return len(self._seen)
+
+
+@dataclass(frozen=True, eq=False)
+class TextCounts:
+    """One text's distinct terms (numbers in its ``Analyzer``'s vocabulary) and how often
+    each occurs."""
+
+    terms: Ints
+    occurrences: npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +245,11 @@ def fit_model(training: TrainingSet, analyzer: Analyzer, name: str) -> Relevance
         + [BACKGROUND_WEIGHT] * len(background)
     )
     try:
-        terms, idf, matrix = _tfidf([analyzer(doc) for doc in docs])
+        terms, idf, matrix = _tfidf(
+            [analyzer.counts(doc) for doc in docs],
+            analyzer.vocabulary,
+            analyzer.numbers.__getitem__,
+        )
         svm = LinearSVC(C=SVM_C, random_state=0, max_iter=5000)
         svm.fit(matrix, labels, sample_weight=weights)
     except ValueError as exc:  # an empty vocabulary: no text has a word to learn from
@@ -204,41 +266,61 @@ def fit_model(training: TrainingSet, analyzer: Analyzer, name: str) -> Relevance
     )
 
 
-def _tfidf(docs: Sequence[list[str]]) -> tuple[tuple[str, ...], Floats, sparse.csr_matrix]:
+def _tfidf(
+    docs: Sequence[TextCounts], vocabulary: Sequence[str], number_of: Callable[[str], int]
+) -> tuple[tuple[str, ...], Floats, sparse.csr_matrix]:
     """scikit-learn's TfidfVectorizer (smooth idf, sublinear tf, l2 rows) over the
     ``MAX_FEATURES`` terms in most documents (ties by term), terms in one document only left
-    out when there are enough others: the same numbers, without its vocabulary sort over
-    every bigram (most of a refit's time)."""
-    counted = [Counter(doc) for doc in docs]
-    df: Counter[str] = Counter()
-    for counts in counted:
-        df.update(counts.keys())
-    shared = [t for t, n in df.items() if n >= 2]
-    pool = shared if len(shared) >= MIN_SHARED_TERMS else list(df)
-    if not pool:
-        raise ValueError("empty vocabulary: the texts have no words to learn from")
-    chosen = sorted(pool, key=lambda t: (-df[t], t))[:MAX_FEATURES]
-    chosen.sort()
-    column = {t: i for i, t in enumerate(chosen)}
-    indptr, indices, data = [0], [], []
-    for counts in counted:
-        for term, n in counts.items():
-            at = column.get(term)
-            if at is not None:
-                indices.append(at)
-                data.append(n)
-        indptr.append(len(indices))
+    out when there are enough others: the same numbers, from counts the analyzer kept, with
+    array operations instead of its vocabulary sort over every bigram."""
     n_docs = len(docs)
-    idf = np.log((1 + n_docs) / (1 + np.array([df[t] for t in chosen], dtype=np.float64))) + 1
-    cols = np.asarray(indices, dtype=np.int32)
-    values = (1.0 + np.log(np.asarray(data, dtype=np.float64))) * idf[cols]
-    matrix = sparse.csr_matrix(
-        (values, cols, np.asarray(indptr, dtype=np.int64)), shape=(n_docs, len(chosen))
+    lengths = np.fromiter((len(d.terms) for d in docs), dtype=np.int64, count=n_docs)
+    numbers = np.concatenate([d.terms for d in docs]) if n_docs else np.empty(0, np.int32)
+    occurrences = (
+        np.concatenate([d.occurrences for d in docs]) if n_docs else np.empty(0, np.float64)
     )
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    df = np.bincount(numbers, minlength=len(vocabulary))  # the analyzer keeps it small
+    pool = np.flatnonzero(df >= 2)
+    if len(pool) < MIN_SHARED_TERMS:
+        pool = np.flatnonzero(df)
+    if not len(pool):
+        raise ValueError("empty vocabulary: the texts have no words to learn from")
+    if len(pool) > MAX_FEATURES:
+        # The MAX_FEATURES-th largest document frequency: every term above it is in, and
+        # the terms at it fill the rest in the order of their text.
+        pool_df = df[pool]
+        cutoff = np.partition(pool_df, len(pool) - MAX_FEATURES)[len(pool) - MAX_FEATURES]
+        above = [vocabulary[i] for i in pool[pool_df > cutoff].tolist()]
+        tied = sorted([vocabulary[i] for i in pool[pool_df == cutoff].tolist()])
+        terms = sorted(above + tied[: MAX_FEATURES - len(above)])  # columns by term
+    else:
+        terms = sorted([vocabulary[i] for i in pool.tolist()])
+    chosen = np.fromiter(map(number_of, terms), dtype=np.int64, count=len(terms))
+    column = np.full(len(vocabulary), -1, dtype=np.int64)
+    column[chosen] = np.arange(len(chosen))
+    cols = column[numbers]
+    keep = cols >= 0
+    rows = np.repeat(np.arange(n_docs), lengths)[keep]
+    cols = cols[keep]
+    idf = np.log((1 + n_docs) / (1 + df[chosen].astype(np.float64))) + 1
+    values = (1.0 + np.log(occurrences[keep])) * idf[cols]
+    norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=n_docs))
     norms[norms == 0] = 1.0
-    matrix = sparse.csr_matrix(sparse.diags(1.0 / norms) @ matrix)
-    return tuple(chosen), idf.astype(np.float32), matrix
+    indptr = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_docs), out=indptr[1:])
+    matrix = sparse.csr_matrix((values / norms[rows], cols, indptr), shape=(n_docs, len(chosen)))
+    matrix.sort_indices()  # each row by term: the same sums whatever the numbering
+    return tuple(terms), idf.astype(np.float32), matrix
+
+
+def young_note(positives: int) -> str | None:
+    """What a digest and status say of a model fitted on few liked papers, else None."""
+    if positives >= SETTLED_POSITIVES:
+        return None
+    return (
+        f"a young model, from {_count(positives, 'liked paper')} so far: each like sharpens "
+        f"it (settled from {SETTLED_POSITIVES})"
+    )
 
 
 def _count(n: int, word: str) -> str:
@@ -249,8 +331,8 @@ def _count(n: int, word: str) -> str:
 
 
 class TermIndex:
-    """Every loaded model's terms, each interned once as a number (the columns of the
-    matrices ``Scorer`` builds); grows as models are compiled."""
+    """Every loaded model's terms, each interned once as a number; grows as models are
+    compiled."""
 
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}
@@ -267,6 +349,10 @@ class TermIndex:
             out[i] = found
         return out
 
+    @property
+    def known_get(self) -> Callable[[str], int | None]:
+        return self._ids.get
+
     def lookup(self, terms: Iterable[str]) -> list[int]:
         """The ids of the terms any model knows (the others no model can weigh)."""
         get = self._ids.get
@@ -275,92 +361,229 @@ class TermIndex:
 
 @dataclass(frozen=True, eq=False)
 class CompiledModel:
-    """A model over ``TermIndex`` ids, sorted by id for ``searchsorted``: what a long-running
-    process keeps of a model (a few arrays; the term strings live once in the index)."""
+    """A model over ``TermIndex`` ids: what a long-running process keeps of a model (three
+    arrays; the term strings live once in the index). ``pull`` is idf x weight (a term's
+    push per unit of sublinear tf), ``idf2`` the squared idf (for the paper's l2 norm,
+    taken over the model's own terms as scikit-learn's transform does)."""
 
     fingerprint: str
     ids: Ints
-    idf: Floats
-    weights: Floats
+    pull: Floats
+    idf2: Floats
     intercept: float
 
     @classmethod
     def of(cls, model: RelevanceModel, index: TermIndex) -> CompiledModel:
-        ids = index.intern(model.terms)
-        order = np.argsort(ids, kind="stable")
+        idf = model.idf.astype(np.float32)
         return cls(
-            model.fingerprint, ids[order], model.idf[order], model.weights[order], model.intercept
+            model.fingerprint,
+            index.intern(model.terms),
+            (idf * model.weights).astype(np.float32),
+            (idf * idf).astype(np.float32),
+            model.intercept,
         )
+
+
+# The dense block of model columns ``Scorer`` multiplies at once: at most this many cells
+# (floats), so a thousand models over a day's terms take a few tens of MB at a time.
+_BLOCK_CELLS = 2_000_000
 
 
 @dataclass
 class Scorer:
-    """The papers of one cycle as one sparse matrix of raw term counts over a TermIndex
-    (each paper analysed once, whichever subscriptions it matched)."""
+    """The papers of one cycle, and their relevance under many models at once.
+
+    A paper's relevance under a model is ``(x . pull) / sqrt(x^2 . idf2) + intercept``
+    through the logistic function, ``x`` its sublinear term counts: two products, so the
+    cycle's papers become one sparse matrix ``X`` over the terms of the day (each paper
+    analysed once, whichever subscriptions it matched), the models' ``pull`` and ``idf2``
+    dense column blocks over those terms, and every model's scores come from ``X @ block``.
+    The terms that pushed a paper up are its largest ``x * pull`` products (the norm does
+    not change their order), found for all the requested papers at once."""
 
     index: TermIndex
     analyzer: Analyzer
+    # The reasons (terms) are worked out for each model's this many most relevant papers
+    # (those a digest shows first); None: for all.
+    reason_papers: int | None = REASON_PAPERS
     rows: dict[str, int] = field(default_factory=dict)  # paper id -> row
-    _matrix: sparse.csr_matrix | None = None
-    _pending: list[list[int]] = field(default_factory=list)
+    _pending: list[tuple[list[int], list[int]]] = field(default_factory=list)
+    _pull: Floats | None = None  # the dense blocks, reused (each zero between blocks)
+    _idf2: Floats | None = None
 
     def add(self, papers: Iterable[Paper]) -> None:
+        get = self.index.known_get
         for paper in papers:
             if paper.id in self.rows:
                 continue
             self.rows[paper.id] = len(self.rows)
-            self._pending.append(self.index.lookup(self.analyzer(paper_text(paper))))
-            self._matrix = None
-
-    def _counts(self) -> sparse.csr_matrix:
-        if self._matrix is None or self._matrix.shape[0] != len(self.rows):
-            lengths = [len(ids) for ids in self._pending]
-            indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
-            np.cumsum(lengths, out=indptr[1:])
-            flat = [i for ids in self._pending for i in ids]
-            indices = np.asarray(flat, dtype=np.int32)
-            data = np.ones(len(indices), dtype=np.float32)
-            shape = (len(lengths), max(len(self.index.terms), 1))
-            matrix = sparse.csr_matrix((data, indices, indptr), shape=shape)
-            matrix.sum_duplicates()  # also sorts each row's ids
-            self._matrix = matrix
-        return self._matrix
+            counted = Counter(self.analyzer(paper_text(paper)))
+            ids, counts = [], []
+            for term, n in counted.items():
+                found = get(term)
+                if found is not None:
+                    ids.append(found)
+                    counts.append(n)
+            self._pending.append((ids, counts))
 
     def score(self, model: CompiledModel, papers: Sequence[Paper]) -> dict[str, Relevance]:
-        """Each paper's relevance under ``model`` and its strongest terms (``add`` them
-        first). Exactly what scikit-learn's transform and decision_function give."""
-        if not papers:
-            return {}
-        self.add(p for p in papers if p.id not in self.rows)
-        sub = self._counts()[[self.rows[p.id] for p in papers]]
-        row_of = np.repeat(np.arange(len(papers)), np.diff(sub.indptr))
-        ids = sub.indices
-        at = np.searchsorted(model.ids, ids)
-        at[at >= len(model.ids)] = 0
-        known = model.ids[at] == ids if len(model.ids) else np.zeros(len(ids), dtype=bool)
-        rows, cols = row_of[known], at[known]
-        tfidf = (1.0 + np.log(sub.data[known])) * model.idf[cols]
-        norms = np.sqrt(np.bincount(rows, weights=tfidf * tfidf, minlength=len(papers)))
+        """Each paper's relevance under ``model`` and its strongest terms."""
+        return self.score_many([(model, papers)])[0]
+
+    def score_many(
+        self, requests: Sequence[tuple[CompiledModel, Sequence[Paper]]]
+    ) -> list[dict[str, Relevance]]:
+        """For each (model, papers): each paper's relevance and its strongest terms. Exactly
+        what scikit-learn's transform and decision_function give, whatever else is asked."""
+        for _, papers in requests:
+            self.add(papers)
+        results: list[dict[str, Relevance]] = [{} for _ in requests]
+        if not self.rows or not any(papers for _, papers in requests):
+            return results
+        day = _DayMatrix.of(self._pending, self.index)
+        width = max(1, _BLOCK_CELLS // max(day.width, 1))
+        for start in range(0, len(requests), width):
+            block = range(start, min(start + width, len(requests)))
+            wanted = [(results[i], requests[i][0], requests[i][1]) for i in block]
+            self._score_block(day, wanted)
+        return results
+
+    def _score_block(
+        self,
+        day: _DayMatrix,
+        wanted: Sequence[tuple[dict[str, Relevance], CompiledModel, Sequence[Paper]]],
+    ) -> None:
+        width, block = day.width, len(wanted)
+        # Each model of the block as a dense row over the day's terms (model-major, so one
+        # pair's look-ups stay in one row).
+        ids = np.concatenate([model.ids for _, model, _ in wanted])
+        owner = np.repeat(np.arange(block, dtype=np.int64), [len(m.ids) for _, m, _ in wanted])
+        at = day.column[ids]
+        known = at >= 0
+        cells = owner[known] * width + at[known]
+        pull, idf2 = self._buffers(block * width)
+        pull[cells] = np.concatenate([model.pull for _, model, _ in wanted])[known]
+        idf2[cells] = np.concatenate([model.idf2 for _, model, _ in wanted])[known]
+        intercepts = np.array([model.intercept for _, model, _ in wanted], dtype=np.float64)
+        # The pairs (paper row, model) asked for, and each pair's terms: its paper's row.
+        pair_rows = np.fromiter(
+            (self.rows[p.id] for _, _, papers in wanted for p in papers), dtype=np.int64
+        )
+        if not len(pair_rows):
+            return
+        pair_models = np.repeat(np.arange(block, dtype=np.int64), [len(p) for _, _, p in wanted])
+        terms = day.tf[pair_rows]
+        lengths = np.diff(terms.indptr)
+        # One sparse row per pair over the block's (model, term) cells: a pair's dot
+        # products are then one matrix-vector product (gather, multiply and sum in C).
+        cells_of = np.repeat(pair_models * width, lengths) + terms.indices
+        pairs = sparse.csr_matrix(
+            (terms.data, cells_of, terms.indptr), shape=(len(pair_rows), block * width)
+        )
+        dots = np.asarray(pairs @ pull, dtype=np.float64)
+        pairs.data = terms.data * terms.data
+        norms = np.sqrt(np.asarray(pairs @ idf2, dtype=np.float64))
         norms[norms == 0] = 1.0
-        tfidf = tfidf / norms[rows]
-        contributions = tfidf * model.weights[cols]
-        decision = np.bincount(rows, weights=contributions, minlength=len(papers))
-        values = 1.0 / (1.0 + np.exp(-(decision + model.intercept)))  # 0.5: the boundary
-        # The strongest positive contributions of each row, largest first (ties by term).
-        up = contributions > 0
-        up_rows, up_ids, up_values = rows[up], model.ids[cols[up]], contributions[up]
-        order = np.lexsort((up_ids, -up_values, up_rows))
-        sorted_rows = up_rows[order]
-        starts = np.searchsorted(sorted_rows, sorted_rows)  # first position of each row
-        top = order[np.arange(len(order)) - starts < REASON_TERMS]
-        reasons: list[list[str]] = [[] for _ in papers]
-        terms = self.index.terms
-        for row, term in zip(up_rows[top].tolist(), up_ids[top].tolist(), strict=True):
-            reasons[row].append(terms[term])
-        return {
-            paper.id: Relevance(round(float(values[i]), 6), tuple(reasons[i]))
-            for i, paper in enumerate(papers)
-        }
+        decision = dots / norms + intercepts[pair_models]
+        values = np.round(1.0 / (1.0 + np.exp(-decision)), 6).tolist()  # 0.5: the boundary
+        # The terms that pushed it up: for each model's most relevant papers.
+        explained = _most_relevant(decision, pair_models, self.reason_papers)
+        starts, counts = terms.indptr[explained], lengths[explained]
+        offsets = np.cumsum(counts) - counts
+        entries = np.repeat(starts - offsets, counts) + np.arange(int(counts.sum()))
+        push = terms.data[entries] * pull[cells_of[entries]]
+        indptr = np.zeros(len(explained) + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        found = _reasons(day, indptr, terms.indices[entries], push)
+        reasons: list[tuple[str, ...]] = [()] * len(pair_rows)
+        for k, terms_of in zip(explained.tolist(), found, strict=True):
+            reasons[k] = terms_of
+        pair = 0
+        for result, _, papers in wanted:
+            for paper in papers:
+                result[paper.id] = Relevance(values[pair], reasons[pair])
+                pair += 1
+        pull[cells] = 0  # zero again for the next block (cheaper than new buffers)
+        idf2[cells] = 0
+
+    def _buffers(self, size: int) -> tuple[Floats, Floats]:
+        if self._pull is None or len(self._pull) < size:
+            self._pull = np.zeros(size, dtype=np.float32)
+            self._idf2 = np.zeros(size, dtype=np.float32)
+        assert self._idf2 is not None
+        return self._pull[:size], self._idf2[:size]
+
+
+@dataclass(frozen=True, eq=False)
+class _DayMatrix:
+    """A cycle's papers as sublinear term counts over the terms of the day (columns in
+    the order of the terms' text, so ties between terms break the same in every process)."""
+
+    tf: sparse.csr_matrix
+    column: Ints  # TermIndex id -> column, -1 for terms no paper of the day has
+    terms: list[str]  # column -> term
+
+    @property
+    def width(self) -> int:
+        return len(self.terms)
+
+    @classmethod
+    def of(cls, pending: Sequence[tuple[list[int], list[int]]], index: TermIndex) -> _DayMatrix:
+        lengths = np.fromiter((len(ids) for ids, _ in pending), dtype=np.int64)
+        ids = np.fromiter(chain.from_iterable(row for row, _ in pending), dtype=np.int64)
+        counts = np.fromiter(chain.from_iterable(row for _, row in pending), dtype=np.float32)
+        present = np.unique(ids)
+        texts = [index.terms[i] for i in present.tolist()]
+        by_text = sorted(range(len(texts)), key=texts.__getitem__)
+        column = np.full(len(index.terms), -1, dtype=np.int32)
+        column[present[by_text]] = np.arange(len(by_text), dtype=np.int32)
+        indptr = np.zeros(len(pending) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        tf = sparse.csr_matrix(
+            (1.0 + np.log(counts), column[ids], indptr),
+            shape=(len(pending), max(len(texts), 1)),
+        )
+        tf.sort_indices()
+        return cls(tf, column, [texts[k] for k in by_text])
+
+
+def _most_relevant(decision: npt.NDArray[np.float64], models: Longs, limit: int | None) -> Longs:
+    """The pairs among each model's ``limit`` highest decisions (ties: the first asked)."""
+    if limit is None:
+        return np.arange(len(decision), dtype=np.int64)
+    order = np.lexsort((np.arange(len(decision)), -decision, models))
+    grouped = models[order]
+    first = np.searchsorted(grouped, grouped)
+    return np.sort(order[np.arange(len(order)) - first < limit])
+
+
+def _reasons(day: _DayMatrix, indptr: Longs, columns: Ints, push: Floats) -> list[tuple[str, ...]]:
+    """For each pair (its entries ``indptr[k]:indptr[k + 1]``, in column order): the
+    ``REASON_TERMS`` terms with the largest positive push, largest first (ties: the first
+    term by text)."""
+    count = len(indptr) - 1
+    up = np.flatnonzero(push > 0)
+    pair = np.searchsorted(indptr, up, side="right") - 1
+    cols, push = columns[up], push[up]
+    chosen_pairs, chosen_cols = [], []
+    for _ in range(REASON_TERMS):
+        if not len(push):
+            break
+        first = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+        best = np.maximum.reduceat(push, first)
+        top = np.flatnonzero(push == np.repeat(best, np.diff(np.r_[first, len(push)])))
+        top = top[np.r_[True, pair[top[1:]] != pair[top[:-1]]]]  # the first best of each
+        chosen_pairs.append(pair[top])
+        chosen_cols.append(cols[top])
+        rest = np.ones(len(push), dtype=bool)
+        rest[top] = False
+        pair, cols, push = pair[rest], cols[rest], push[rest]
+    reasons: list[list[str]] = [[] for _ in range(count)]
+    terms = day.terms
+    for pairs, picked in zip(chosen_pairs, chosen_cols, strict=True):
+        for p, c in zip(pairs.tolist(), picked.tolist(), strict=True):
+            reasons[p].append(terms[c])
+    return [tuple(r) for r in reasons]
 
 
 def score_papers(
@@ -369,7 +592,7 @@ def score_papers(
     """One model's relevance of ``papers`` (for `rules explain` and tests)."""
     index = TermIndex()
     compiled = CompiledModel.of(model, index)
-    scorer = Scorer(index, analyzer or Analyzer())
+    scorer = Scorer(index, analyzer or Analyzer(), reason_papers=None)
     return scorer.score(compiled, papers)
 
 

@@ -211,7 +211,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         rules_reload_interval=number("WATCHER_RULES_RELOAD_INTERVAL", 1.0) or 1.0,
         log_format="json" if log_format == "json" else "text",
         archive_days=int(archive_days),
-        journal_stream=text("JOURNAL_STREAM"),
+        # systemd's, not a setting of ours (so not in .env.example): it says where stderr goes.
+        journal_stream=environ.get("JOURNAL_STREAM") or None,
         slack_app_token=app_token,
         public_url=public_url,
         http_host=http_host,

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from watcher.digest import tally
 from watcher.feedback import SubscriptionFeedback
 from watcher.logs import redact_urls
 from watcher.models import (
@@ -609,8 +610,8 @@ def in_doubt(entry: EntryView) -> tuple[str, str] | None:
 
 
 def _what(entry: EntryView) -> str:
-    noun = "paper" if entry.papers == 1 else "papers"
-    return f"{entry.subscription} {entry.period} ({entry.papers} {noun}) [key {entry.key}]"
+    papers = tally(entry.papers, entry.updated)
+    return f"{entry.subscription} {entry.period} ({papers}) [key {entry.key}]"
 
 
 def _attempts(entry: EntryView) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from watcher.digest import plan_digests
+from watcher.digest import digest_counts, plan_digests
 from watcher.match import compile_matcher
 from watcher.models import ANNOUNCEABLE, LOCAL, Match, Paper, Subscription
 from watcher.polling import announcement_date
@@ -34,7 +34,8 @@ def run_backfill(
     store: Store, subscription: Subscription, available: frozenset[str], now: datetime
 ) -> int:
     """Queue the last ``backfill_days`` of archived matches for ``subscription``; stage and
-    commit them. Returns how many papers were queued. Destinations that are not configured
+    commit them. Returns how many papers matched (``DigestCounts.matched``, those over
+    ``max_papers`` too) in the digests queued. Destinations that are not configured
     here go local, as in a cycle."""
     days = subscription.backfill_days
     if not days:
@@ -64,14 +65,15 @@ def run_backfill(
         period, due = delivery_slot(subscription, announced)
         by_period.setdefault(period, []).append(match)
         due_at[period] = due
-    queued: set[str] = set()
+    # Counted as the digests count them: papers left out by max_papers are matched too.
+    queued: dict[str, int] = {}
     for period, group in sorted(by_period.items()):
         for destination, digest in plan_digests(group, routed, period):
             entry = store.enqueue(destination, digest, due_at[period])
             if entry is not None:
-                queued.update(m.paper.id for m in digest.matches)
+                queued[period] = max(queued.get(period, 0), digest_counts(digest).matched)
     store.record_papers(
         [m.paper for m in matches], now, {m.paper.id: [subscription.name] for m in matches}
     )
     store.commit(now=now)
-    return len(queued)
+    return sum(queued.values())

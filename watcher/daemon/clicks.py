@@ -28,7 +28,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
@@ -38,7 +38,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.webhook import WebhookClient
 
-from watcher.daemon.votes import Answer, Channel, Via
+from watcher.daemon.votes import Answer, Channel, TakesVotes
 from watcher.render.links import VoteName
 from watcher.render.slack import DISLIKE_ACTION, LIKE_ACTION
 
@@ -50,20 +50,6 @@ FIRST_RETRY = 5.0  # seconds before the first connection is tried again; doubled
 MAX_RETRY = 600.0
 _SEEN_ENVELOPES = 1000  # redeliveries come within minutes: the last thousand ids are enough
 _TIMEOUT = 10  # seconds for apps.connections.open and for an answer to the clicker
-
-
-class TakesClicks(Protocol):
-    """What records a vote (watcher.daemon.votes.FeedbackDesk)."""
-
-    def take(
-        self,
-        subscription: str,
-        paper_id: str,
-        vote: VoteName,
-        via: Via,
-        who: str,
-        channel: Channel | None = None,
-    ) -> Answer: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +95,7 @@ class SlackClicks:
     def __init__(
         self,
         app_token: str,
-        desk: TakesClicks,
+        desk: TakesVotes,
         *,
         api_url: str | None = None,
         stop: threading.Event,

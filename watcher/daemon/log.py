@@ -11,10 +11,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from watcher.digest import tally
 from watcher.models import CycleReport, DeliveryReport, JobOutcome, Subscription
 from watcher.rules.watch import Reload
 from watcher.settings import Settings
-from watcher.status import count, feed_line
+from watcher.status import feed_line
 
 log = logging.getLogger("watcher.daemon")
 
@@ -117,7 +118,7 @@ def log_deliveries(reports: Sequence[DeliveryReport]) -> None:
             d.status,
             d.subscription,
             d.period,
-            count(d.papers, "paper"),
+            tally(d.papers, d.updated),
             d.destination,
             f": {d.detail}" if d.detail else "",
             extra={
@@ -127,6 +128,7 @@ def log_deliveries(reports: Sequence[DeliveryReport]) -> None:
                 "destination": d.destination,
                 "period": d.period,
                 "papers": d.papers,
+                "updated": d.updated,
             },
         )
 

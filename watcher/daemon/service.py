@@ -170,9 +170,7 @@ class Daemon:
                 self.backfilled = {str(k): str(v) for k, v in backfilled.items()}
             self.check_rules(initial=True)
             self.listeners.start()
-            if self.listeners.key is not None:  # a generated key: a secret like the others
-                self.secrets.append(self.listeners.key.decode("utf-8", "replace"))
-                logs.add_secrets(self.secrets)
+            self._learn_secrets(self.subscriptions)  # the links' key, generated or not
             self.schedule()
             log_start(self.settings, len(self.subscriptions))
             self.write_heartbeat()
@@ -328,15 +326,21 @@ class Daemon:
             except OSError as error:
                 log.warning("cannot keep a copy of %s: %s", path, error, extra={"event": "rules"})
 
+    def _learn_secrets(self, subscriptions: Sequence[Subscription]) -> None:
+        """Every value kept out of logs, the heartbeat and delivery errors: the settings'
+        secrets, the variables the rules' destinations name, the links' signing key (a
+        generated one too, once the web endpoint read it); the log filter learns them."""
+        self.secrets = secrets_of(self.settings, self.environ, subscriptions)
+        if self.listeners.key is not None:
+            self.secrets.append(self.listeners.key.decode("utf-8", "replace"))
+        logs.add_secrets(self.secrets)
+
     def _apply(self, change: Reload) -> None:
         self.rules = change.state
         if change.changed or not self.notifiers:
             subs = change.state.subscriptions
             self.subscriptions = subs
-            self.secrets = secrets_of(self.settings, self.environ, subs)
-            if self.listeners.key is not None:  # the links' signing key, even generated
-                self.secrets.append(self.listeners.key.decode("utf-8", "replace"))
-            logs.add_secrets(self.secrets)  # a webhook_env variable named by a new rule
+            self._learn_secrets(subs)  # a variable named by a new rule
             built = app.build_notifiers(
                 self.settings, None, self.clock, self.environ, subs, stop=self.stopping
             )
@@ -397,7 +401,7 @@ class Daemon:
         for sub in self._pending_backfills():
             queued = run_backfill(store, sub, frozenset(self.notifiers), now)
             log.info(
-                "backfill %s: %d papers from the last %d days queued",
+                "backfill %s: %d matched papers from the last %d days queued",
                 sub.name,
                 queued,
                 sub.backfill_days,

@@ -60,6 +60,21 @@ class Answer:
     text: str
 
 
+class TakesVotes(Protocol):
+    """What the listeners hand a vote to (:class:`FeedbackDesk`); ``channel``: where a Slack
+    click was made."""
+
+    def take(
+        self,
+        subscription: str,
+        paper_id: str,
+        vote: VoteName,
+        via: Via,
+        who: str,
+        channel: Channel | None = None,
+    ) -> Answer: ...
+
+
 def posts_to(subscription: Subscription, channel: Channel) -> bool:
     """Does one of the subscription's Slack destinations name this channel (``#name``,
     ``name`` or its id)?"""

@@ -22,13 +22,13 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from waitress import wasyncore
 from waitress.server import TcpWSGIServer
 
-from watcher.daemon.votes import VOTE_WORDS, Answer, Via
-from watcher.render.links import LINK_PATH, BadToken, LinkVote, VoteName, verify
+from watcher.daemon.votes import VOTE_WORDS, TakesVotes
+from watcher.render.links import LINK_PATH, BadToken, LinkVote, verify
 
 log = logging.getLogger("watcher.daemon.web")
 
@@ -55,14 +55,6 @@ _REASONS = {
     "forged": "This link was altered or not made by this watcher",
     "expired": "This link has expired",
 }
-
-
-class TakesVotes(Protocol):
-    """What records a confirmed vote (watcher.daemon.votes.FeedbackDesk)."""
-
-    def take(
-        self, subscription: str, paper_id: str, vote: VoteName, via: Via, who: str
-    ) -> Answer: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-from watcher.models import Destination, Digest, Receipt
+from watcher.errors import DeliveryError
+from watcher.models import Destination, Digest, Receipt, ResumePoint
 
 # Told, after each message of a digest the destination accepted, where the digest stands
 # (a ResumePoint token): the outbox makes it durable before the next message goes out.
@@ -59,6 +60,28 @@ def is_repeatable(notifier: Notifier) -> bool:
     return bool(getattr(notifier, "repeatable", False))
 
 
+def send_tracked(
+    notifier: Notifier,
+    destination: Destination,
+    digest: Digest,
+    resume: str | None,
+    progress: Progress,
+) -> Receipt:
+    """Send ``digest``, telling ``progress`` after each message when the notifier sends
+    several (it is Resumable); ``resume`` is where an earlier attempt stopped."""
+    if isinstance(notifier, Resumable):
+        return notifier.send_resumable(destination, digest, resume, progress)
+    return notifier.send(destination, digest, resume=resume)
+
+
+def stopped_at(error: DeliveryError, point: ResumePoint) -> DeliveryError:
+    """``error`` carrying where the send stopped, once a message went out (``point.next``
+    above 0), so the next attempt carries on from there instead of starting again."""
+    if point.next > 0:
+        error.resume = point.token()
+    return error
+
+
 # After Notifier: redact wraps one.
 from watcher.notify.redact import RedactingNotifier, redacted, secrets_of  # noqa: E402
 
@@ -72,4 +95,6 @@ __all__ = [
     "is_repeatable",
     "redacted",
     "secrets_of",
+    "send_tracked",
+    "stopped_at",
 ]

@@ -9,7 +9,7 @@ accepted message instead of starting again.
 
 What Apprise says of each send (its per-service result, and the log lines it captured for
 it) decides what a failure is: the service refused the message (an HTTP 4xx other than
-408/429: a wrong token, a deleted webhook) is permanent and waits for ``watcher retry``;
+408/425/429: a wrong token, a deleted webhook) is permanent and waits for ``watcher retry``;
 a connection that never opened or a 5xx is temporary; a send that timed out or lost its
 connection after the request went out is *unknown* (it may have arrived).
 """
@@ -30,8 +30,9 @@ from apprise.plugins.base import NotifyBase
 
 from watcher.errors import DeliveryError, DeliveryUnknown
 from watcher.models import Destination, Digest, Receipt, ResumePoint
-from watcher.notify import Progress
+from watcher.notify import Progress, stopped_at
 from watcher.notify.abort import abortable
+from watcher.notify.http import refused_for_good, url_in
 from watcher.render.chat import ChatMarkup, chat_messages
 
 log = logging.getLogger(__name__)
@@ -117,15 +118,7 @@ class AppriseNotifier:
         """Send ``digest`` as messages that fit the service, starting after the last one an
         earlier attempt got accepted (``resume``), telling ``progress`` after each."""
         where = destination.key
-        variable = destination.target[0] if destination.target else ""
-        url = self._environ.get(variable, "").strip() if variable else ""
-        if not url:
-            raise DeliveryError(
-                f"environment variable {variable or '(none named)'} is not set: put the "
-                "service's Apprise URL in it (in .env, say), then watcher retry",
-                where=where,
-                permanent=True,
-            )
+        variable, url = url_in(self._environ, destination, "service's Apprise URL")
         secrets = _secret_parts(url)
         plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
         if not isinstance(plugin, NotifyBase):
@@ -189,7 +182,7 @@ def _failure(
         )
     found = _STATUS.findall(text)
     status = int(found[-1]) if found else None
-    if status is not None and 400 <= status < 500 and status not in (408, 425, 429):
+    if status is not None and refused_for_good(status):
         hint = (
             "check the token or webhook in the URL"
             if status in (401, 403, 404, 410)
@@ -218,8 +211,8 @@ def _redacted(error: DeliveryError, secrets: list[str], index: int, total: int) 
     message = error.message
     for secret in secrets:
         message = message.replace(secret, "***")
-    resume = ResumePoint("", None, index, total).token() if index > 0 else None
-    return type(error)(message, where=error.where, permanent=error.permanent, resume=resume)
+    clean = type(error)(message, where=error.where, permanent=error.permanent)
+    return stopped_at(clean, ResumePoint("", None, index, total))
 
 
 def _secret_parts(url: str) -> list[str]:

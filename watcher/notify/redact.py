@@ -12,7 +12,7 @@ from typing import Any
 from watcher import logs
 from watcher.errors import DeliveryError
 from watcher.models import Destination, Digest, Receipt, Subscription
-from watcher.notify import Notifier, Progress, Resumable, Settles, is_repeatable
+from watcher.notify import Notifier, Progress, Settles, is_repeatable, send_tracked
 from watcher.settings import Settings
 
 _SECRET_NAME = re.compile(r"TOKEN|PASSW|SECRET|WEBHOOK|API_?KEY|CREDENTIAL", re.I)
@@ -30,6 +30,8 @@ def secrets_of(
         settings.slack_webhook_url,
         settings.smtp_password,
         settings.webhook_secret,
+        settings.slack_app_token,
+        settings.secret_key,
     ]
     found += [value for name, value in environ.items() if _SECRET_NAME.search(name)]
     found += [
@@ -56,9 +58,7 @@ class RedactingNotifier:
         self, destination: Destination, digest: Digest, resume: str | None, progress: Progress
     ) -> Receipt:
         try:
-            if isinstance(self.inner, Resumable):
-                return self.inner.send_resumable(destination, digest, resume, progress)
-            return self.inner.send(destination, digest, resume=resume)
+            return send_tracked(self.inner, destination, digest, resume, progress)
         except DeliveryError as error:
             message = logs.redact(error.message, self.secrets)
             where = logs.redact(error.where, self.secrets)

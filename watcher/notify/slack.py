@@ -33,8 +33,9 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient
 
 from watcher.errors import DeliveryError, DeliveryUnknown
+from watcher.fetch import parse_retry_after
 from watcher.models import Destination, Digest, Receipt, ResumePoint
-from watcher.notify import Progress
+from watcher.notify import Progress, stopped_at
 from watcher.notify.abort import abortable
 from watcher.render.slack import SlackMessage, build_messages
 
@@ -85,9 +86,12 @@ class SlackConfig:
 
 
 class Build(Protocol):
-    """Digest -> Slack messages (``render.slack.build_messages``); ``feedback``: with buttons."""
+    """Digest -> Slack messages (``render.slack.build_messages``); ``feedback``: with buttons;
+    ``threaded``: the messages after the first are replies in its thread (not a webhook)."""
 
-    def __call__(self, digest: Digest, *, feedback: bool = False) -> list[SlackMessage]: ...
+    def __call__(
+        self, digest: Digest, *, feedback: bool = False, threaded: bool = True
+    ) -> list[SlackMessage]: ...
 
 
 class _Redactor(logging.Filter):
@@ -157,10 +161,8 @@ def _retry_after(headers: Mapping[str, Any]) -> float:
     for key, value in headers.items():
         if key.lower() == "retry-after":
             raw = value[0] if isinstance(value, list | tuple) and value else value
-            try:
-                return max(float(raw), 0.0)
-            except (TypeError, ValueError):
-                break
+            wait = parse_retry_after(str(raw))
+            return 1.0 if wait is None else wait
     return 1.0
 
 
@@ -265,8 +267,9 @@ class SlackNotifier:
             )
         env_name = options.get("webhook_env")
         # A webhook's message cannot be clicked back to us: buttons only in bot-token posts.
+        # Nor can it thread: its messages say they follow one another.
         by_bot = not env_name and bool(self.config.bot_token)
-        messages = self._build(digest, feedback=by_bot and self.config.feedback)
+        messages = self._build(digest, feedback=by_bot and self.config.feedback, threaded=by_bot)
         if env_name:
             url = self._environ.get(env_name, "").strip()
             if not url:
@@ -363,10 +366,12 @@ class SlackNotifier:
                 )
             except SlackApiError as exc:
                 error = self._api_error(exc, channel, where, i, len(messages), first_ts)
-                raise _resumable(error, thread_channel, first_ts, i, len(messages)) from None
+                stopped = ResumePoint(thread_channel, first_ts, i, len(messages))
+                raise stopped_at(error, stopped) from None
             except Exception as exc:
                 error = self._transport_error(exc, where, i, len(messages), first_ts)
-                raise _resumable(error, thread_channel, first_ts, i, len(messages)) from None
+                stopped = ResumePoint(thread_channel, first_ts, i, len(messages))
+                raise stopped_at(error, stopped) from None
             if first_ts is None:
                 first_ts = str(response.get("ts") or "")
                 thread_channel = str(response.get("channel") or channel)
@@ -460,13 +465,13 @@ class SlackNotifier:
                 )
             except Exception as exc:
                 error = self._transport_error(exc, where, i, len(messages), None)
-                raise _resumable(error, "", None, i, len(messages)) from None
+                raise stopped_at(error, ResumePoint("", None, i, len(messages))) from None
             if response.status_code == 200 and response.body.strip() == "ok":
                 if i + 1 < len(messages):
                     progress(ResumePoint("", None, i + 1, len(messages)).token())
                 continue
             error = self._webhook_error(response.status_code, response.body, env_name, where, i)
-            raise _resumable(error, "", None, i, len(messages))
+            raise stopped_at(error, ResumePoint("", None, i, len(messages)))
         return "webhook"
 
     def _webhook_error(
@@ -523,15 +528,6 @@ def _parse_resume(resume: str | None, channel: str) -> tuple[str, str | None, in
     if point is None:
         return channel, None, 0
     return point.channel or channel, point.ts, point.next
-
-
-def _resumable(
-    error: DeliveryError, channel: str, ts: str | None, index: int, total: int
-) -> DeliveryError:
-    """``error`` carrying where the send stopped, once anything went out (index > 0)."""
-    if index > 0:
-        error.resume = ResumePoint(channel, ts, index, total).token()
-    return error
 
 
 def _maybe_delivered(exc: BaseException) -> bool:

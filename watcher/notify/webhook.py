@@ -7,11 +7,12 @@ body is signed: ``X-Watcher-Signature: sha256=<hex HMAC-SHA256 of the body>``, s
 receiver can tell the POST came from this watcher. ``X-Watcher-Delivery`` names the digest,
 the same on every attempt.
 
-Answers, as the Slack notifier maps them: 2xx delivered; a redirect or a 4xx other than
-408/429 is permanent (the URL or the receiver needs fixing; ``watcher retry`` after); 429 and
-503 with a short Retry-After are retried at once (twice at most), other 5xx and 429 on the
-next cycle; a connection that never opened is temporary; one lost after the request went
-out (a read timeout, a reset) is *unknown* and never resent on its own.
+Answers, as the Slack notifier maps them (watcher.notify.http): 2xx delivered; a redirect or
+a 4xx other than 408/425/429 is permanent (the URL or the receiver needs fixing; ``watcher
+retry`` after); 429 and 503 with a short Retry-After are retried at once (twice at most),
+other 5xx and 429 on the next cycle; a connection that never opened is temporary; one lost
+after the request went out (a read timeout, a reset) is *unknown* and never resent on its
+own.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from watcher import __version__
 from watcher.errors import DeliveryError, DeliveryUnknown
 from watcher.models import Destination, Digest, Receipt
 from watcher.notify.abort import abortable
+from watcher.notify.http import refused_for_good, retry_after, url_in
 from watcher.render.webhook import webhook_document
 
 MAX_RETRY_AFTER = 60.0
@@ -67,15 +69,7 @@ class WebhookNotifier:
 
     def send(self, destination: Destination, digest: Digest, resume: str | None = None) -> Receipt:
         where = destination.key
-        variable = destination.target[0] if destination.target else ""
-        url = self._environ.get(variable, "").strip() if variable else ""
-        if not url:
-            raise DeliveryError(
-                f"environment variable {variable or '(none named)'} is not set: put the "
-                "webhook's URL in it (in .env, say), then watcher retry",
-                where=where,
-                permanent=True,
-            )
+        variable, url = url_in(self._environ, destination, "webhook's URL")
         if not url.lower().startswith(("http://", "https://")):
             raise DeliveryError(
                 f"{variable} does not hold an http(s) URL", where=where, permanent=True
@@ -119,21 +113,12 @@ class WebhookNotifier:
                 status = response.status_code
                 if 200 <= status < 300:
                     return status
-                wait = _retry_after(response)
+                wait = retry_after(response.headers.get("retry-after"), MAX_RETRY_AFTER)
                 if status in (429, 503) and wait is not None and attempt < RETRIES:
                     self._sleep(wait)
                     continue
                 raise _refused(status, variable, where)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("retry-after", "").strip()
-    try:
-        wait = float(raw)
-    except ValueError:
-        return None
-    return wait if 0 <= wait <= MAX_RETRY_AFTER else None
 
 
 def _refused(status: int, variable: str, where: str) -> DeliveryError:
@@ -144,7 +129,7 @@ def _refused(status: int, variable: str, where: str) -> DeliveryError:
             where=where,
             permanent=True,
         )
-    if 400 <= status < 500 and status not in (408, 429):
+    if refused_for_good(status):
         return DeliveryError(
             f"the webhook in {variable} refused the digest (HTTP {status}): check the URL "
             "and the receiver (and WATCHER_WEBHOOK_SECRET if it checks the signature), "

@@ -28,6 +28,7 @@ from typing import Literal
 from watcher.models import Digest, Match
 from watcher.render.formats import (
     Piece,
+    clip,
     highlight_pieces,
     match_terms,
     more_line,
@@ -45,13 +46,11 @@ AUTHORS_SHOWN = 4
 ABSTRACT_SHARE = 3
 ABSTRACT_MIN = 160
 ABSTRACT_MAX = 1_200
-ELLIPSIS = "\u2026"
 ZERO_WIDTH_SPACE = "\u200b"
 # Every character CommonMark (and Discord's, Telegram's, Mattermost's dialects) could read
 # as markup; any ASCII punctuation may be backslash-escaped, so escaping these is safe. With
 # every bracket escaped, "(" and "!" open no link or image: they stay as they are.
 _MD_SPECIAL = re.compile(r"([\\`*_~|\[\]<>#])")
-_SPACE = re.compile(r"\s+")
 
 
 def size(text: str) -> int:
@@ -70,20 +69,6 @@ def _md(text: str) -> str:
 
 def _plain(text: str) -> str:
     return _no_mentions(text)
-
-
-def _clip(text: str, limit: int) -> str:
-    """``text`` on one line, cut at a word near ``limit`` code units, with an ellipsis."""
-    text = _SPACE.sub(" ", text).strip()
-    if size(text) <= limit:
-        return text
-    cut = text[: max(limit - 1, 0)]
-    while cut and size(cut) > limit - 1:
-        cut = cut[:-1]
-    space = cut.rfind(" ")
-    if space > len(cut) * 3 // 4:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:.-") + ELLIPSIS if cut else ""
 
 
 def _bold_pieces(pieces: Sequence[Piece]) -> str:
@@ -116,7 +101,7 @@ class _Writer:
     def paper(self, item: _Paper, abstract_limit: int, title_limit: int = 10_000) -> str:
         match = item.match
         paper = match.paper
-        title = _clip(paper.title, title_limit)
+        title = clip(paper.title, title_limit, size)
         if item.updated:
             title = f"Updated (v{paper.version}): {title}" if paper.version else f"Updated: {title}"
         url = safe_href(paper.abs_url)
@@ -137,7 +122,7 @@ class _Writer:
         )
         if matched:
             lines.append(self.text(f"Matched: {matched}"))
-        abstract = _clip(paper.abstract, abstract_limit) if abstract_limit > 0 else ""
+        abstract = clip(paper.abstract, abstract_limit, size) if abstract_limit > 0 else ""
         if abstract:
             if self.markdown:
                 lines.append(_bold_pieces(highlight_pieces(abstract, match_terms(match))))
@@ -211,4 +196,4 @@ def _fitted(writer: _Writer, item: _Paper, abstract_limit: int, room: int) -> st
         block = writer.paper(item, 0, title_limit)
         if size(block) <= room:
             return block
-    return _clip(block, room)
+    return clip(block, room, size)

@@ -3,20 +3,20 @@ size budget. No I/O, no clock: the caller passes the Date (``now``) and the Mess
 
 Every string from a feed is untrusted: the Subject and List-Id are cleaned of CR/LF and
 control characters before they reach a header, and the HTML comes from the autoescaping
-renderer (the overflow list here is escaped with html.escape). Every field of a paper is
+renderer. Every field of a paper is
 capped in length where all formats share it (``render.formats.shown_paper``), so the budget
 below cuts only for real volume, never because of one absurd title.
 
 A digest too big for one readable mail (Gmail clips bodies past ~102 KB) keeps as many full
-papers as fit under the size budget and lists the rest by title and link only. The "Updated"
-section (replaced papers, a few lines each) counts against the same budget: it stays whole
-while any paper is shown in full, and is cut before the titles of new papers are.
+papers as fit under the size budget and lists the rest by title and link only (the
+renderer's ``Cut``: the templates lay the list out in the same column, with its topics).
+The "Updated" section (replaced papers, a few lines each) counts against the same budget:
+it stays whole while any paper is shown in full, and is cut before the titles of new
+papers are.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import html
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -27,8 +27,9 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
 from typing import Protocol
 
-from watcher.models import Digest, Match, Message
-from watcher.render.formats import one_line, render, safe_href, shown_paper
+from watcher.models import Digest, Message
+from watcher.render.formats import Cut, one_line, render
+from watcher.render.formats import subject as digest_subject
 from watcher.render.links import PaperLinks
 
 __all__ = [
@@ -45,10 +46,12 @@ DEFAULT_MAX_BYTES = 100_000
 
 
 class Renderer(Protocol):
-    """Digest -> Message (``render.formats.render``); ``links`` gives each paper its
-    feedback URLs."""
+    """Renders a digest, or the part of it a ``Cut`` keeps (``watcher.render.render``);
+    ``links`` gives each paper its feedback URLs."""
 
-    def __call__(self, digest: Digest, *, links: PaperLinks | None = None) -> Message: ...
+    def __call__(
+        self, digest: Digest, *, cut: Cut = ..., links: PaperLinks | None = None
+    ) -> Message: ...
 
 
 _LIST_LABEL = re.compile(r"[^a-z0-9-]+")
@@ -66,68 +69,6 @@ def list_id(subscription: str) -> str:
     return f"<{label or 'digest'}.arxiv-watcher>"
 
 
-def _papers(count: int) -> str:
-    return f"{count} more paper" if count == 1 else f"{count} more papers"
-
-
-def _overflow_text(rest: Sequence[Match], listed: int) -> str:
-    lines = [
-        "",
-        "",
-        f"{_papers(len(rest))} (titles and links only, to keep this mail short):",
-        "",
-    ]
-    for match in rest[:listed]:
-        lines.append(f"- {shown_paper(match.paper).title}")
-        href = safe_href(one_line(match.paper.abs_url))
-        if href:
-            lines.append(f"  {href}")
-    if listed < len(rest):
-        lines.append(f"- ... and {len(rest) - listed} more, not listed (see the archive)")
-    return "\n".join(lines) + "\n"
-
-
-def _overflow_html(rest: Sequence[Match], listed: int) -> str:
-    items = []
-    for match in rest[:listed]:
-        title = html.escape(shown_paper(match.paper).title)
-        href = safe_href(one_line(match.paper.abs_url))
-        items.append(
-            f'<li><a href="{html.escape(href)}">{title}</a></li>' if href else f"<li>{title}</li>"
-        )
-    if listed < len(rest):
-        items.append(f"<li>&hellip; and {len(rest) - listed} more, not listed</li>")
-    return (
-        '<div style="margin-top:24px;border-top:1px solid #ddd;padding-top:12px;'
-        'font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222">'
-        f'<p style="margin:0 0 8px 0;font-weight:bold">{_papers(len(rest))}</p>'
-        '<p style="margin:0 0 8px 0;color:#555">Titles and links only, to keep this mail '
-        "short.</p>"
-        f'<ul style="margin:0;padding-left:20px;line-height:1.5">{"".join(items)}</ul></div>\n'
-    )
-
-
-def _updates(count: int) -> str:
-    return f"{count} more updated paper" if count == 1 else f"{count} more updated papers"
-
-
-def _dropped_updates_text(count: int) -> str:
-    return f"\n\n{_updates(count)}, not listed to keep this mail short (see the archive).\n"
-
-
-def _dropped_updates_html(count: int) -> str:
-    return (
-        '<p style="margin:16px 0 0 0;font-family:Arial,Helvetica,sans-serif;font-size:14px;'
-        f'color:#555">{_updates(count)}, not listed to keep this mail short.</p>\n'
-    )
-
-
-def _insert_html(document: str, fragment: str) -> str:
-    """``fragment`` just before ``</body>`` (or at the end of a bare fragment)."""
-    at = document.lower().rfind("</body>")
-    return document + fragment if at < 0 else document[:at] + fragment + document[at:]
-
-
 @dataclass(frozen=True, slots=True)
 class Composed:
     """A finished mail: what it is, and how much of the digest it shows in full."""
@@ -138,27 +79,13 @@ class Composed:
     shown: int  # papers shown in full; the rest are listed by title
 
 
-def _assemble(
-    body: Message,
-    subject: str,
-    headers: dict[str, str],
-    rest: Sequence[Match],
-    listed: int,
-    dropped_updates: int = 0,
-) -> EmailMessage:
-    text, page = body.text, body.html
-    if rest:
-        text = text.rstrip("\n") + "\n" + _overflow_text(rest, listed)
-        page = _insert_html(page, _overflow_html(rest, listed))
-    if dropped_updates:
-        text = text.rstrip("\n") + _dropped_updates_text(dropped_updates)
-        page = _insert_html(page, _dropped_updates_html(dropped_updates))
+def _assemble(body: Message, subject: str, headers: dict[str, str]) -> EmailMessage:
     msg = EmailMessage(policy=SMTP_POLICY)
     msg["Subject"] = subject
     for name, value in headers.items():
         msg[name] = value
-    msg.set_content(text, subtype="plain", charset="utf-8")
-    msg.add_alternative(page, subtype="html", charset="utf-8")
+    msg.set_content(body.text, subtype="plain", charset="utf-8")
+    msg.add_alternative(body.html, subtype="html", charset="utf-8")
     return msg
 
 
@@ -183,8 +110,7 @@ def build_message(
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    full = renderer(digest, links=links)
-    subject = header_text(full.subject) or "arXiv digest"
+    subject = header_text(digest_subject(digest)) or "arXiv digest"
     headers = {
         "From": mail_from,
         "To": ", ".join(to),
@@ -197,20 +123,10 @@ def build_message(
     matches, updated = digest.matches, digest.updated
 
     def compose(shown: int, listed: int, updates: int = len(updated)) -> Composed:
-        body = full
-        if shown < len(matches) or updates < len(updated):
-            part = renderer(
-                dataclasses.replace(digest, matches=matches[:shown], updated=updated[:updates]),
-                links=links,
-            )
-            # The renderer titles the body with the subset's subject ("(10 papers)"); the
-            # reader should see the whole digest's count there, as in the Subject.
-            body = dataclasses.replace(
-                part,
-                text=part.text.replace(part.subject, full.subject),
-                html=part.html.replace(html.escape(part.subject), html.escape(full.subject)),
-            )
-        msg = _assemble(body, subject, headers, matches[shown:], listed, len(updated) - updates)
+        # The renderer counts the whole digest (subject, header) and shows what the cut says.
+        cut = Cut(in_full=shown, by_title=listed, updates=updates)
+        body = renderer(digest, cut=cut, links=links)
+        msg = _assemble(body, subject, headers)
         return Composed(msg, msg.as_bytes(), message_id, shown)
 
     best = compose(len(matches), 0)

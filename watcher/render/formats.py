@@ -16,6 +16,11 @@ Markdown templates backslash-escape what CommonMark would read as HTML, an autol
 entity or a link or image (``markdown_escape``). Highlighting never weakens this: the spans
 are found on the raw (cleaned, unescaped) text, and each piece is then escaped on its own,
 inside and outside the highlight.
+
+TeX in titles, authors and abstracts (``Kr\\"uger``, ``$\\Delta$``) is shown as Unicode
+(``render.tex``) in every format but the seed Markdown layout, which stays byte for byte as
+arXiv gave it, http links included. The top of every other format counts the digest
+(``watcher.digest.digest_counts``: matched, shown in full, listed by title, per topic).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, lru_cache
@@ -32,22 +37,28 @@ from urllib.parse import urlsplit
 
 import jinja2
 
+from watcher.digest import OTHER_TOPIC, digest_counts, tally
 from watcher.match import highlight_spans
-from watcher.models import Digest, Match, Message, Paper, Term, TopicHit
+from watcher.models import Digest, DigestCounts, Match, Message, Paper, Term, TopicHit
 from watcher.query import parse_term
 from watcher.render.links import PaperLinks
+from watcher.render.tex import tex_to_unicode
 
 __all__ = [
     "ANNOTATED_MARKDOWN",
     "FORMATS",
     "TEMPLATES",
+    "WHOLE",
+    "Cut",
     "Format",
     "PaperView",
     "Piece",
     "TopicView",
     "block",
+    "counts_line",
     "environment",
     "highlight_pieces",
+    "link_runs",
     "markdown_escape",
     "markdown_highlight",
     "match_terms",
@@ -63,6 +74,7 @@ __all__ = [
     "shown_match",
     "shown_paper",
     "subject",
+    "topics_line",
 ]
 
 Format = Literal["markdown", "text", "html"]
@@ -377,6 +389,8 @@ class PaperView:
     # Signed "More like this" / "Less like this" URLs (render.links), or "" without them.
     more_url: str = ""
     less_url: str = ""
+    # ``abstract_parts`` grouped into runs, each an http(s) link (its href) or plain ("").
+    abstract_runs: tuple[tuple[str, tuple[Piece, ...]], ...] = ()
 
 
 def _utc_date(moment: datetime) -> str:
@@ -419,16 +433,32 @@ TERMS_MAX = 20  # matched terms shown per topic
 ELLIPSIS = "\u2026"
 
 
-def capped(value: str, limit: int) -> str:
-    """``value`` if it fits ``limit`` characters, else cut (at a space near the end if there
-    is one) and ended with an ellipsis, ``limit`` characters at most."""
-    if len(value) <= limit:
+def capped(value: str, limit: int, size: Callable[[str], int] = len) -> str:
+    """``value`` if it fits ``limit`` (as ``size`` counts: characters, or a chat service's
+    UTF-16 code units), else cut (at a space near the end if there is one) and ended with an
+    ellipsis, ``limit`` at most. Every renderer cuts text here, so none ends mid-word where
+    another would not."""
+    if size(value) <= limit:
         return value
+    if limit < 1:
+        return ""
     cut = value[: limit - 1]
+    while cut and size(cut) > limit - 1:
+        cut = cut[:-1]
     space = max(cut.rfind(" "), cut.rfind("\n"))
-    if space >= limit * 3 // 4:
+    if space >= len(cut) * 3 // 4:
         cut = cut[:space]
     return cut.rstrip() + ELLIPSIS
+
+
+def clip(text: str, limit: int, size: Callable[[str], int] = len) -> str:
+    """``text`` on one line (whitespace runs as one space), :func:`capped` to ``limit``
+    without a dangling comma or dash before the ellipsis."""
+    text = _SPACE.sub(" ", text).strip()
+    out = capped(text, limit, size)
+    if out == text or not out:
+        return out
+    return out.removesuffix(ELLIPSIS).rstrip(" ,;:.-") + ELLIPSIS
 
 
 def _capped_authors(authors: tuple[str, ...]) -> tuple[str, ...]:
@@ -450,26 +480,40 @@ def _optional(value: str | None, limit: int) -> str | None:
     return None if value is None else capped(one_line(value), limit)
 
 
+def _line(value: str, tex: bool) -> str:
+    # Cleaned before decoding (pylatexenc sees no control characters) and after it (what
+    # it writes is shown too).
+    return one_line(tex_to_unicode(one_line(value))) if tex else one_line(value)
+
+
 @lru_cache(maxsize=4096)
-def _cleaned(paper: Paper) -> tuple[Paper, str]:
+def _cleaned(paper: Paper, tex: bool = True) -> tuple[Paper, str]:
     """A paper's strings made safe to show and capped (``shown_paper``), and its link.
     Cached: one paper often appears in several subscriptions' digests of a cycle."""
+    abstract = block(tex_to_unicode(block(paper.abstract))) if tex else block(paper.abstract)
     shown = dataclasses.replace(
         paper,
-        title=capped(one_line(paper.title), TITLE_MAX),
-        authors=_capped_authors(paper.authors),
-        abstract=capped(block(paper.abstract), ABSTRACT_MAX),
+        title=capped(_line(paper.title, tex), TITLE_MAX),
+        authors=_capped_authors(tuple(_line(a, tex) for a in paper.authors)),
+        abstract=capped(abstract, ABSTRACT_MAX),
         categories=_capped_list(paper.categories, CATEGORY_MAX, CATEGORIES_MAX),
         comment=_optional(paper.comment, COMMENT_MAX),
         journal_ref=_optional(paper.journal_ref, JOURNAL_REF_MAX),
     )
-    return shown, safe_href(paper.abs_url) or ""
+    url = paper.abs_url if tex or not paper.is_arxiv else _classic_url(paper)
+    return shown, safe_href(url) or ""
+
+
+def _classic_url(paper: Paper) -> str:
+    # The seed layout shows the abstract link as arXiv's API writes it (its <id>): http.
+    return "http://arxiv.org/abs/" + paper.versioned_id
 
 
 def shown_paper(paper: Paper) -> Paper:
     """``paper`` as every renderer shows it: its title, authors, abstract, categories,
-    comment and journal ref without control characters or bidi overrides, each capped
-    (``TITLE_MAX``...) with an ellipsis. Identity, dates and the link are left as they are."""
+    comment and journal ref without control characters or bidi overrides, TeX shown as
+    Unicode (``render.tex``), each capped (``TITLE_MAX``...) with an ellipsis. Identity,
+    dates and the link are left as they are."""
     return _cleaned(paper)[0]
 
 
@@ -503,9 +547,12 @@ def forget_papers() -> None:
     _cleaned.cache_clear()
 
 
-def _view(match: Match, period: str, links: PaperLinks | None = None) -> PaperView:
+def _view(
+    match: Match, period: str, tex: bool = True, links: PaperLinks | None = None
+) -> PaperView:
     paper = match.paper
-    shown, url = _cleaned(paper)
+    shown, url = _cleaned(paper, tex)
+    parts = highlight_pieces(shown.abstract, match_terms(match))
     # Feedback is given by arXiv id: items of other feeds get no links.
     more_url, less_url = links(paper.id) if links is not None and paper.is_arxiv else ("", "")
     return PaperView(
@@ -520,11 +567,56 @@ def _view(match: Match, period: str, links: PaperLinks | None = None) -> PaperVi
         updated=paper.announce_type in ("replace", "replace-cross"),
         topics=tuple(TopicView(hit.topic, hit.terms) for hit in map(_shown_hit, match.hits)),
         # The terms as the rule wrote them (uncapped), found in the capped abstract.
-        abstract_parts=highlight_pieces(shown.abstract, match_terms(match)),
+        abstract_parts=parts,
+        abstract_runs=link_runs(parts),
         why=relevance_reason(match),
         more_url=more_url,
         less_url=less_url,
     )
+
+
+# A URL in an abstract, up to a space, a quote or an angle bracket; punctuation that ends a
+# sentence or closes a parenthesis around it is not part of it.
+_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'`]+")
+_URL_TRAILING = ".,;:!?)]}"
+
+
+def _url_spans(text: str) -> list[tuple[int, int, str]]:
+    spans = []
+    for found in _URL_IN_TEXT.finditer(text):
+        url = found.group()
+        while url and url[-1] in _URL_TRAILING:
+            # A closing bracket that the URL itself opened stays (Wikipedia-style links).
+            if url[-1] in ")]}" and url.count("([{"[")]}".index(url[-1])]) >= url.count(url[-1]):
+                break
+            url = url[:-1]
+        href = safe_href(url)
+        if href is not None and len(url) > len("https://"):
+            spans.append((found.start(), found.start() + len(url), href))
+    return spans
+
+
+def link_runs(pieces: Sequence[Piece]) -> tuple[tuple[str, tuple[Piece, ...]], ...]:
+    """``pieces`` grouped into runs: each http(s) URL in the text one run with its href
+    (validated by ``safe_href``; the template escapes it), the text between with "". The
+    pieces of the runs joined are the pieces given (a term inside a URL stays marked)."""
+    text = "".join(piece for piece, _ in pieces)
+    spans = _url_spans(text) if "://" in text else []
+    if not spans:
+        return (("", tuple(pieces)),) if pieces else ()
+    cuts = sorted({0, len(text), *(at for start, end, _ in spans for at in (start, end))})
+    href_at = {start: href for start, _, href in spans}
+    runs: list[tuple[str, list[Piece]]] = []
+    offset = 0
+    for piece, hit in pieces:
+        end = offset + len(piece)
+        inner = [c for c in cuts if offset < c < end]
+        for a, b in zip([offset, *inner], [*inner, end], strict=True):
+            if a in cuts or not runs:
+                runs.append((href_at.get(a, ""), []))
+            runs[-1][1].append((text[a:b], hit))
+        offset = end
+    return tuple((href, tuple(run)) for href, run in runs if run)
 
 
 def relevance_reason(match: Match) -> str:
@@ -544,6 +636,8 @@ def ranking_lines(digest: Digest) -> tuple[str, ...]:
         lines.append(f"+{digest.below_threshold} below your relevance threshold (min_relevance).")
     if digest.fallback:
         lines.append(f"Ranked by score, not relevance: {one_line(digest.fallback)}.")
+    if digest.ranking_note:
+        lines.append(f"Ranked by relevance from {one_line(digest.ranking_note)}.")
     return tuple(lines)
 
 
@@ -551,11 +645,54 @@ def _papers(count: int) -> str:
     return f"{count} paper" if count == 1 else f"{count} papers"
 
 
+def counts_line(counts: DigestCounts, *, mail: bool = False) -> str:
+    """The first line of a digest: ``30 papers matched: 15 shown in full, 3 listed by
+    title, 12 not shown (max_papers); 2 updated``. ``mail``: papers left out beyond the
+    cap were cut to keep a mail short (the size budget), and it says so."""
+    updates = counts.updated + counts.updated_left_out
+    if not counts.matched:
+        head = "0 papers matched" if updates else "No new papers matched"
+    else:
+        shown = f"{counts.in_full} shown in full"
+        if counts.in_full == counts.matched:
+            shown = "all shown in full" if counts.matched > 1 else "shown in full"
+        parts = [shown]
+        if counts.by_title:
+            parts.append(f"{counts.by_title} listed by title")
+        cut = counts.left_out - counts.capped - counts.below_threshold
+        if cut:
+            parts.append(f"{cut} not listed" + (" (mail size)" if mail else ""))
+        if counts.capped:
+            parts.append(f"{counts.capped} not shown (max_papers)")
+        if counts.below_threshold:
+            parts.append(f"{counts.below_threshold} below your relevance threshold")
+        head = f"{_papers(counts.matched)} matched: {', '.join(parts)}"
+    if updates:
+        head += f"; {updates} updated"
+        if counts.updated_left_out:
+            head += f" ({counts.updated_left_out} not listed)"
+    return head + "."
+
+
+def topics_line(counts: DigestCounts) -> str:
+    """``By topic: quantization 20, pruning 10`` (every matched paper under its first
+    topic, in the rule file's order), or "" for a digest without new papers."""
+    if not counts.topics:
+        return ""
+    # A digest queued before topic counts were kept counts only the papers it carries.
+    counted = sum(c.papers for c in counts.topics)
+    label = "By topic" if counted >= counts.matched else f"By topic, of the {counted} shown"
+    return f"{label}: " + ", ".join(
+        f"{capped(one_line(c.topic), TOPIC_MAX)} {c.papers}" for c in counts.topics
+    )
+
+
 def subject(digest: Digest) -> str:
     """One line for a mail Subject or a Slack header: no CR/LF or other control characters.
 
-    Counts the papers shown, and the updated ones: ``(3 papers, 2 updated)``, or only
-    ``(2 updated)`` when there is nothing new.
+    Counts the papers matched (``DigestCounts.matched``: those over ``max_papers`` too)
+    and the updated ones: ``(30 papers, 2 updated)``, or only ``(2 updated)`` when there
+    is nothing new.
     """
     name = _header_safe(digest.subscription) or "digest"
     if len(name) > SUBJECT_NAME_MAX:
@@ -563,14 +700,8 @@ def subject(digest: Digest) -> str:
     # "2026-11-16#2" is the outbox's name for a second digest of a period: say it in words.
     base, _, part = digest.period.partition("#")
     period = _header_safe(f"{base}, part {part}" if part else base)
-    count, updates = len(digest.matches), len(digest.updated)
-    if updates and not count:
-        tally = f"{updates} updated"
-    elif updates:
-        tally = f"{_papers(count)}, {updates} updated"
-    else:
-        tally = _papers(count)
-    return f"arXiv digest: {name}, {period} ({tally})"
+    counts = digest_counts(digest)
+    return f"arXiv digest: {name}, {period} ({tally(counts.matched, counts.updated)})"
 
 
 def more_line(omitted: int) -> str:
@@ -582,16 +713,52 @@ def more_line(omitted: int) -> str:
     return f"+{omitted} more papers matched but are not shown (max_papers)."
 
 
-def _context(digest: Digest, links: PaperLinks | None = None) -> dict[str, object]:
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """How a message shows a digest that does not fit whole (the mail's size budget): the
+    first ``in_full`` papers with their abstract, the next ``by_title`` by title and link,
+    and the first ``updates`` updated papers. None of a field: all of them."""
+
+    in_full: int | None = None
+    by_title: int = 0
+    updates: int | None = None
+
+
+WHOLE = Cut()
+
+
+def _context(
+    digest: Digest, cut: Cut, tex: bool, links: PaperLinks | None = None
+) -> dict[str, object]:
+    counts = digest_counts(digest, in_full=cut.in_full, by_title=cut.by_title, updates=cut.updates)
+    full = counts.in_full
+    listed = [_view(m, digest.period, tex) for m in digest.matches[full:][: counts.by_title]]
+    papers = [_view(m, digest.period, tex, links) for m in digest.matches[:full]]
     return {
         "subject": subject(digest),
         "subscription": one_line(digest.subscription),
         "period": one_line(digest.period),
-        "papers": [_view(m, digest.period, links) for m in digest.matches],
-        "updated": [_view(m, digest.period) for m in digest.updated],
+        "counts": counts_line(counts, mail=cut != WHOLE),
+        "topics": topics_line(counts),
+        "papers": papers,
+        "listed": listed,
+        "listed_groups": _by_topic(listed, counts),
+        "unlisted": counts.left_out - counts.capped - counts.below_threshold,
+        "updated": [_view(m, digest.period, tex) for m in digest.updated[: counts.updated]],
+        "updated_unlisted": counts.updated_left_out,
         "more": more_line(digest.omitted),
         "ranking": ranking_lines(digest),
     }
+
+
+def _by_topic(views: list[PaperView], counts: DigestCounts) -> list[tuple[str, list[PaperView]]]:
+    """``views`` under their first topic, topics in the digest's (the rule file's) order."""
+    groups: dict[str, list[PaperView]] = {
+        capped(one_line(c.topic), TOPIC_MAX): [] for c in counts.topics
+    }
+    for view in views:
+        groups.setdefault(view.topics[0].topic if view.topics else OTHER_TOPIC, []).append(view)
+    return [(topic, group) for topic, group in groups.items() if group]
 
 
 def _template(fmt: Format | str, highlight: bool) -> str:
@@ -601,25 +768,45 @@ def _template(fmt: Format | str, highlight: bool) -> str:
     return ANNOTATED_MARKDOWN if highlight and fmt == "markdown" else name
 
 
-def render_format(digest: Digest, fmt: Format | str, *, highlight: bool = False) -> str:
+def _classic(fmt: Format | str, highlight: bool) -> bool:
+    """The seed Markdown layout: TeX and links as arXiv gave them, no header."""
+    return fmt == "markdown" and not highlight
+
+
+def render_format(
+    digest: Digest, fmt: Format | str, *, highlight: bool = False, cut: Cut = WHOLE
+) -> str:
     """Render one format of ``digest``: ``markdown``, ``text`` or ``html``.
 
     ``highlight`` only changes Markdown: the seed layout (default) or the annotated one,
     with the matched terms of each paper and those terms in bold in its abstract.
+    ``cut``: how much of a digest too long for one message is shown (see ``Cut``).
     """
     name = _template(fmt, highlight)
-    return environment().get_template(name).render(_context(digest))
+    context = _context(digest, cut, tex=not _classic(fmt, highlight))
+    return environment().get_template(name).render(context)
 
 
-def render(digest: Digest, *, highlight: bool = False, links: PaperLinks | None = None) -> Message:
-    """Render every format of ``digest`` into a Message (``highlight``: see render_format).
-    ``links`` gives each arXiv paper its signed feedback URLs (email digests, when
-    WATCHER_PUBLIC_URL is set); text and HTML show them under the paper."""
-    context = _context(digest, links)
+def render(
+    digest: Digest,
+    *,
+    highlight: bool = False,
+    cut: Cut = WHOLE,
+    links: PaperLinks | None = None,
+) -> Message:
+    """Render every format of ``digest`` into a Message (``highlight``, ``cut``: see
+    render_format). ``links`` gives each arXiv paper its signed feedback URLs (email
+    digests, when WATCHER_PUBLIC_URL is set); text and HTML show them under the paper."""
     env = environment()
-    bodies = {fmt: env.get_template(_template(fmt, highlight)).render(context) for fmt in FORMATS}
+    contexts = {tex: _context(digest, cut, tex, links) for tex in (True, False)}
+    bodies = {
+        fmt: env.get_template(_template(fmt, highlight)).render(
+            contexts[not _classic(fmt, highlight)]
+        )
+        for fmt in FORMATS
+    }
     return Message(
-        subject=str(context["subject"]),
+        subject=str(contexts[True]["subject"]),
         markdown=bodies["markdown"],
         text=bodies["text"],
         html=bodies["html"],

@@ -8,9 +8,15 @@ bidi overrides, every field capped; the limits below cut further for Slack.
 
 A digest that fits Slack's limits (50 blocks, 3,000 characters per section text, about
 12,000 characters per message) becomes one message. A longer one becomes a summary message
-(header and counts per topic) followed by messages meant as replies in its thread; every
-paper appears in exactly one of them, the updated papers of ``Digest.updated`` (listed last,
-under "Updated") included. A capped digest (``Digest.omitted``) says "+N more".
+(header and counts per topic) followed by messages meant as replies in its thread (a bot) or
+posted after it (a webhook cannot thread: ``threaded=False``, and the summary says so);
+every paper appears in exactly one of them, the updated papers of ``Digest.updated`` (listed
+last, under "Updated") included. Topics come in the rule file's order (``Digest.topics``).
+The context under the header counts the digest as every format does
+(``watcher.digest.digest_counts``); a capped digest (``Digest.omitted``) ends in "+N more".
+
+An abstract is cut to a short snippet: when its first matched term lies beyond the snippet's
+start, the snippet starts shortly before that term, so the bold term is in view.
 
 Matched terms are shown under each paper and in *bold* in its abstract, but only where
 Slack's mrkdwn reliably parses the bold (the term stands between spaces or plain
@@ -23,12 +29,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from watcher.digest import digest_counts, first_topic, tally, topics_of
+from watcher.match import highlight_spans
 from watcher.models import Digest, Match, Paper, Term
 from watcher.render import Piece, highlight_pieces, match_terms, more_line
-from watcher.render.formats import ranking_lines, relevance_reason, shown_digest
+from watcher.render.formats import (
+    clip,
+    counts_line,
+    ranking_lines,
+    relevance_reason,
+    shown_digest,
+    topics_line,
+)
 
 Block = dict[str, Any]
 
@@ -43,7 +58,6 @@ FALLBACK_TITLE_MAX = 150
 # The fallback ``text`` is budgeted apart from the blocks (``max_message_chars`` counts block
 # text): it is for notifications and block-less clients, so a few thousand characters do.
 FALLBACK_MAX = 4000
-OTHER_TOPIC = "Other"
 UPDATED_TOPIC = "Updated"
 
 _SAFE_URL = re.compile(r"^https?://[^\s<>|\"'`\x00-\x1f\x7f]+$", re.IGNORECASE)
@@ -72,18 +86,6 @@ def safe_link(url: str) -> str | None:
     if not _SAFE_URL.match(url):
         return None
     return url.replace("&", "&amp;")
-
-
-def clip(text: str, limit: int) -> str:
-    """Collapse whitespace and cut at a word boundary so the result fits ``limit``."""
-    text = _SPACE.sub(" ", text).strip()
-    if len(text) <= limit:
-        return text
-    cut = text[: max(limit - 1, 0)]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:.-") + "…"
 
 
 def clip_escaped(text: str, limit: int) -> str:
@@ -124,11 +126,41 @@ def bold_pieces(pieces: Sequence[Piece]) -> str:
     return "".join(out)
 
 
+# Characters of context kept before the first matched term when the snippet starts there.
+LEAD_CONTEXT = 60
+
+
+def around_first_match(text: str, terms: Sequence[Term], limit: int) -> str:
+    """``text`` from shortly before its first occurrence of ``terms`` (at a word start,
+    after "…") when that occurrence would not fit a snippet of ``limit`` characters from the
+    start; else ``text``. Whitespace is collapsed first, as ``clip`` does."""
+    text = _SPACE.sub(" ", text).strip()
+    if len(text) <= limit or not terms:
+        return text
+    spans = highlight_spans(text, terms)
+    if not spans:
+        return text
+    start, end = min(spans)
+    if end <= limit - 1:  # already in view
+        return text
+    at = max(0, start - LEAD_CONTEXT)
+    space = text.find(" ", at, start)
+    at = space + 1 if space >= 0 else at
+    # Sentences read better from their start: begin there if it is not far before.
+    sentence = text.rfind(". ", max(0, start - 2 * LEAD_CONTEXT), start)
+    if sentence >= 0:
+        at = min(at, sentence + 2)
+    return "…" + text[at:]
+
+
 def highlight_mrkdwn(text: str, terms: Sequence[Term], limit: int) -> str:
-    """``text`` clipped like :func:`clip_escaped`, with ``terms`` in bold, within ``limit``.
+    """``text`` clipped like :func:`clip_escaped`, with ``terms`` in bold, within ``limit``;
+    the snippet starts near the first matched term when that lies further in
+    (``around_first_match``).
 
     The occurrences are found on the clipped raw text, then each piece is escaped.
     """
+    text = around_first_match(text, terms, limit)
     raw_limit = limit
     while True:
         out = bold_pieces(highlight_pieces(clip(text, raw_limit), terms))
@@ -148,16 +180,19 @@ def shorten_authors(authors: tuple[str, ...], shown: int = AUTHORS_SHOWN) -> str
 
 
 def topic_of(match: Match) -> str:
-    """The group a paper is shown under: its first matching topic."""
-    return match.hits[0].topic if match.hits else OTHER_TOPIC
+    """The group a paper is shown under: its first matching topic (in rule file order)."""
+    return first_topic(match)
 
 
-def group_by_topic(matches: tuple[Match, ...]) -> list[tuple[str, list[Match]]]:
-    """Groups in order of first appearance; papers keep digest order within a group."""
-    groups: dict[str, list[Match]] = {}
+def group_by_topic(
+    matches: tuple[Match, ...], order: Sequence[str] = ()
+) -> list[tuple[str, list[Match]]]:
+    """Groups in ``order`` (the rule file's topic order), then any other topic in order of
+    first appearance; papers keep digest order within a group."""
+    groups: dict[str, list[Match]] = {name: [] for name in order}
     for m in matches:
         groups.setdefault(topic_of(m), []).append(m)
-    return list(groups.items())
+    return [(name, ms) for name, ms in groups.items() if ms]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,19 +205,11 @@ class _Group:
 
 
 def _groups(digest: Digest) -> list[_Group]:
-    groups = [_Group(name, ms) for name, ms in group_by_topic(digest.matches)]
+    order = [count.topic for count in topics_of(digest)]
+    groups = [_Group(name, ms) for name, ms in group_by_topic(digest.matches, order)]
     if digest.updated:
         groups.append(_Group(UPDATED_TOPIC, list(digest.updated), updated=True))
     return groups
-
-
-def _tally(digest: Digest) -> str:
-    """``5 papers``, ``5 papers, 2 updated`` or ``2 updated``."""
-    papers, updates = len(digest.matches), len(digest.updated)
-    if updates and not papers:
-        return f"{updates} updated"
-    tally = _plural(papers, "paper")
-    return f"{tally}, {updates} updated" if updates else tally
 
 
 def _text_chars(value: Any) -> int:
@@ -221,19 +248,18 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _context(digest: Digest, groups: list[_Group], threaded: bool) -> Block:
-    topics = sum(not g.updated for g in groups)
-    parts = []
-    if digest.matches:
-        parts.append(f"*{_plural(len(digest.matches), 'paper')}* in {_plural(topics, 'topic')}")
-    if digest.updated:
-        parts.append(f"*{len(digest.updated)} updated*")
+def _context(digest: Digest, follow: str = "") -> Block:
+    """Under the header: the counts every format shows, the announcement, and where the
+    papers are when they do not fit this message (``follow``)."""
+    counts = digest_counts(digest)
+    parts = [f"*{slack_escape(counts_line(counts))}*"]
+    if topics := topics_line(counts):
+        parts.append(slack_escape(topics))
     parts.append(f"arXiv announcement of {slack_escape(digest.period)}")
-    if digest.omitted:
-        parts.append(slack_escape(more_line(digest.omitted)))
-    parts.extend(slack_escape(line) for line in ranking_lines(digest))
-    if threaded:
-        parts.append("papers in the thread")
+    # Why the order is not relevance; how many fell below the threshold the counts say.
+    parts.extend(slack_escape(line) for line in ranking_lines(replace(digest, below_threshold=0)))
+    if follow:
+        parts.append(follow)
     return _context_block(" · ".join(parts))
 
 
@@ -362,6 +388,7 @@ def _fallback(entries: list[Entry], head: str, limit: int) -> str:
 def build_messages(
     digest: Digest,
     *,
+    threaded: bool = True,
     max_blocks: int = 50,
     max_section_chars: int = 3000,
     max_message_chars: int = 12000,
@@ -371,17 +398,20 @@ def build_messages(
 
     Papers are grouped by their first matching topic, updated papers last under "Updated".
     Every paper appears exactly once across the returned messages, and every message stays
-    within the given limits. ``feedback``: each new paper carries "More like this" / "Less
-    like this" buttons (bot-token posts with Socket Mode on; a webhook's cannot be clicked).
+    within the given limits. ``threaded``: the messages after the first go in its thread (a
+    bot token); False for a webhook, which posts them one after another. ``feedback``: each
+    new paper carries "More like this" / "Less like this" buttons (bot-token posts with
+    Socket Mode on; a webhook's cannot be clicked).
     """
     voting = digest.subscription if feedback else None
     digest = shown_digest(digest)
     groups = _groups(digest)
     # A paper must fit a reply next to its topic heading, whatever limits the caller chose.
     max_section_chars = max(min(max_section_chars, max_message_chars - TOPIC_MAX - 50), 100)
-    head = f"{digest.subscription} · {digest.period}: {_tally(digest)}"
+    counts = digest_counts(digest)
+    head = f"{digest.subscription} · {digest.period}: {tally(counts.matched, counts.updated)}"
     if digest.omitted:
-        head += f" (+{digest.omitted} more not shown)"
+        head += f" ({digest.omitted} not shown, max_papers)"
     header = _header(digest)
     more = slack_escape(more_line(digest.omitted))
 
@@ -390,7 +420,7 @@ def build_messages(
         blocks = (header, _section(empty))
         return [SlackMessage(text=slack_escape(head), blocks=blocks)]
 
-    single: list[Block] = [header, _context(digest, groups, threaded=False)]
+    single: list[Block] = [header, _context(digest)]
     for group in groups:
         single.append({"type": "divider"})
         single.append(_topic_block(group.name, len(group.matches)))
@@ -403,8 +433,13 @@ def build_messages(
         fallback = _fallback(entries, head, min(max_message_chars, FALLBACK_MAX))
         return [SlackMessage(text=fallback, blocks=tuple(single))]
 
-    summary = _summary(digest, groups, header, head, max_blocks, max_section_chars)
     replies = _replies(digest, groups, max_blocks, max_section_chars, max_message_chars, voting)
+    follow = (
+        "papers in the thread"
+        if threaded
+        else f"papers in the next {_plural(len(replies), 'message')}"
+    )
+    summary = _summary(digest, groups, header, head, max_blocks, max_section_chars, follow)
     return [summary, *replies]
 
 
@@ -415,8 +450,9 @@ def _summary(
     head: str,
     max_blocks: int,
     max_section_chars: int,
+    follow: str,
 ) -> SlackMessage:
-    blocks: list[Block] = [header, _context(digest, groups, threaded=True)]
+    blocks: list[Block] = [header, _context(digest, follow)]
     lines = [f"• *{clip_escaped(g.name, TOPIC_MAX)}*: {len(g.matches)}" for g in groups]
     chunk: list[str] = []
     for i, line in enumerate(lines):
@@ -431,7 +467,7 @@ def _summary(
     if chunk:
         blocks.append(_section("\n".join(chunk)))
     counts = ", ".join(f"{g.name} {len(g.matches)}" for g in groups)
-    text = slack_escape(clip(f"{head} ({counts}), listed in the thread", 1000))
+    text = slack_escape(clip(f"{head} ({counts}), {follow}", 1000))
     return SlackMessage(text=text, blocks=tuple(blocks))
 
 

@@ -13,7 +13,7 @@ import argparse
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +37,7 @@ from watcher.models import (
     ARXIV_ID,
     FIELDS,
     Paper,
+    Ranking,
     Subscription,
     Term,
     Topic,
@@ -383,8 +384,27 @@ def _fields_lines(path: Path) -> dict[int, int]:
     return lines
 
 
-def explain(subs: Sequence[Subscription], paper: Paper) -> str:
-    """The text of ``watcher rules explain`` for one paper and some subscriptions."""
+def relevance_line(ranking: Ranking, paper_id: str) -> str:
+    """What ``rules explain`` says of an ``order: relevance`` subscription's model."""
+    if ranking.fallback is not None:
+        return f"  relevance: not used, score order instead: {one_line(ranking.fallback)}"
+    found = ranking.relevance.get(paper_id)
+    if found is None:
+        return "  relevance: not rated"
+    side = "liked" if found.value >= 0.5 else "not liked"
+    terms = ", ".join(one_line(t) for t in found.terms) or "none"
+    young = f"; {one_line(ranking.note)}" if ranking.note else ""
+    return (
+        f"  relevance {found.value:.2f} (on the {side} side of 0.5{young}); "
+        f"terms that pushed it up: {terms}"
+    )
+
+
+def explain(
+    subs: Sequence[Subscription], paper: Paper, rankings: Mapping[str, Ranking] | None = None
+) -> str:
+    """The text of ``watcher rules explain`` for one paper and some subscriptions;
+    ``rankings``: what each ``order: relevance`` subscription's model says of it."""
     authors = ", ".join(one_line(a) for a in paper.authors)
     lines = [
         f"{one_line(paper.versioned_id)}: {one_line(paper.title)}",
@@ -403,6 +423,8 @@ def explain(subs: Sequence[Subscription], paper: Paper) -> str:
         for topic in sub.topics:
             ok, why = explain_topic(topic, paper, hits)
             lines.append(f"  {'+' if ok else '-'} {topic.name}: {why}")
+        if rankings is not None and sub.name in rankings:
+            lines.append(relevance_line(rankings[sub.name], paper.id))
     lines += [
         "",
         f"Score: each matched term counts once per field it is in "
@@ -544,7 +566,7 @@ def cmd_rules_test(args: argparse.Namespace, now: datetime | None = None) -> int
     return 0
 
 
-def cmd_rules_explain(args: argparse.Namespace) -> int:
+def cmd_rules_explain(args: argparse.Namespace, now: datetime | None = None) -> int:
     settings = _settings(args)
     if args.file is not None:
         subs: list[Subscription] = [load_rule_file(args.file)]
@@ -557,18 +579,29 @@ def cmd_rules_explain(args: argparse.Namespace) -> int:
             files = list(iter_rule_files(settings.rules_dir))
             raise WatcherError(f"no usable rule files in {settings.rules_dir} ({len(files)} found)")
     paper_id = args.id  # without arXiv: and version (paper_id_argument)
+    rankings: dict[str, Ranking] | None = None
     with Store.open(settings.data_dir, read_only=True) as store:
         paper = store.paper(paper_id)
         first_seen = store.first_seen(paper_id)
+        ranked = [s for s in subs if s.order == "relevance"]
+        if paper is not None and ranked:
+            # The model as the next cycle would have it (read from its cache, or fitted
+            # here without writing anything: the store is opened read-only).
+            ranker = app.build_ranker(settings)
+            ranker.prepare(store, ranked, now or datetime.now(UTC))
+            rankings = ranker.rank_all({s.name: (s, [paper]) for s in ranked})
     if paper is None and first_seen is None:
-        raise WatcherError(f"paper {paper_id} was never seen by {settings.data_dir}")
+        raise WatcherError(
+            f"paper {paper_id} is not in the archive of {settings.data_dir}: no feed polled "
+            "with this data directory ever brought it (run `watcher once` first, or check the id)"
+        )
     if paper is None:
         raise WatcherError(
             f"paper {paper_id} was seen (first on {first_seen:%Y-%m-%d}) but its text is not "
             f"in the archive of {settings.data_dir}: older than the archive keeps "
             "(WATCHER_ARCHIVE_DAYS), or it only ever came as a new version of an older paper"
         )
-    sys.stdout.write(explain(subs, paper))
+    sys.stdout.write(explain(subs, paper, rankings))
     return 0
 
 

@@ -114,6 +114,25 @@ class ArchiveMixin(StoreBase):
                 if first_seen_of(record) >= cutoff:
                     yield decode(paper_from_dict, record, key, where)
 
+    def archive_stamp(self, since: datetime) -> tuple[tuple[str, int, int, int], ...]:
+        """What ``recent_papers(since)`` would read, as each day file's (day, mtime, size,
+        inode) and the staged papers' count: equal stamps, the same papers (whole days; a
+        caller keeping them may hold some papers of the first day seen a little earlier)."""
+        self._usable()
+        first_day = day_of(aware(since))
+        stamps = []
+        for path in sorted((self.data_dir / TEXT_DIR).glob("*.json")):
+            if path.stem >= first_day:
+                try:
+                    info = path.stat()
+                except FileNotFoundError:
+                    continue
+                stamps.append((path.stem, info.st_mtime_ns, info.st_size, info.st_ino))
+        for day, records in sorted(self._staged_text.items()):
+            if day >= first_day:
+                stamps.append((f"staged {day}", len(records), 0, 0))
+        return tuple(stamps)
+
     def _prune_text(self, before: datetime) -> int:
         """Drop the text of papers first seen before ``before``; return how many. Whole
         days before it are deleted; only the day it falls in is read and rewritten. The

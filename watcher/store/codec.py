@@ -8,7 +8,7 @@ is wrong; the store turns those into a StoreError naming the file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any, cast, get_args
 
@@ -18,6 +18,7 @@ from watcher.models import (
     DeliveryStatus,
     Destination,
     Digest,
+    DigestOrder,
     EntryView,
     FeedState,
     FeedStatus,
@@ -27,6 +28,7 @@ from watcher.models import (
     PaperRecord,
     Receipt,
     Relevance,
+    TopicCount,
     TopicHit,
     versioned,
 )
@@ -146,7 +148,18 @@ def _ranking_out(digest: Digest) -> JSONDict:
         out["below_threshold"] = digest.below_threshold
     if digest.fallback is not None:
         out["fallback"] = digest.fallback
+    if digest.order != "newest":
+        out["order"] = digest.order
+    if digest.ranking_note is not None:
+        out["ranking_note"] = digest.ranking_note
     return out
+
+
+def _order(data: JSONDict) -> DigestOrder:
+    value = data.get("order", "newest")
+    if value not in get_args(DigestOrder):
+        raise TypeError(f"expected a digest order, got {value!r}")
+    return cast(DigestOrder, value)
 
 
 def match_to_dict(match: Match) -> JSONDict:
@@ -178,8 +191,27 @@ def digest_to_dict(digest: Digest) -> JSONDict:
         "matches": [match_to_dict(m) for m in digest.matches],
         "updated": [match_to_dict(m) for m in digest.updated],
         "omitted": digest.omitted,
+        "topics": topics_to_list(digest.topics),
         **_ranking_out(digest),
     }
+
+
+def topics_to_list(topics: Sequence[TopicCount]) -> list[list[object]]:
+    return [[count.topic, count.papers] for count in topics]
+
+
+def topics_from_list(raw: object) -> tuple[TopicCount, ...]:
+    """A digest's topic counts; () when absent (written before they were kept)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise TypeError(f"topics: expected a list, got {type(raw).__name__}")
+    counts = []
+    for item in raw:
+        if not (isinstance(item, list) and len(item) == 2):
+            raise TypeError(f"topics: expected [name, count], got {item!r}")
+        counts.append(TopicCount(_str(item[0]), _int(item[1])))
+    return tuple(counts)
 
 
 def digest_from_dict(data: JSONDict) -> Digest:
@@ -189,8 +221,11 @@ def digest_from_dict(data: JSONDict) -> Digest:
         matches=tuple(match_from_dict(m) for m in data["matches"]),
         updated=tuple(match_from_dict(m) for m in data.get("updated", [])),
         omitted=_int(data.get("omitted", 0)),
+        topics=topics_from_list(data.get("topics")),
         below_threshold=_int(data.get("below_threshold", 0)),
         fallback=_opt_str(data.get("fallback")),
+        order=_order(data),
+        ranking_note=_opt_str(data.get("ranking_note")),
     )
 
 
@@ -313,6 +348,7 @@ def open_entry_to_dict(entry: OutboxEntry, day_of: Callable[[Match], str | None]
             "matches": [match_to_ref(m, day_of(m)) for m in digest.matches],
             "updated": [match_to_ref(m, None) for m in digest.updated],
             "omitted": digest.omitted,
+            "topics": topics_to_list(digest.topics),
             **_ranking_out(digest),
         },
         "status": entry.status,
@@ -333,8 +369,11 @@ def open_entry_from_dict(data: JSONDict, text: TextLookup) -> OutboxEntry:
         matches=tuple(match_from_ref(m, subscription, text) for m in raw["matches"]),
         updated=tuple(match_from_ref(m, subscription, text) for m in raw.get("updated", [])),
         omitted=_int(raw.get("omitted", 0)),
+        topics=topics_from_list(raw.get("topics")),
         below_threshold=_int(raw.get("below_threshold", 0)),
         fallback=_opt_str(raw.get("fallback")),
+        order=_order(raw),
+        ranking_note=_opt_str(raw.get("ranking_note")),
     )
     return OutboxEntry(
         destination=destination_from_dict(data["destination"]),
@@ -356,7 +395,9 @@ def entry_view(key: str, data: JSONDict) -> EntryView:
         destination=destination_from_dict(data["destination"]),
         subscription=_str(raw["subscription"]),
         period=_str(raw["period"]),
-        papers=len(raw["matches"]) + len(raw.get("updated", [])),
+        # Matched, as every line a person reads counts them (watcher.digest.digest_counts).
+        papers=len(raw["matches"]) + _int(raw.get("omitted", 0)),
+        updated=len(raw.get("updated", [])),
         status=_status(data),
         attempts=_int(data.get("attempts", 0)),
         last_error=_opt_str(data.get("last_error")),

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+from watcher.digest import add_topic_counts, keep_only, order_matches, topics_of
 from watcher.errors import StoreError
 from watcher.models import (
     DeliveredEntry,
@@ -299,26 +300,31 @@ class OutboxMixin(PapersMixin):
                 fresh_updates.append(match)
         if not fresh and not fresh_updates:
             return None
+        # The topic counts of what is queued now, without the papers already queued.
+        digest = keep_only(digest, fresh, fresh_updates)
         still_open = [entry for entry in family if entry.status in _OPEN]
         if still_open:
             target = still_open[-1]
+            # The grown digest keeps one order (the newer digest's): a later cut (max
+            # papers, the mail's budget, Slack's limits) keeps its first papers, never
+            # those that merely came first.
             grown = replace(
                 target.digest,
-                matches=target.digest.matches + tuple(fresh),
-                updated=target.digest.updated + tuple(fresh_updates),
+                matches=order_matches((*target.digest.matches, *digest.matches), digest.order),
+                updated=target.digest.updated + digest.updated,
                 omitted=target.digest.omitted + digest.omitted,
+                topics=add_topic_counts(topics_of(target.digest), digest.topics),
                 below_threshold=target.digest.below_threshold + digest.below_threshold,
                 fallback=digest.fallback,
+                order=digest.order,
+                ranking_note=digest.ranking_note,
             )
             entry = replace(target, digest=grown)
         else:
             periods = [e.digest.period for e in family] + [r["period"] for r in delivered]
             part = max((split_period(p)[1] for p in periods), default=0) + 1
             period = base if part == 1 else f"{base}#{part}"
-            digest = replace(
-                digest, period=period, matches=tuple(fresh), updated=tuple(fresh_updates)
-            )
-            entry = OutboxEntry(destination, digest, due=due)
+            entry = OutboxEntry(destination, replace(digest, period=period), due=due)
         self._put_entry(entry)
         return entry
 

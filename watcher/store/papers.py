@@ -80,6 +80,11 @@ class PapersMixin(ArchiveMixin):
                 )
         return found
 
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        """Which of ``ids`` the store knows (staged included), without decoding records."""
+        self._usable()
+        return {paper_id for paper_id in ids if self._record(paper_id) is not None}
+
     def known_versions(self, ids: Iterable[str]) -> dict[str, int | None]:
         """Stored version of each known id; ids the store has never seen are left out."""
         return {pid: record.version for pid, record in self.known(ids).items()}

@@ -195,10 +195,20 @@ def is_journal(stream: TextIO, journal_stream: str | None) -> bool:
 LIBRARIES = ("httpx", "httpcore", "apscheduler", "slack_sdk", "urllib3", "aiosmtplib")
 
 
+# Parsers that log each construct they tolerate or skip: pylatexenc every unknown macro
+# (a digest of a hundred abstracts would flood the log), bibtexparser each block it cannot
+# parse (the LibraryError naming the file and line says it better).
+TOLERANT_PARSERS = {"pylatexenc": logging.ERROR, "bibtexparser": logging.CRITICAL}
+
+
 def quiet_libraries(*, verbose: bool = False) -> None:
-    """Hold the libraries' loggers at WARNING (DEBUG when ``verbose``)."""
+    """Hold the libraries' loggers at WARNING, the tolerant parsers' above it (all at DEBUG
+    when ``verbose``). Here, with the handlers, so the pure modules that use those parsers
+    change no global state."""
     for name in LIBRARIES:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for name, level in TOLERANT_PARSERS.items():
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else level)
 
 
 def configure_command(*, verbose: bool = False) -> None:

@@ -527,3 +527,28 @@ def test_rules_explain_prints_the_relevance_and_its_terms_or_why_there_is_none(
     assert main(["rules", "explain", liked_kind(5).id, str(rule), "--data", str(data)]) == 0
     out = capsys.readouterr().out
     assert "relevance: not used, score order instead: no liked paper" in out
+
+
+def test_the_models_read_the_same_votes_as_the_book_and_refuse_a_damaged_one(
+    tmp_path: Path,
+) -> None:
+    from watcher.errors import StoreError
+    from watcher.store.feedback import FEEDBACK_FILE, read_feedback, read_vote_sets
+
+    data = tmp_path / "data"
+    seeded_store(data, likes=3)
+    with Store.open(data) as store:
+        store.record_vote("t", other_kind(1).id, Vote.LIKE, "cli", NOW)
+        store.record_vote("s", liked_kind(2).id, Vote.DISLIKE, "cli", NOW)  # replaces a like
+    sets = read_vote_sets(data)
+    book = read_feedback(data).by_subscription()
+    assert sets == dict(book)
+    assert sets["s"].dislikes == {other_kind(0).id, liked_kind(2).id}
+    path = data / FEEDBACK_FILE
+    raw = json.loads(path.read_text())
+    key = f"s|{liked_kind(0).id}"
+    raw["votes"][key]["vote"] = "love"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(StoreError, match=r"damaged vote.*love") as caught:
+        read_vote_sets(data)
+    assert key in str(caught.value)

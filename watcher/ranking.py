@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from watcher.errors import WatcherError
-from watcher.feedback import Vote
 from watcher.library import read_library
 from watcher.models import ModelState, Paper, Ranking, Subscription
 from watcher.relevance import (
@@ -118,18 +117,14 @@ LabelsOf = Callable[[Store, Sequence[Subscription]], Mapping[str, Labels]]
 def store_labels(store: Store, subscriptions: Sequence[Subscription]) -> dict[str, Labels]:
     """Each subscription's likes and dislikes, from the store's feedback (one read), and
     its ``library:`` (a library that cannot be read is left out and said in status)."""
-    names = {s.name for s in subscriptions}
-    likes: dict[str, set[str]] = {name: set() for name in names}
-    dislikes: dict[str, set[str]] = {name: set() for name in names}
-    for vote in store.feedback().votes:
-        if vote.subscription in names:
-            (likes if vote.vote is Vote.LIKE else dislikes)[vote.subscription].add(vote.paper_id)
+    votes = store.vote_sets()  # one read, ids only
     labels = {}
     for sub in subscriptions:
         known, problem = _library(sub)
+        mine = votes.get(sub.name)
         labels[sub.name] = Labels(
-            frozenset(likes[sub.name]),
-            frozenset(dislikes[sub.name] - likes[sub.name]),
+            mine.likes if mine else frozenset(),
+            mine.dislikes - mine.likes if mine else frozenset(),
             known,
             problem,
         )
@@ -254,7 +249,9 @@ class Ranker:
         if current is not None and current.fingerprint == name:
             current.labels, current.feeds, current.unknown = seen
             return False
-        cached = read_model(self.data_dir, sub.name)
+        # The cache holds what this process last fitted or read (``current``), unless this
+        # is its first look at the subscription: read it only then.
+        cached = read_model(self.data_dir, sub.name) if current is None else None
         if isinstance(cached, RelevanceModel) and cached.fingerprint == name:
             missing = labels_missing(labels, have)
             self._remember(sub.name, name, cached, missing, labels.problem, seen)

@@ -104,8 +104,8 @@ def write_model(data_dir: Path, subscription: str, model: RelevanceModel) -> Non
         "negatives": model.negatives,
         "background": model.background,
         "terms": list(model.terms),
-        "idf": [round(float(x), 6) for x in model.idf],
-        "weights": [round(float(x), 7) for x in model.weights],
+        "idf": model.idf.astype(float).round(6).tolist(),
+        "weights": model.weights.astype(float).round(7).tolist(),
     }
     path = model_path(data_dir, subscription)
     path.parent.mkdir(parents=True, exist_ok=True)

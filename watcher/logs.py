@@ -234,11 +234,38 @@ def is_journal(stream: TextIO, journal_stream: str | None) -> bool:
 # Third-party loggers whose INFO lines repeat what the watcher says itself, or say it worse.
 LIBRARIES = ("httpx", "httpcore", "apscheduler", "slack_sdk", "urllib3", "aiosmtplib")
 
+# Parsers that log each construct they tolerate or skip: pylatexenc every unknown macro
+# (a digest of a hundred abstracts would flood the log), bibtexparser each block it cannot
+# parse (the LibraryError naming the file and line says it better).
+TOLERANT_PARSERS = {"pylatexenc": logging.ERROR, "bibtexparser": logging.CRITICAL}
+
+
+class DropOverlapSkips(logging.Filter):
+    """Drops APScheduler's WARNING that a run was skipped because the job's last run is still
+    going: every job is made with ``max_instances=1`` on purpose (a poll never overlaps
+    itself), so with a short ``WATCHER_POLL_INTERVAL`` this was a library warning every few
+    seconds for what the README promises. A job late for real shows in `watcher status`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+_DROP_OVERLAP_SKIPS = DropOverlapSkips()
+
 
 def quiet_libraries(*, verbose: bool = False) -> None:
-    """Hold the libraries' loggers at WARNING (DEBUG when ``verbose``)."""
+    """Hold the libraries' loggers at WARNING, the tolerant parsers' above it (all at DEBUG
+    when ``verbose``), APScheduler's overlap warning dropped. Here, with the handlers, so
+    the pure modules that use those parsers change no global state."""
     for name in LIBRARIES:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for name, level in TOLERANT_PARSERS.items():
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else level)
+    scheduler = logging.getLogger("apscheduler.scheduler")
+    if verbose:
+        scheduler.removeFilter(_DROP_OVERLAP_SKIPS)
+    else:
+        scheduler.addFilter(_DROP_OVERLAP_SKIPS)
 
 
 def configure_command(*, verbose: bool = False) -> None:

@@ -5,6 +5,7 @@ quantized diffusion models."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,30 @@ def test_too_little_feedback_says_what_is_missing(
     assert "any: needs at least 2 liked papers (has 1)" in out
     assert "1 voted or library papers are not in the archive" in out
     assert "No edit to propose." in out
+
+
+def test_a_common_word_of_the_disliked_papers_is_not_proposed_the_distinctive_one_is(
+    tmp_path: Path,
+) -> None:
+    """"data" is in every disliked paper and in none of the liked, as "diffusion" is; but
+    it is also in half of the archive, so it says nothing about what the reader dislikes."""
+    from watcher.rules.load import load_rule_text
+    from watcher.rules.suggest import suggest
+
+    sub = load_rule_text(RULE, tmp_path / "quant.yaml")
+    papers, liked_ids, disliked_ids = archive()
+    papers = [
+        replace(p, abstract=f"{p.abstract} Training data matters.")
+        if i % 2 == 0 and p.id not in liked_ids
+        else p
+        for i, p in enumerate(papers)
+    ]
+    by_id = {p.id: p for p in papers}
+    disliked = [
+        replace(by_id[i], abstract=f"{by_id[i].abstract} Training data matters.") for i in disliked_ids
+    ]
+    liked = [by_id[i] for i in liked_ids]
+    result = suggest(sub, liked, disliked, papers, DAYS, top=10)  # every candidate
+    terms = [n.term for n in result.none]
+    assert "diffusion" in terms
+    assert not any("data" in t.split() for t in terms), terms

@@ -25,6 +25,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,16 @@ MIN_SHARE = 0.25
 # ...and in at most this share of the other side: liked papers (none:), the archive (any:).
 MAX_LIKED_SHARE = 0.10
 MAX_ARCHIVE_SHARE = 0.05
+# ...and be distinctive: in at least this many times the share of the papers it is measured
+# against (for none: the liked papers and the archive; for any: the archive). Without it a
+# few votes make "data" or "simple" a candidate, being in most of any handful of abstracts.
+MIN_LIFT = 3.0
+# A single word in more of the archive than this says nothing about a topic ("data" is in
+# 39% of a day of cs.*); a none: of it would also drop a large part of every digest.
+MAX_NONE_WORD_ARCHIVE_SHARE = 0.10
 _WORD = re.compile(r"[^\W\d_][^\W_]*(?:'[^\W_]+)?")
-# Words that say nothing about a topic, never part of a term: English function words.
-# (scikit-learn has such a list, but importing it costs seconds for a few hundred words.)
+# Words that say nothing about a topic, never part of a term: English function words, with
+# scikit-learn's stop words (see _stop_words) added.
 _FUNCTION_WORDS = """a about above across after again against all almost alone along already
     also although always am among an and another any are around as at be became because
     been before being
@@ -63,6 +71,15 @@ _STOCK_WORDS = """paper papers propose proposed approach approaches method metho
     first two three large different various however furthermore experiments experimental
     extensive code available github com https http www"""
 _FUNCTION = frozenset(_FUNCTION_WORDS.split())
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    """Function words plus scikit-learn's ENGLISH_STOP_WORDS; imported on first use, as
+    importing scikit-learn costs seconds that no other command should pay."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return _FUNCTION | frozenset(ENGLISH_STOP_WORDS)
 _STOCK = frozenset(_STOCK_WORDS.split())
 
 
@@ -110,13 +127,14 @@ def candidate_terms(paper: Paper) -> set[str]:
     """The words and two-word phrases of a paper's title and abstract that could be rule
     terms: no function words, no numbers, adjacent words only (as a phrase matches)."""
     found: set[str] = set()
+    stop = _stop_words()
     tokens = words(f"{paper.title}\n{paper.abstract}")
     for word, after in zip(tokens, [*tokens[1:], ""], strict=True):
-        if word in _FUNCTION or len(word) < 2:
+        if word in stop or len(word) < 2:
             continue
         if word not in _STOCK:
             found.add(word)
-        phrase = after and after not in _FUNCTION and len(after) >= 2
+        phrase = after and after not in stop and len(after) >= 2
         if phrase and not (word in _STOCK and after in _STOCK):
             found.add(f"{word} {after}")
     return found
@@ -140,6 +158,7 @@ def suggest(
     disliked_matches = [p for p in disliked if p.id in hits]
     liked_terms = [candidate_terms(p) for p in liked]
     named = _named_by(sub)
+    in_archive = _doc_counts(candidate_terms(p) for p in archive)
     notes: list[str] = []
 
     none_ranked: list[tuple[float, str]] = []
@@ -153,25 +172,28 @@ def suggest(
         in_liked = _doc_counts(liked_terms)
         for term, n in counts.items():
             liked_share = in_liked.get(term, 0) / len(liked) if liked else 0.0
+            disliked_share = n / len(disliked_matches)
+            common = _share(in_archive, term, archive)
             if (
                 n >= MIN_PAPERS
-                and n / len(disliked_matches) >= MIN_SHARE
+                and disliked_share >= MIN_SHARE
                 and liked_share <= MAX_LIKED_SHARE
+                and disliked_share >= MIN_LIFT * max(liked_share, common)
+                and (term_len(term) > 1 or common <= MAX_NONE_WORD_ARCHIVE_SHARE)
                 and not named(term)
             ):
-                none_ranked.append((n / len(disliked_matches) - liked_share, term))
+                none_ranked.append((disliked_share - liked_share, term))
     any_ranked: list[tuple[float, str]] = []
-    background = [candidate_terms(p) for p in archive]
-    in_archive = _doc_counts(background)
     if len(liked) < MIN_PAPERS:
         notes.append(f"any: needs at least {MIN_PAPERS} liked papers (has {len(liked)})")
     else:
         for term, n in _doc_counts(liked_terms).items():
-            share = in_archive.get(term, 0) / len(archive) if archive else 0.0
+            share = _share(in_archive, term, archive)
             if (
                 n >= MIN_PAPERS
                 and n / len(liked) >= MIN_SHARE
                 and share <= MAX_ARCHIVE_SHARE
+                and n / len(liked) >= MIN_LIFT * share
                 and not named(term)
             ):
                 lift = (n / len(liked)) / (share + 1 / max(len(archive), 1))
@@ -398,6 +420,11 @@ def _doc_counts(docs: Iterable[set[str]]) -> dict[str, int]:
         for term in doc:
             counts[term] = counts.get(term, 0) + 1
     return counts
+
+
+def _share(counts: dict[str, int], term: str, papers: Sequence[Paper]) -> float:
+    """The share of ``papers`` containing ``term`` (``counts``: their document counts)."""
+    return counts.get(term, 0) / len(papers) if papers else 0.0
 
 
 def _distinct(ranked: list[tuple[float, str]], top: int) -> list[str]:

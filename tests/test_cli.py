@@ -177,3 +177,14 @@ def test_commands_on_a_mistyped_data_directory_say_so_and_create_nothing(
     err = capsys.readouterr().err
     assert f"{typo}: no data directory here: nothing has run with it" in err
     assert not typo.exists()
+
+
+@pytest.mark.parametrize("action", ["retry", "confirm", "drop"])
+def test_a_key_that_names_no_delivery_is_a_wrong_argument(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], action: str
+) -> None:
+    assert once(tmp_path) == 0
+    capsys.readouterr()
+    assert main([action, "nosuch|key", "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "nosuch|key: not changed: no such delivery" in err and "watcher status" in err

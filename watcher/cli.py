@@ -778,13 +778,14 @@ def _resolve(args: argparse.Namespace, action: str) -> int:
             }[action]
             if entry is None or entry.status not in allowed:
                 if entry is not None:
-                    what = f"it is {entry.status}"
+                    what, wrong = f"it is {entry.status}", 1
                 elif key in {e.key for e in store.delivery_log(key.rpartition("|")[2])}:
-                    what = "it is delivered"
+                    what, wrong = "it is delivered", 1
                 else:
-                    what = "no such delivery"
+                    # A key that names nothing is a wrong argument (exit 2), not a state.
+                    what, wrong = "no such delivery (`watcher status` lists the keys)", 2
                 print(f"{key}: not changed: {what}", file=sys.stderr)
-                code = 1
+                code = max(code, wrong)
             elif action == "retry":
                 store.requeue(key)
                 print(f"{key}: queued again, the next cycle sends it")

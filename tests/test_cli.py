@@ -188,3 +188,21 @@ def test_a_key_that_names_no_delivery_is_a_wrong_argument(
     assert main([action, "nosuch|key", "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "nosuch|key: not changed: no such delivery" in err and "watcher status" in err
+
+
+def test_preview_says_an_unconfigured_mail_goes_local_and_slack_json_only_for_slack(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules, data, out = tmp_path / "rules", tmp_path / "data", tmp_path / "out"
+    deliver = ["email: [team@example.org]"]
+    write_rule(rules / "q.yaml", rule_yaml("q", {"P": ["prun*"]}, deliver=deliver))
+    base = ["preview", "--feed", str(EXAMPLE_FEED), "--rules", str(rules), "--data", str(data)]
+    assert main(base) == 0
+    err = capsys.readouterr().err
+    # A cycle without SMTP writes the digest locally (as the README says), it is not lost.
+    assert "email is not configured: a cycle now writes it to the local destination" in err
+    assert str(data / "digests") in err and "would not send it" not in err
+    assert main([*base, "--format", "slack", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "--format slack: skipped email:team@example.org (not Slack)" in err
+    assert not out.exists() or not any(out.rglob("*.json"))

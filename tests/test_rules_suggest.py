@@ -4,8 +4,8 @@ quantized diffusion models."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -154,7 +154,7 @@ def test_too_little_feedback_says_what_is_missing(
 def test_a_common_word_of_the_disliked_papers_is_not_proposed_the_distinctive_one_is(
     tmp_path: Path,
 ) -> None:
-    """"data" is in every disliked paper and in none of the liked, as "diffusion" is; but
+    """ "data" is in every disliked paper and in none of the liked, as "diffusion" is; but
     it is also in half of the archive, so it says nothing about what the reader dislikes."""
     from watcher.rules.load import load_rule_text
     from watcher.rules.suggest import suggest
@@ -169,7 +169,8 @@ def test_a_common_word_of_the_disliked_papers_is_not_proposed_the_distinctive_on
     ]
     by_id = {p.id: p for p in papers}
     disliked = [
-        replace(by_id[i], abstract=f"{by_id[i].abstract} Training data matters.") for i in disliked_ids
+        replace(by_id[i], abstract=f"{by_id[i].abstract} Training data matters.")
+        for i in disliked_ids
     ]
     liked = [by_id[i] for i in liked_ids]
     result = suggest(sub, liked, disliked, papers, DAYS, top=10)  # every candidate

@@ -23,7 +23,16 @@ from watcher.daemon.heartbeat import read_health, read_last_run, read_liveness, 
 from watcher.errors import EXIT_CONFIG, ConfigError, SettingsError, WatcherError
 from watcher.feedback import PaperRefError, Vote, parse_paper_ref
 from watcher.library import read_library
-from watcher.models import CycleReport, DestinationTally, EntryView, FeedState, JobRun, Receipt
+from watcher.models import (
+    CycleReport,
+    Destination,
+    DestinationTally,
+    EntryView,
+    FeedState,
+    JobRun,
+    Receipt,
+    Subscription,
+)
 from watcher.notify import secrets_of
 from watcher.pipeline import gather, run_cycle
 from watcher.render.preview import PREVIEW_FORMATS, WHOLE_DOCUMENTS, preview, preview_filename
@@ -483,6 +492,13 @@ def cmd_preview(args: argparse.Namespace) -> int:
             "another, which is no valid document: pass --out DIR (one file per digest and "
             "destination), or choose one with --destination KEY"
         )  # fmt: skip
+    if args.out is not None and args.format == "slack":
+        # Slack JSON is what only a Slack channel gets: no file of it for a mail or a folder.
+        others = sorted({d.key for d, _ in chosen if d.kind != "slack"})
+        if others:
+            print(f"--format slack: skipped {', '.join(others)} (not Slack)", file=sys.stderr)
+        chosen = [(d, digest) for d, digest in chosen if d.kind == "slack"]
+    by_name = {sub.name: sub for sub in subs}
     mail_from = settings.mail_from or "arxiv-watcher <preview@localhost>"
     for destination, digest in chosen:
         shown = preview(
@@ -495,7 +511,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
         )
         notes = [shown.summary] if shown.summary else []
         if destination.kind not in configured:
-            notes.append(f"{destination.kind} is not configured: a cycle now would not send it")
+            notes.append(_unconfigured_note(destination, by_name.get(digest.subscription),
+                                            configured, settings.data_dir))  # fmt: skip
         about = f" ({digest.period}{''.join('; ' + n for n in notes)})"
         if args.out is not None:
             path = args.out / preview_filename(destination, digest, args.format)
@@ -506,6 +523,23 @@ def cmd_preview(args: argparse.Namespace) -> int:
         print(f"\n==> {digest.subscription} -> {destination.key}{about}\n", file=sys.stderr)
         sys.stdout.write(shown.body)
     return 1 if any(f.status == "failed" for f in plan.feeds) else 0
+
+
+def _unconfigured_note(
+    destination: Destination,
+    sub: Subscription | None,
+    configured: frozenset[str],
+    data_dir: Path,
+) -> str:
+    """What a cycle does with a digest for a destination that is not configured: it skips
+    the destination, and a subscription left with none writes to the local one instead
+    (pipeline._route)."""
+    others = [d for d in (sub.deliver if sub else ()) if d.kind in configured]
+    if others:
+        where = f"sends it only to {', '.join(d.key for d in others)}"
+    else:
+        where = f"writes it to the local destination ({data_dir / 'digests'}) instead"
+    return f"{destination.kind} is not configured: a cycle now {where}"
 
 
 def _usage_error(command: str, message: str) -> int:

@@ -71,6 +71,7 @@ _STOCK_WORDS = """paper papers propose proposed approach approaches method metho
     first two three large different various however furthermore experiments experimental
     extensive code available github com https http www"""
 _FUNCTION = frozenset(_FUNCTION_WORDS.split())
+_STOCK = frozenset(_STOCK_WORDS.split())
 
 
 @cache
@@ -80,7 +81,6 @@ def _stop_words() -> frozenset[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     return _FUNCTION | frozenset(ENGLISH_STOP_WORDS)
-_STOCK = frozenset(_STOCK_WORDS.split())
 
 
 class SuggestError(WatcherError):

@@ -163,3 +163,17 @@ def test_a_mistyped_category_given_as_feed_is_refused_with_the_likely_fix(
     err = capsys.readouterr().err
     assert f"argument --feed: '{feed}' is not an arXiv category" in err and hint in err
     assert not (tmp_path / "state.json").exists()  # refused before anything ran
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["retry", "k"], ["confirm", "k"], ["drop", "k"], ["repair"], ["repair", "--previous"]],
+)
+def test_commands_on_a_mistyped_data_directory_say_so_and_create_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    typo = tmp_path / "dta"
+    assert main([*command, "--data", str(typo)]) == 1
+    err = capsys.readouterr().err
+    assert f"{typo}: no data directory here: nothing has run with it" in err
+    assert not typo.exists()

@@ -22,7 +22,7 @@ from tests.fakes import DaemonSetup
 from tests.feeds import Item, rss
 from watcher import app
 from watcher.cli import main
-from watcher.daemon import JobSpec, RedactingNotifier, secrets_of
+from watcher.daemon import Daemon, JobSpec, RedactingNotifier, secrets_of
 from watcher.daemon.heartbeat import HEARTBEAT_FILE
 from watcher.errors import DeliveryError, DeliveryUnknown, StoreError, WatcherError
 from watcher.models import LOCAL, Destination, Digest, FeedState, Receipt
@@ -283,3 +283,38 @@ def test_a_rule_file_broken_while_the_daemon_was_down_runs_as_it_last_loaded(
     assert [str(e) for e in restarted.rules.errors] == [
         f"{rule_file}:5: topics[0].any: the term list is empty"
     ]
+
+
+# --- daemon-state.json: damaged is an error, never "nothing backfilled yet" ---------------
+
+
+def test_a_damaged_daemon_state_pauses_backfill_instead_of_backfilling_again(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    rule_file = setup.rules / "a.yaml"
+    rule_file.write_text(rule_file.read_text() + "backfill: 7d\n", encoding="utf-8")
+    state = setup.data / "daemon-state.json"
+
+    def start() -> Daemon:
+        """As ``watcher run`` starts: the state first, then the rules (and their backfill)."""
+        daemon = Daemon(setup.settings, {}, clock=lambda: NOW)
+        setup.daemons.append(daemon)
+        daemon.read_state()
+        daemon.check_rules(initial=True)
+        return daemon
+
+    with caplog.at_level(logging.INFO, logger="watcher"):
+        start()
+    assert "backfill a:" in caplog.text  # no file yet: "a" is backfilled once
+    assert set(json.loads(state.read_text())["backfilled"]) == {"a"}
+
+    for damage in ("", '{"backfilled": {"a": ', '{"backfilled": ["a"]}'):
+        state.write_text(damage, encoding="utf-8")
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="watcher"):
+            start()
+        # Read as empty, the file would queue a week of papers for "a" once more.
+        assert "backfill a:" not in caplog.text
+        assert f"{state}: damaged daemon state" in caplog.text
+        assert "backfill is paused" in caplog.text
+        assert state.read_text() == damage  # left for the user to look at

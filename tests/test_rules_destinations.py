@@ -50,6 +50,11 @@ def test_the_three_destinations_load(tmp_path: Path) -> None:
         ("apprise: tgram://123456789:AAbbccddeeffgghh/12315544", "deliver[0].apprise"),
         ("webhook: https://n8n.example.org/webhook/abcdefghijklmnop", "deliver[0].webhook"),
         (f"apprise: {DISCORD}", "deliver[0]"),
+        (
+            "slack: {channel: '#x', webhook_env: https://example.org/abcdefghijklmnop}",
+            "deliver[0].slack.webhook_env",
+        ),
+        ("slack: {channel: '#x', webhook_env: xoxb-abcdefghijklmnop}", "deliver[0]"),
     ],
 )
 def test_a_url_in_place_of_the_variable_is_refused_without_repeating_it(
@@ -59,7 +64,7 @@ def test_a_url_in_place_of_the_variable_is_refused_without_repeating_it(
     assert error.line == 7 and error.field.startswith(field), str(error)
     assert "environment" in str(error)
     assert item.split(": ", 1)[1] not in str(error)
-    assert "abcdefghijklmnop" not in str(error)
+    assert "abcdefghijklmnop" not in str(error), str(error)
 
 
 def test_a_discord_or_telegram_webhook_anywhere_in_the_file_is_refused(tmp_path: Path) -> None:

@@ -139,6 +139,11 @@ def test_too_little_feedback_says_what_is_missing(
     record_vote(data, "quant", "2409.99999", Vote.LIKE, "cli", NOW)  # not in the archive
     assert main(["rules", "suggest", str(rule), "--data", str(data)]) == 0
     out = capsys.readouterr().out
+    # Counted in words: "1 liked paper" (it said "1 liked papers").
+    assert out.startswith(
+        f"quant ({rule}): 1 liked paper, 0 disliked that the rule matches; measured on 160 "
+        "archived papers of its feeds over 10 days\n"
+    )
     assert "none: needs at least 2 disliked papers that the rule matches (has 0)" in out
     assert "any: needs at least 2 liked papers (has 1)" in out
     assert "1 voted or library papers are not in the archive" in out

@@ -16,12 +16,13 @@ from types import TracebackType
 from typing import TextIO
 from urllib.parse import quote, urlsplit
 
+from watcher import logs
 from watcher.errors import FeedError
 from watcher.fetch import FetchConfig, Fetcher, FetchResult
 from watcher.logs import redact_urls
 from watcher.match import LazyMatcher, PaperMatcher
 from watcher.models import Subscription
-from watcher.notify import Registry
+from watcher.notify import Registry, secrets_of
 from watcher.notify.apprise import AppriseNotifier
 from watcher.notify.atom import AtomNotifier
 from watcher.notify.email import EmailNotifier, LinkFactory, SmtpConfig
@@ -196,6 +197,9 @@ def build_notifiers(
     makes Slack available even without SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL; the Apprise and
     webhook destinations read the variables their rules name from it too. ``stop`` (the
     daemon's stop request) cuts a send in progress short, like the fetcher's waits."""
+    # What these notifiers send to (tokens, webhook and Apprise URLs) stays out of every log
+    # line, the libraries' too (httpx and urllib3 log each request at --verbose).
+    logs.add_secrets(secrets_of(settings, environ, subscriptions))
     registry: Registry = {"local": LocalNotifier(settings.data_dir / "digests", stream, clock)}
     webhook_vars = {
         dest.secret_variable

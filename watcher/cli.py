@@ -719,6 +719,7 @@ def cmd_drop(args: argparse.Namespace) -> int:
 
 def cmd_repair(args: argparse.Namespace) -> int:
     settings = _settings(args, read_environment())
+    _existing_data_dir(settings)
     if args.previous:
         kept = ("outbox/open.json", "feeds.json", FEEDBACK_FILE)
         for path in (settings.data_dir / name for name in kept):
@@ -743,9 +744,21 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     return _resolve(args, "confirm")
 
 
+def _existing_data_dir(settings: Settings) -> None:
+    """Raise unless the data directory exists: retry, confirm, drop and repair work on what
+    a cycle left there, and a mistyped --data must not create an empty one and say "done"."""
+    if not settings.data_dir.is_dir():
+        raise WatcherError(
+            "no data directory here: nothing has run with it (a typo in --data or "
+            "WATCHER_DATA_DIR?)",
+            where=str(settings.data_dir),
+        )
+
+
 def _resolve(args: argparse.Namespace, action: str) -> int:
     """Requeue (retry) or mark delivered (confirm) the named outbox entries."""
     settings = _settings(args, read_environment())
+    _existing_data_dir(settings)
     code = 0
     with Store.open(settings.data_dir) as store:
         entries = {entry.key: entry for entry in store.entry_views()}

@@ -15,7 +15,6 @@ unreadable file is a LibraryError naming the file and the line.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -109,8 +108,6 @@ def _bibtex(text: str, path: Path) -> tuple[list[LibraryEntry], int]:
     from bibtexparser.entrypoint import parse_string
     from bibtexparser.middlewares import LatexDecodingMiddleware
 
-    # bibtexparser logs each block it cannot parse; the LibraryError below says it better.
-    logging.getLogger("bibtexparser").setLevel(logging.CRITICAL)
     parsed = parse_string(text, append_middleware=[LatexDecodingMiddleware()])
     if parsed.failed_blocks:
         block = parsed.failed_blocks[0]

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
+from urllib.parse import unquote, urlsplit
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 REDACTED = "***"
@@ -92,10 +93,49 @@ def _hide_value(found: re.Match[str]) -> str:
     return f"{sep}{name}={REDACTED}"
 
 
+def url_pieces(secret: str) -> list[str]:
+    """The parts of a secret URL that libraries log apart from it, to be hidden as well.
+
+    urllib3 logs a request's host and path apart (``http://host:443 "POST /hooks/<token>
+    HTTP/1.1"``, at DEBUG: ``--verbose``), and Apprise sends ``mmost://host/<token>`` to
+    ``https://host/hooks/<token>``, so the whole URL never shows: its path, its password and
+    every piece that looks like a token (a path segment or query value of 8+ characters
+    with letters and digits, or of 20+; for a non-HTTP Apprise URL also what stands where a
+    host would, as in ``tgram://<bot token>/<chat>``). Words and host names stay readable.
+    """
+    if "://" not in secret:
+        return []
+    try:
+        parts = urlsplit(secret.strip())
+        password = parts.password
+    except ValueError:
+        return []
+    if not parts.scheme or not parts.netloc:
+        return []
+    path = parts.path.strip("/")
+    found = [path] if len(path) >= 4 else []
+    if password:
+        found.append(password)
+    pieces = [*parts.path.split("/"), *re.split(r"[&=;]", parts.query)]
+    if parts.scheme.lower() not in ("http", "https"):
+        pieces.append(parts.netloc.rpartition("@")[2])
+    for piece in pieces:
+        found += [form for form in {piece, unquote(piece)} if _token_like(form)]
+    return found
+
+
+def _token_like(text: str) -> bool:
+    if "." in text or len(text) < 8:
+        return False
+    return len(text) >= 20 or (any(c.isdigit() for c in text) and any(c.isalpha() for c in text))
+
+
 def _ordered(secrets: Iterable[str | None]) -> list[str]:
     # Longest first, so a webhook URL is hidden whole even if a token is part of it. Values
     # shorter than 4 characters are not hidden: they would mangle ordinary text.
-    return sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+    values = {s for s in secrets if s and len(s) >= 4}
+    values.update(piece for s in list(values) for piece in url_pieces(s) if len(piece) >= 4)
+    return sorted(values, key=len, reverse=True)
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
@@ -194,11 +234,38 @@ def is_journal(stream: TextIO, journal_stream: str | None) -> bool:
 # Third-party loggers whose INFO lines repeat what the watcher says itself, or say it worse.
 LIBRARIES = ("httpx", "httpcore", "apscheduler", "slack_sdk", "urllib3", "aiosmtplib")
 
+# Parsers that log each construct they tolerate or skip: pylatexenc every unknown macro
+# (a digest of a hundred abstracts would flood the log), bibtexparser each block it cannot
+# parse (the LibraryError naming the file and line says it better).
+TOLERANT_PARSERS = {"pylatexenc": logging.ERROR, "bibtexparser": logging.CRITICAL}
+
+
+class DropOverlapSkips(logging.Filter):
+    """Drops APScheduler's WARNING that a run was skipped because the job's last run is still
+    going: every job is made with ``max_instances=1`` on purpose (a poll never overlaps
+    itself), so with a short ``WATCHER_POLL_INTERVAL`` this was a library warning every few
+    seconds for what the README promises. A job late for real shows in `watcher status`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+_DROP_OVERLAP_SKIPS = DropOverlapSkips()
+
 
 def quiet_libraries(*, verbose: bool = False) -> None:
-    """Hold the libraries' loggers at WARNING (DEBUG when ``verbose``)."""
+    """Hold the libraries' loggers at WARNING, the tolerant parsers' above it (all at DEBUG
+    when ``verbose``), APScheduler's overlap warning dropped. Here, with the handlers, so
+    the pure modules that use those parsers change no global state."""
     for name in LIBRARIES:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for name, level in TOLERANT_PARSERS.items():
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else level)
+    scheduler = logging.getLogger("apscheduler.scheduler")
+    if verbose:
+        scheduler.removeFilter(_DROP_OVERLAP_SKIPS)
+    else:
+        scheduler.addFilter(_DROP_OVERLAP_SKIPS)
 
 
 def configure_command(*, verbose: bool = False) -> None:
@@ -209,6 +276,11 @@ def configure_command(*, verbose: bool = False) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # The same redaction as the daemon's: URL credentials at once, the secrets' values once
+    # the command knows them (add_secrets, when it builds its notifiers).
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+            handler.addFilter(RedactSecrets(()))
     quiet_libraries(verbose=verbose)
 
 

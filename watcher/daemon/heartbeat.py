@@ -132,6 +132,35 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def read_backfilled(data_dir: Path) -> dict[str, str]:
+    """Which subscriptions were backfilled, and when, from ``daemon-state.json``.
+
+    Unlike the heartbeat this file is not advice: read as empty, a damaged file would
+    backfill every subscription again and queue weeks of papers once more. So a missing
+    file is "none yet", and an empty or damaged one is a StoreError naming it.
+    """
+    path = data_dir / STATE_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise StoreError(f"cannot read: {e.strerror or e}", where=str(path)) from e
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        what = "empty" if not raw.strip() else f"not JSON ({e})"
+        raise StoreError(f"damaged daemon state: {what}", where=str(path)) from e
+    backfilled = data.get("backfilled") if isinstance(data, dict) else None
+    if not isinstance(backfilled, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in backfilled.items()
+    ):
+        raise StoreError(
+            "damaged daemon state: no 'backfilled' object of names and times", where=str(path)
+        )
+    return dict(backfilled)
+
+
 def read_heartbeat(data_dir: Path) -> Heartbeat | None:
     """The heartbeat in ``data_dir``; None when there is none (or it is unreadable)."""
     data = read_json(data_dir / HEARTBEAT_FILE)

@@ -88,11 +88,6 @@ def rules_spec(settings: Settings) -> JobSpec:
     return JobSpec("rules", "rules", every, "UTC")
 
 
-def job_specs(settings: Settings, subscriptions: Sequence[Subscription]) -> list[JobSpec]:
-    """Every job the daemon schedules for these settings and subscriptions."""
-    return [*poll_specs(settings), *delivery_specs(subscriptions), rules_spec(settings)]
-
-
 def next_runs(specs: Iterable[JobSpec], now: datetime) -> tuple[NextJob, ...]:
     """When each job (but the rules check) runs next after ``now``, read from its trigger
     (never from the scheduler, whose locks a job must not take: see Daemon._shutdown)."""

@@ -15,7 +15,7 @@ from watcher.digest import tally
 from watcher.models import CycleReport, DeliveryReport, JobOutcome, Subscription
 from watcher.rules.watch import Reload
 from watcher.settings import Settings
-from watcher.status import feed_line
+from watcher.status import count, feed_line
 
 log = logging.getLogger("watcher.daemon")
 
@@ -28,12 +28,11 @@ def log_start(settings: Settings, subscriptions: int) -> None:
         else f"poll at '{s.poll_cron}', recheck at '{s.recheck_cron}' ({s.poll_timezone})"
     )
     log.info(
-        "watcher daemon started (pid %d): data %s, rules %s, %d subscriptions; %s; "
-        "rule files checked every %g s",
+        "watcher daemon started (pid %d): data %s, rules %s, %s; %s; rule files checked every %g s",
         os.getpid(),
         s.data_dir,
         s.rules_dir,
-        subscriptions,
+        count(subscriptions, "subscription"),
         rhythm,
         s.rules_reload_interval,
         extra={"event": "started"},
@@ -94,11 +93,11 @@ def log_report(name: str, report: CycleReport) -> None:
     log_deliveries(report.deliveries)
     delivered = sum(1 for d in report.deliveries if d.status == "delivered")
     log.info(
-        "%s: %d new papers, %d matches, %d digests delivered",
+        "%s: %s, %s, %s delivered",
         name,
-        report.new_papers,
-        report.matches,
-        delivered,
+        count(report.new_papers, "new paper"),
+        count(report.matches, "match"),
+        count(delivered, "digest"),
         extra={
             "event": "cycle",
             "job": name,
@@ -139,8 +138,9 @@ def cycle_outcome(report: CycleReport) -> tuple[JobOutcome, str]:
     undelivered = sum(1 for d in report.deliveries if d.status != "delivered")
     delivered = len(report.deliveries) - undelivered
     summary = (
-        f"{len(report.feeds)} feeds ({failed_feeds} failed), {report.new_papers} new papers, "
-        f"{report.matches} matches, {delivered} digests delivered, {undelivered} not delivered"
+        f"{count(len(report.feeds), 'feed')} ({failed_feeds} failed), "
+        f"{count(report.new_papers, 'new paper')}, {count(report.matches, 'match')}, "
+        f"{count(delivered, 'digest')} delivered, {undelivered} not delivered"
     )
     return ("attention" if failed_feeds or undelivered else "ok"), summary
 
@@ -148,5 +148,7 @@ def cycle_outcome(report: CycleReport) -> tuple[JobOutcome, str]:
 def delivery_outcome(reports: Sequence[DeliveryReport]) -> tuple[JobOutcome, str]:
     """A delivery job's outcome and summary, for the heartbeat."""
     undelivered = sum(1 for d in reports if d.status != "delivered")
-    summary = f"{len(reports) - undelivered} digests delivered, {undelivered} not delivered"
+    summary = (
+        f"{count(len(reports) - undelivered, 'digest')} delivered, {undelivered} not delivered"
+    )
     return ("attention" if undelivered else "ok"), summary

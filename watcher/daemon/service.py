@@ -37,7 +37,7 @@ from watcher.daemon.heartbeat import (
     STATE_FILE,
     DaemonLock,
     heartbeat_to_dict,
-    read_json,
+    read_backfilled,
     write_json,
 )
 from watcher.daemon.jobs import (
@@ -59,7 +59,7 @@ from watcher.daemon.log import (
     log_start,
 )
 from watcher.daemon.memory import release_memory
-from watcher.errors import ConfigError, RuleError, StoreBusy, WatcherError
+from watcher.errors import ConfigError, RuleError, StoreBusy, StoreError, WatcherError
 from watcher.models import (
     Heartbeat,
     JobOutcome,
@@ -121,6 +121,7 @@ class Daemon:
         self._in_use: InUse | None = None
         self.notifiers: Registry = {}
         self.backfilled: dict[str, str] = {}  # subscription name -> when
+        self.backfill_paused = ""  # why, when daemon-state.json could not be read
         self.ranker: Ranks | None = None  # fitted relevance models, kept between cycles
         self.last: JobRun | None = None
         self.last_cycle: JobRun | None = None
@@ -164,10 +165,7 @@ class Daemon:
         lock.acquire()  # StoreError naming the pid when another daemon has it
         try:
             self._install_signal_handlers()
-            state = read_json(self.data_dir / STATE_FILE) or {}
-            backfilled = state.get("backfilled")
-            if isinstance(backfilled, dict):
-                self.backfilled = {str(k): str(v) for k, v in backfilled.items()}
+            self.read_state()
             self.check_rules(initial=True)
             self.listeners.start()
             self._learn_secrets(self.subscriptions)  # the links' key, generated or not
@@ -184,6 +182,21 @@ class Daemon:
             self.write_heartbeat(stopped=True)
             lock.release()
             log.info("watcher daemon stopped", extra={"event": "stopped"})
+
+    def read_state(self) -> None:
+        """What must survive restarts: the subscriptions already backfilled."""
+        try:
+            self.backfilled = read_backfilled(self.data_dir)
+        except StoreError as e:
+            # Everything else keeps running; only backfill waits, so that nothing is
+            # queued twice on the word of a file we cannot read.
+            self.backfill_paused = str(e)
+            log.error(
+                "%s: backfill is paused until the file is repaired or removed "
+                "(removing it backfills every subscription with backfill: again)",
+                e,
+                extra={"event": "state_damaged"},
+            )
 
     def schedule(self) -> None:
         """Add the jobs. The first poll runs at once: the catch-up cycle."""
@@ -392,6 +405,8 @@ class Daemon:
     # -- backfill --
 
     def _pending_backfills(self) -> list[Subscription]:
+        if self.backfill_paused:
+            return []
         with self.state_lock:
             return [
                 s for s in self.subscriptions if s.backfill_days and s.name not in self.backfilled

@@ -16,7 +16,6 @@ an ampersand, and a macro pylatexenc does not know is shown as written (``\\foo{
 
 from __future__ import annotations
 
-import logging
 import re
 from functools import lru_cache
 from typing import Any
@@ -32,10 +31,6 @@ from pylatexenc.latexwalker import get_default_latex_context_db as get_default_w
 from pylatexenc.macrospec import MacroSpec
 
 __all__ = ["has_tex", "tex_to_unicode"]
-
-# pylatexenc logs every construct it tolerates ("ignoring unknown macro"); a digest of a
-# hundred abstracts would flood the daemon's log with them.
-logging.getLogger("pylatexenc").setLevel(logging.ERROR)
 
 _URL = re.compile(r"https?://[^\s<>\"'{}]+")
 

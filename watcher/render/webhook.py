@@ -16,7 +16,6 @@ from watcher.models import Digest, Match, is_arxiv_id
 from watcher.render.formats import safe_href, shown_digest
 
 VERSION = 1
-SCHEMA_ID = "https://github.com/arxiv-watcher/arxiv-watcher/docs/webhook.schema.json"
 
 
 def _links(match: Match) -> dict[str, str]:

@@ -147,6 +147,11 @@ _URL_SECRET_HINT = (
 )
 _EMAIL = re.compile(r"^[^@\s<>,;:\"]+@[^@\s<>,;:\"]+\.[^@\s<>,;:\"]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Destinations named by the variable that holds their URL: what it holds, and an example.
+_URL_VARIABLES = {
+    "apprise": ("an Apprise URL", "- apprise: DISCORD_URL"),
+    "webhook": ("a webhook URL", "- webhook: N8N_URL"),
+}
 _STR_TAGS = {"str", "int", "float", "bool", "timestamp"}  # read as the text the user typed
 # libyaml's parser when PyYAML was built with it: ten times faster (10,000 rule files).
 _FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -639,8 +644,9 @@ class _Reader:
             return LOCAL
         if kind == "slack":
             return self.slack(value, inner)
-        if kind in ("apprise", "webhook"):
-            return Destination(kind, (self.secret_variable(value, inner, kind),))
+        if kind in _URL_VARIABLES:
+            what, example = _URL_VARIABLES[kind]
+            return Destination(kind, (self.secret_variable(value, inner, what, example),))
         if kind == "atom":
             return self.atom(value, inner)
         addresses = []
@@ -662,15 +668,12 @@ class _Reader:
             channel_field = f"{field}.channel"
             channel_node = self.required(values, "channel", node, field)
             if "webhook_env" in values:
-                env_node = values["webhook_env"]
-                env = self.string(env_node, f"{field}.webhook_env")
-                if not _ENV_NAME.match(env):
-                    raise self.error(
-                        f"{env!r} is not an environment variable name; name the variable "
-                        "that holds the webhook URL, not the URL itself",
-                        env_node,
-                        f"{field}.webhook_env",
-                    )
+                env = self.secret_variable(
+                    values["webhook_env"],
+                    f"{field}.webhook_env",
+                    "a webhook URL",
+                    "webhook_env: SLACK_WEBHOOK_X",
+                )
                 options = (("webhook_env", env),)
         channel = self.string(channel_node, channel_field)
         if _SECRET_VALUE.match(channel):
@@ -683,23 +686,22 @@ class _Reader:
             )
         return Destination("slack", (channel,), options)
 
-    def secret_variable(self, node: Node, field: str, kind: str) -> str:
-        """The name of the environment variable holding an Apprise URL or a webhook URL;
-        never the URL itself (it carries the secret), and the error never repeats it."""
+    def secret_variable(self, node: Node, field: str, what: str, example: str) -> str:
+        """The name of the environment variable holding ``what`` (an Apprise URL, a webhook
+        URL); never the URL or a token itself (it carries the secret), and the error never
+        repeats one. ``example``: the line as it should read."""
         value = self.string(node, field)
-        what = "an Apprise URL" if kind == "apprise" else "a webhook URL"
-        example = "DISCORD_URL" if kind == "apprise" else "N8N_URL"
-        if _URL_LIKE.match(value) or "/" in value or "@" in value:
+        if _URL_LIKE.match(value) or _SECRET_VALUE.match(value) or "/" in value or "@" in value:
             raise self.error(
-                f"this looks like {what} itself: {_SECRET_HINT}, and name the variable here, "
-                f"like '- {kind}: {example}'",
+                f"this looks like {what} itself, not an environment variable name: "
+                f"{_SECRET_HINT}, and name the variable here, like '{example}'",
                 node,
                 field,
             )
         if not _ENV_NAME.match(value):
             raise self.error(
                 f"{value!r} is not an environment variable name; name the variable that "
-                f"holds {what}, like '- {kind}: {example}'",
+                f"holds {what}, like '{example}'",
                 node,
                 field,
             )

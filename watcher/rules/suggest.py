@@ -359,11 +359,17 @@ def rule_diff(before: str, after: str, path: Path) -> str:
     )
 
 
+def _n(n: int, noun: str) -> str:
+    """``1 day``, ``9 days``, ``3,383 archived papers``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def format_suggestions(s: Suggestions) -> str:
     sub = s.subscription
     lines = [
-        f"{sub.name} ({sub.path}): {s.liked} liked papers, {s.disliked} disliked that the rule "
-        f"matches; measured on {s.archive:,} archived papers of its feeds over {s.days} days"
+        f"{sub.name} ({sub.path}): {_n(s.liked, 'liked paper')}, {s.disliked} disliked that "
+        f"the rule matches; measured on {_n(s.archive, 'archived paper')} of its feeds over "
+        f"{_n(s.days, 'day')}"
     ]
     if s.none:
         lines += ["", "none: candidates (frequent in what you disliked, rare in what you liked)"]

@@ -552,3 +552,34 @@ def test_the_models_read_the_same_votes_as_the_book_and_refuse_a_damaged_one(
     with pytest.raises(StoreError, match=r"damaged vote.*love") as caught:
         read_vote_sets(data)
     assert key in str(caught.value)
+
+
+def test_a_cycle_without_order_relevance_loads_no_ranking(tmp_path: Path) -> None:
+    """Subscriptions in newest or score order pay nothing for relevance: a `watcher once`
+    over them imports neither scikit-learn nor the ranking modules."""
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "q.yaml").write_text(
+        "name: q\nfeeds: [cs.LG]\ntopics:\n  - name: Q\n    any: [quantiz*, model*]\norder: score\n"
+    )
+    feed = PROJECT / "watcher" / "examples" / "arxiv-rss-sample.xml"
+    script = (
+        "import sys\nfrom watcher.cli import main\n"
+        f"code = main(['once', '--feed', {str(feed)!r}, '--rules', {str(rules)!r}, "
+        f"'--data', {str(tmp_path / 'data')!r}])\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn' "
+        "or m in ('watcher.ranking', 'watcher.relevance', 'scipy'))\n"
+        "print('loaded:', loaded)\nsys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+        env={**__import__("os").environ, "PYTHONPATH": str(PROJECT)}, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "delivered: q " in done.stderr
+    assert "loaded: []" in done.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -491,6 +492,29 @@ def test_a_library_alone_ranks_a_digest_and_an_edited_library_refits(tmp_path: P
     # Unchanged library and votes: nothing is fitted again.
     digest_ids(ranker, load_rule_file(rule))
     assert ranker.refits == 2
+
+
+def test_a_library_broken_after_loading_is_warned_about_once_and_shown_in_status(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = tmp_path / "data"
+    seeded_store(data, likes=3)
+    rule = library_rule(tmp_path)
+    library = rule.parent / "refs.bib"
+    library.write_text(bibtex([liked_kind(i) for i in range(3)]))
+    sub = load_rule_file(rule)  # loads: the file exists
+    library.write_text(library.read_text() + "@article{b,\n  title = {x,\n")
+    sub = load_rule_file(rule)
+    ranker = Ranker(data)
+    with caplog.at_level(logging.WARNING, logger="watcher"):
+        for _ in range(2):  # two cycles on the same broken file: one warning
+            with Store.open(data) as store:
+                ranker.prepare(store, [sub], NOW)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "watcher.ranking"]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("s: library not used: ") and str(library) in warnings[0]
+    states = read_states(data)
+    assert isinstance(states, dict) and "library not used" in (states["s"].problem or "")
 
 
 # --- rules explain ----------------------------------------------------------------------------

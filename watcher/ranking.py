@@ -135,6 +135,10 @@ def store_labels(store: Store, subscriptions: Sequence[Subscription]) -> dict[st
 _LIBRARIES: dict[tuple[str, tuple[int, int, int] | None], tuple[LibraryPaper, ...]] = {}
 
 
+# Versions of library files that could not be read, each warned about once.
+_BROKEN_LIBRARIES: set[tuple[str, tuple[int, int, int] | None]] = set()
+
+
 def _library(sub: Subscription) -> tuple[tuple[LibraryPaper, ...], str | None]:
     if sub.library is None:
         return (), None
@@ -144,7 +148,15 @@ def _library(sub: Subscription) -> tuple[tuple[LibraryPaper, ...], str | None]:
         try:
             library = read_library(Path(sub.library))
         except WatcherError as exc:
-            return (), f"library not used: {exc}"
+            problem = f"library not used: {exc}"
+            if key not in _BROKEN_LIBRARIES:
+                # Said once per version of the file: status repeats it, the log says it
+                # when it happens (a `once` or a cycle would otherwise rank without a word).
+                _BROKEN_LIBRARIES.add(key)
+                log.warning(
+                    "%s: %s (fix the file; until then the likes alone rank it)", sub.name, problem
+                )
+            return (), problem
         found = tuple(LibraryPaper(e.paper_id, e.title, e.abstract) for e in library.entries)
         if len(_LIBRARIES) > 10_000:
             _LIBRARIES.clear()

@@ -209,7 +209,7 @@ def test_clicks_in_slack_and_email_change_the_next_digest(
 
     assert h.stop(daemon) == 0
     log = h.log()
-    assert "feedback: more like this than 2611.00001 in lab (slack" in log
+    assert "feedback: more papers like 2611.00001 in lab (slack" in log
     for secret in (slack.token, slack.app_token, SECRET_KEY):
         assert secret not in log
         assert secret not in mail + day_two_mail

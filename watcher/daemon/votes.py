@@ -33,6 +33,8 @@ log = logging.getLogger("watcher.daemon.feedback")
 
 Via = Literal["slack", "email"]
 VOTE_WORDS: dict[VoteName, str] = {"like": "more like this", "dislike": "less like this"}
+# The same vote said of one paper, in a sentence ("you want more papers like arXiv:…").
+PAPERS_LIKE: dict[VoteName, str] = {"like": "more papers like", "dislike": "fewer papers like"}
 
 
 class RecordVote(Protocol):
@@ -155,8 +157,8 @@ class FeedbackDesk:
             )
             return Answer(False, "Sorry, this could not be recorded just now: try again later.")
         log.info(
-            "feedback: %s than %s in %s (%s, %s)",
-            VOTE_WORDS[vote],
+            "feedback: %s %s in %s (%s, %s)",
+            PAPERS_LIKE[vote],
             paper_id,
             subscription,
             via,

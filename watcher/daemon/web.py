@@ -27,7 +27,7 @@ from typing import Any
 from waitress import wasyncore
 from waitress.server import TcpWSGIServer
 
-from watcher.daemon.votes import VOTE_WORDS, TakesVotes
+from watcher.daemon.votes import PAPERS_LIKE, VOTE_WORDS, TakesVotes
 from watcher.render.links import LINK_PATH, BadToken, LinkVote, verify
 
 log = logging.getLogger("watcher.daemon.web")
@@ -84,7 +84,7 @@ def _confirm(vote: LinkVote) -> Page:
     return Page(
         200,
         f"{words.capitalize()}?",
-        f"<p>Tell <b>{html.escape(vote.subscription)}</b> you want {words} than "
+        f"<p>Tell <b>{html.escape(vote.subscription)}</b> you want {PAPERS_LIKE[vote.vote]} "
         f'<a href="{html.escape(arxiv)}" style="color:#b31b1b">arXiv:'
         f"{html.escape(vote.paper_id)}</a>.</p>"
         '<form method="post" action="" style="margin:20px 0">'

@@ -15,7 +15,7 @@ likes and up to 3 dislikes) gives each vote in four ways, one run per way:
   paper, opened (GET: the confirmation page) and confirmed (POST) on the daemon's web
   endpoint (waitress, watcher.daemon.web) on 127.0.0.1.
 
-In the last three the model learns only from what reached ``feedback.json``: after each vote
+In the last three the model learns only from what reached ``feedback/``: after each vote
 the reader's labels are read back from the store (``read_feedback``), and a vote that did not
 arrive, or arrived as something else, stops the run. Both listeners record through the
 daemon's FeedbackDesk, which counts a vote only for a paper the store matched for the
@@ -101,7 +101,7 @@ def rule_file(sub: Subscription) -> str:
 class Ballot:
     """One profile's votes through one channel into one data directory: each day's matches
     recorded as a cycle records them, each vote sent (``send``), then the reader's labels
-    read back from ``feedback.json``."""
+    read back from ``feedback/``."""
 
     via = ""
 

@@ -10,7 +10,7 @@ from tests.conftest import PROJECT, RULES_DIR
 from tests.factories import rule_yaml, write_rule
 from watcher.cli import main
 from watcher.feedback import Vote
-from watcher.store import FEEDBACK_FILE, read_feedback
+from watcher.store import FEEDBACK_DIR, feedback_path, read_feedback
 
 EXAMPLE_FEED = PROJECT / "watcher" / "examples" / "arxiv-rss-sample.xml"
 
@@ -70,7 +70,7 @@ def test_an_unknown_subscription_is_exit_2_naming_the_ones_there_are(
     err = capsys.readouterr().err
     assert "unknown subscription 'efficent-ml'" in err and "have: efficient-ml" in err
     assert feedback(data, "list", "-s", "efficent-ml") == 2
-    assert not (data / FEEDBACK_FILE).exists()
+    assert not (data / FEEDBACK_DIR).exists()
 
 
 def test_a_rule_file_that_does_not_load_is_named_as_the_likely_cause(
@@ -90,7 +90,7 @@ def test_a_non_arxiv_id_is_exit_2_naming_it_and_records_nothing(
     assert feedback(data, "like", "2409.12121", "doi:10.1/x", "-s", "efficient-ml") == 2
     err = capsys.readouterr().err
     assert "'doi:10.1/x': not an arXiv id" in err
-    assert not (data / FEEDBACK_FILE).exists()  # not even the good one
+    assert not (data / FEEDBACK_DIR).exists()  # not even the good one
 
 
 def test_status_shows_feedback_per_subscription_and_a_damaged_file(
@@ -104,11 +104,12 @@ def test_status_shows_feedback_per_subscription_and_a_damaged_file(
     assert main(status) == 0
     assert "  efficient-ml: 2 likes, 1 dislike" in capsys.readouterr().out
 
-    (data / FEEDBACK_FILE).write_text("{", encoding="utf-8")
+    damaged = feedback_path(data, "efficient-ml")
+    damaged.write_text("{", encoding="utf-8")
     assert main(status) == 1
     out = capsys.readouterr().out
-    assert f"FEEDBACK: {data / FEEDBACK_FILE}: corrupt JSON" in out
-    assert "the feedback file cannot be read" in out
+    assert f"FEEDBACK: {damaged}: corrupt JSON" in out
+    assert "a feedback file cannot be read" in out
     # The way back the message names works: the version before the last write returns.
     assert main(["repair", "--previous", "--data", str(data)]) == 0
     book = read_feedback(data).for_subscription("efficient-ml")

@@ -1,5 +1,5 @@
-"""Votes: arXiv references as readers write them, and feedback.json (durable, atomic, its
-own lock so a click is recorded while a cycle holds the store)."""
+"""Votes: arXiv references as readers write them, and feedback/<subscription>.json (durable,
+atomic, its own lock so a click is recorded while a cycle holds the store)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,16 @@ from pathlib import Path
 import pytest
 
 from watcher.errors import StoreError
-from watcher.feedback import PaperRefError, Vote, parse_paper_ref
-from watcher.store import FEEDBACK_FILE, Store, read_feedback, record_vote
+from watcher.feedback import PaperRefError, Vote, VoteRecord, parse_paper_ref
+from watcher.store import (
+    FEEDBACK_DIR,
+    LEGACY_FEEDBACK_FILE,
+    Store,
+    feedback_path,
+    read_feedback,
+    record_vote,
+)
+from watcher.store.feedback import VoteSetReader, read_vote_sets
 
 NOW = datetime(2024, 9, 18, 12, 0, tzinfo=UTC)
 
@@ -111,7 +119,8 @@ def test_votes_survive_reopening_and_a_store_sees_them(tmp_path: Path) -> None:
 
 def test_no_file_is_no_votes_but_an_empty_or_damaged_file_is_an_error(tmp_path: Path) -> None:
     assert read_feedback(tmp_path).votes == ()
-    path = tmp_path / FEEDBACK_FILE
+    path = feedback_path(tmp_path, "a")
+    path.parent.mkdir()
     for damage in (b"", b"   \n", b'{"votes": {"a|2409.00001": {"vote": "lik'):
         path.write_bytes(damage)
         with pytest.raises(StoreError) as caught:
@@ -123,7 +132,8 @@ def test_no_file_is_no_votes_but_an_empty_or_damaged_file_is_an_error(tmp_path: 
 
 
 def test_a_vote_that_makes_no_sense_is_an_error_naming_it(tmp_path: Path) -> None:
-    path = tmp_path / FEEDBACK_FILE
+    path = feedback_path(tmp_path, "a")
+    path.parent.mkdir()
     doc = {"subscription": "a", "paper": "2409.00001", "vote": "meh", "at": NOW.isoformat()}
     path.write_text(json.dumps({"votes": {"a|2409.00001": {**doc, "via": "cli"}}}))
     with pytest.raises(StoreError, match=r"votes\['a\|2409.00001'\].*damaged vote"):
@@ -133,10 +143,10 @@ def test_a_vote_that_makes_no_sense_is_an_error_naming_it(tmp_path: Path) -> Non
 def test_each_write_is_whole_and_keeps_the_one_before(tmp_path: Path) -> None:
     record_vote(tmp_path, "a", "2409.00001", Vote.LIKE, "cli", NOW)
     record_vote(tmp_path, "a", "2409.00002", Vote.LIKE, "cli", NOW)
-    path = tmp_path / FEEDBACK_FILE
+    path = feedback_path(tmp_path, "a")
     assert len(json.loads(path.read_text())["votes"]) == 2
-    assert len(json.loads((tmp_path / f"{FEEDBACK_FILE}.prev").read_text())["votes"]) == 1
-    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert len(json.loads(path.with_name(f"{path.name}.prev").read_text())["votes"]) == 1
+    assert not [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_a_vote_is_recorded_while_another_process_holds_the_store(tmp_path: Path) -> None:
@@ -185,4 +195,111 @@ def test_an_unknown_channel_or_a_bad_id_is_refused_before_writing(tmp_path: Path
         record_vote(tmp_path, "a", "2409.00001", Vote.LIKE, "pigeon", NOW)
     with pytest.raises(PaperRefError):
         record_vote(tmp_path, "a", "not-an-id", Vote.LIKE, "cli", NOW)
-    assert not (tmp_path / FEEDBACK_FILE).exists()
+    assert not (tmp_path / FEEDBACK_DIR).exists()
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return (info.st_ino, info.st_mtime_ns)
+
+
+def test_each_subscription_has_its_own_file_and_a_vote_rewrites_only_its_own(
+    tmp_path: Path,
+) -> None:
+    record_vote(tmp_path, "a", "2409.00001", Vote.LIKE, "cli", NOW)
+    record_vote(tmp_path, "b/c: ü", "2409.00002", Vote.LIKE, "cli", NOW)
+    record_vote(tmp_path, "b-c-ü", "2409.00003", Vote.DISLIKE, "cli", NOW)  # reduces alike
+    a, bc = feedback_path(tmp_path, "a"), feedback_path(tmp_path, "b/c: ü")
+    assert a.parent == bc.parent == tmp_path / FEEDBACK_DIR
+    assert bc != feedback_path(tmp_path, "b-c-ü") and "/" not in bc.name[:-5]
+    before = _stamp(a)
+    record_vote(tmp_path, "b/c: ü", "2409.00004", Vote.LIKE, "cli", NOW)
+    assert _stamp(a) == before
+    book = read_feedback(tmp_path)
+    assert book.for_subscription("b/c: ü").likes == {"2409.00002", "2409.00004"}
+    assert book.for_subscription("b-c-ü").dislikes == {"2409.00003"}
+    assert book.for_subscription("a").likes == {"2409.00001"}
+
+
+def test_the_cycle_reads_again_only_the_file_that_changed(tmp_path: Path) -> None:
+    for name in ("a", "b", "c"):
+        record_vote(tmp_path, name, "2409.00001", Vote.LIKE, "cli", NOW)
+    reader = VoteSetReader(tmp_path)
+    assert set(reader.read()) == {"a", "b", "c"} and reader.files_read == 3
+    assert reader.read() == read_vote_sets(tmp_path) and reader.files_read == 3
+    record_vote(tmp_path, "b", "2409.00002", Vote.DISLIKE, "cli", NOW)
+    assert reader.read()["b"].dislikes == {"2409.00002"} and reader.files_read == 4
+    record_vote(tmp_path, "c", "2409.00001", None, "cli", NOW)  # c's only vote forgotten
+    assert set(reader.read()) == {"a", "b"} and reader.files_read == 5
+    feedback_path(tmp_path, "a").write_text("{", encoding="utf-8")
+    with pytest.raises(StoreError, match="corrupt JSON"):
+        reader.read()
+
+
+def test_a_file_under_another_subscriptions_name_is_an_error_naming_it(tmp_path: Path) -> None:
+    record_vote(tmp_path, "a", "2409.00001", Vote.LIKE, "cli", NOW)
+    moved = feedback_path(tmp_path, "b")
+    feedback_path(tmp_path, "a").rename(moved)
+    for read in (read_feedback, read_vote_sets):
+        with pytest.raises(StoreError, match="votes of subscription 'a'") as caught:
+            read(tmp_path)
+        assert str(moved) in str(caught.value)
+
+
+def _legacy(tmp_path: Path) -> Path:
+    """A data directory as the first release left it: every vote in one feedback.json."""
+    votes = {
+        f"{name}|{paper}": {"subscription": name, "paper": paper, "vote": vote,
+                            "at": NOW.isoformat(), "via": "cli"}
+        for name, paper, vote in (("a", "2409.00001", "like"), ("a", "2409.00002", "dislike"),
+                                  ("b", "2409.00003", "like"))
+    }  # fmt: skip
+    path = tmp_path / LEGACY_FEEDBACK_FILE
+    path.write_text(json.dumps({"votes": votes}), encoding="utf-8")
+    return path
+
+
+def test_a_first_release_feedback_json_is_read_then_split_by_the_first_vote(
+    tmp_path: Path,
+) -> None:
+    legacy = _legacy(tmp_path)
+    before = read_feedback(tmp_path)
+    assert before.for_subscription("a").dislikes == {"2409.00002"}
+    assert read_vote_sets(tmp_path)["b"].likes == {"2409.00003"}
+    reader = VoteSetReader(tmp_path)
+    assert reader.read()["a"].likes == {"2409.00001"}
+    record_vote(tmp_path, "b", "2409.00004", Vote.LIKE, "slack", NOW)
+    assert not legacy.exists() and legacy.with_name("feedback.json.migrated").exists()
+    assert feedback_path(tmp_path, "a").exists() and feedback_path(tmp_path, "b").exists()
+    after = read_feedback(tmp_path)
+    assert set(after.votes) - set(before.votes) == {
+        VoteRecord("b", "2409.00004", Vote.LIKE, NOW, "slack")
+    }
+    assert reader.read() == read_vote_sets(tmp_path) and reader.read()["b"].likes == {
+        "2409.00003",
+        "2409.00004",
+    }
+
+
+def test_a_migration_cut_short_is_done_again_and_a_damaged_old_file_stops_it(
+    tmp_path: Path,
+) -> None:
+    legacy = _legacy(tmp_path)
+    # Killed after writing a's new file, before the rename: the old file is still the truth.
+    record_vote(tmp_path / "elsewhere", "a", "2409.09999", Vote.LIKE, "cli", NOW)
+    half = feedback_path(tmp_path, "a")
+    half.parent.mkdir()
+    half.write_bytes(feedback_path(tmp_path / "elsewhere", "a").read_bytes())
+    assert read_feedback(tmp_path).for_subscription("a").likes == {"2409.00001"}
+    record_vote(tmp_path, "a", "2409.00005", Vote.LIKE, "cli", NOW)
+    assert read_feedback(tmp_path).for_subscription("a").likes == {"2409.00001", "2409.00005"}
+
+    other = tmp_path / "other"
+    other.mkdir()
+    damaged = other / LEGACY_FEEDBACK_FILE
+    damaged.write_text('{"votes": {', encoding="utf-8")
+    with pytest.raises(StoreError) as caught:
+        record_vote(other, "a", "2409.00001", Vote.LIKE, "cli", NOW)
+    assert str(damaged) in str(caught.value) and damaged.exists()
+    assert not (other / FEEDBACK_DIR).exists()
+    assert legacy.with_name("feedback.json.migrated").exists()

@@ -557,7 +557,7 @@ def test_the_models_read_the_same_votes_as_the_book_and_refuse_a_damaged_one(
     tmp_path: Path,
 ) -> None:
     from watcher.errors import StoreError
-    from watcher.store.feedback import FEEDBACK_FILE, read_feedback, read_vote_sets
+    from watcher.store.feedback import feedback_path, read_feedback, read_vote_sets
 
     data = tmp_path / "data"
     seeded_store(data, likes=3)
@@ -568,7 +568,7 @@ def test_the_models_read_the_same_votes_as_the_book_and_refuse_a_damaged_one(
     book = read_feedback(data).by_subscription()
     assert sets == dict(book)
     assert sets["s"].dislikes == {other_kind(0).id, liked_kind(2).id}
-    path = data / FEEDBACK_FILE
+    path = feedback_path(data, "s")
     raw = json.loads(path.read_text())
     key = f"s|{liked_kind(0).id}"
     raw["votes"][key]["vote"] = "love"

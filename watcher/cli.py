@@ -57,7 +57,7 @@ from watcher.status import (
     storage_problems,
     summarize,
 )
-from watcher.store import FEEDBACK_FILE, AtomicJSONStorage, Store, read_feedback, record_vote
+from watcher.store import AtomicJSONStorage, Store, feedback_files, read_feedback, record_vote
 from watcher.store.files import restore_previous
 from watcher.store.relevance import read_states
 
@@ -190,9 +190,9 @@ def _add_feedback_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
         "feedback",
         help="like or dislike papers, per subscription (the relevance order learns from it)",
         description="Tell a subscription which papers you want more of (like) and which "
-        "less (dislike). Votes are kept in DATA/feedback.json, safe beside a running daemon; "
-        "a paper not in the archive yet is kept and used once its text is known. IDs as "
-        "arXiv writes them: 2409.12121, arXiv:2409.12121v2, https://arxiv.org/abs/2409.12121.",
+        "less (dislike). Votes are kept in DATA/feedback/ (a file per subscription), safe "
+        "beside a running daemon; a paper not in the archive yet is kept and used once its "
+        "text is known. IDs as arXiv writes them: 2409.12121, arXiv:2409.12121v2, https://arxiv.org/abs/2409.12121.",
     )
     verbs = feedback.add_subparsers(dest="feedback_command", required=True, metavar="COMMAND")
     for verb, what in (
@@ -323,7 +323,7 @@ def _add_outbox_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "--previous",
         action="store_true",
         help="put back the version before the last write of a damaged outbox/open.json, "
-        "feeds.json or feedback.json (their .prev); what that last write added is lost",
+        "feeds.json or a feedback/ file (their .prev); what that last write added is lost",
     )
     add_dir_arguments(repair, rules=None)
     repair.set_defaults(handler=cmd_repair)
@@ -755,8 +755,8 @@ def cmd_repair(args: argparse.Namespace) -> int:
     settings = _settings(args, read_environment())
     _existing_data_dir(settings)
     if args.previous:
-        kept = ("outbox/open.json", "feeds.json", FEEDBACK_FILE)
-        for path in (settings.data_dir / name for name in kept):
+        kept = [settings.data_dir / name for name in ("outbox/open.json", "feeds.json")]
+        for path in [*kept, *feedback_files(settings.data_dir)]:
             try:
                 AtomicJSONStorage(path, read_only=True).read()
                 continue  # whole: nothing to roll back

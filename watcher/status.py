@@ -499,7 +499,7 @@ def _verdict(status: Status) -> str:
         parts.append("the last cycle failed")
     parts += status.storage
     if status.feedback_error:
-        parts.append("the feedback file cannot be read")
+        parts.append("a feedback file cannot be read")
     return "Needs attention: " + ", ".join(parts) + "."
 
 

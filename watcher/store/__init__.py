@@ -6,18 +6,28 @@ matches or renders. Callers use the ``Store`` face; its modules are the storage 
 """
 
 from watcher.store.core import Store
-from watcher.store.feedback import FEEDBACK_FILE, read_feedback, record_vote
+from watcher.store.feedback import (
+    FEEDBACK_DIR,
+    LEGACY_FEEDBACK_FILE,
+    feedback_files,
+    feedback_path,
+    read_feedback,
+    record_vote,
+)
 from watcher.store.files import AtomicJSONStorage
 from watcher.store.outbox import INTERRUPTED, PERMANENT, split_period
 from watcher.store.papers import SHARD_DIR, shard_name
 
 __all__ = [
-    "FEEDBACK_FILE",
+    "FEEDBACK_DIR",
     "INTERRUPTED",
+    "LEGACY_FEEDBACK_FILE",
     "PERMANENT",
     "SHARD_DIR",
     "AtomicJSONStorage",
     "Store",
+    "feedback_files",
+    "feedback_path",
     "read_feedback",
     "record_vote",
     "shard_name",

@@ -8,7 +8,8 @@ Layout of ``data_dir``::
     outbox/delivered/<d>.json   delivered entries of period <d>: receipts and paper ids
     outbox/summary.json         per destination: deliveries ever, the last receipt
     outbox.log                  delivery marks since open.json was last written (fsynced)
-    feedback.json               likes and dislikes per subscription (own lock: feedback.lock)
+    feedback/<subscription>.json likes and dislikes, a file per subscription (own lock:
+                                feedback.lock)
     feeds.json                  per-feed state: etag, last listing, last poll; store bookkeeping
     papers/2409.01.json         identity of every paper seen (ids 2409.01000-2409.01999)
     text/2024-09-18.json        titles and abstracts of the papers first seen that day

@@ -303,3 +303,18 @@ def test_a_migration_cut_short_is_done_again_and_a_damaged_old_file_stops_it(
     assert str(damaged) in str(caught.value) and damaged.exists()
     assert not (other / FEEDBACK_DIR).exists()
     assert legacy.with_name("feedback.json.migrated").exists()
+
+
+def test_the_stores_stamp_changes_with_any_vote_and_its_sets_follow(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        assert store.feedback_stamp() is None and store.vote_sets() == {}
+        store.record_vote("a", "2409.00001", Vote.LIKE, "cli", NOW)
+        store.record_vote("b", "2409.00001", Vote.LIKE, "cli", NOW)
+        first = store.feedback_stamp()
+        assert set(store.vote_sets()) == {"a", "b"}
+        assert store.feedback_stamp() == first
+        store.record_vote("b", "2409.00002", Vote.DISLIKE, "cli", NOW)
+        assert store.feedback_stamp() != first
+        assert store.vote_sets()["b"].dislikes == {"2409.00002"}
+        store.record_vote("a", "2409.00003", Vote.LIKE, "cli", NOW)  # after the stamp
+        assert store.vote_sets()["a"].likes == {"2409.00001", "2409.00003"}

@@ -32,6 +32,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -163,15 +164,19 @@ class VoteSetReader:
         self._files: dict[Path, tuple[Stamp, SubscriptionFeedback | None]] = {}
         self._lock = threading.Lock()
 
-    def read(self) -> dict[str, SubscriptionFeedback]:
+    def read(self, scan: FeedbackScan | None = None) -> dict[str, SubscriptionFeedback]:
+        """The vote sets; ``scan``: the files' stamps as just taken (``FeedbackScan.of``),
+        so that a caller who compared them does not pay for a second look."""
         with self._lock:
-            legacy = self.data_dir / LEGACY_FEEDBACK_FILE
-            if legacy.exists():  # not yet split: the old file is the whole truth
-                return self._read_legacy(legacy)
-            scanned = dict(_scan(self.data_dir / FEEDBACK_DIR))
-            for path in set(self._files) - set(scanned):
+            scan = scan or FeedbackScan.of(self.data_dir)
+            if scan.legacy is not None:  # not yet split: the old file is the whole truth
+                legacy = self._read_legacy(self.data_dir / LEGACY_FEEDBACK_FILE)
+                if legacy is not None:
+                    return legacy
+                scan = FeedbackScan.of(self.data_dir)  # split since the scan: look again
+            for path in set(self._files) - set(scan.files):
                 del self._files[path]
-            for path, stamp in scanned.items():
+            for path, stamp in scan.files.items():
                 cached = self._files.get(path)
                 if cached is None or cached[0] != stamp:
                     self._files[path] = (stamp, self._read_file(path))
@@ -184,25 +189,39 @@ class VoteSetReader:
         _check_owner(self.data_dir, path, set(found))
         return next(iter(found.values()), None)
 
-    def _read_legacy(self, path: Path) -> dict[str, SubscriptionFeedback]:
+    def _read_legacy(self, path: Path) -> dict[str, SubscriptionFeedback] | None:
+        """The old file's vote sets, None when it is gone (split meanwhile)."""
         self._files.clear()
         self.files_read += 1
-        found = _vote_sets(path, _storage(path, read_only=True).read() or {})
+        tables = _storage(path, read_only=True).read()
+        if tables is None:
+            return None
+        found = _vote_sets(path, tables)
         return {name: found[name] for name in sorted(found)}
 
 
-def feedback_stamp(data_dir: Path) -> tuple[object, ...] | None:
-    """The stamps of every votes file, None when there is none: equal stamps mean the
-    same votes."""
-    try:
-        legacy = (data_dir / LEGACY_FEEDBACK_FILE).stat()
-        old: Stamp | None = (legacy.st_mtime_ns, legacy.st_size, legacy.st_ino)
-    except FileNotFoundError:
-        old = None
-    files = tuple((path.name, stamp) for path, stamp in _scan(data_dir / FEEDBACK_DIR))
-    if old is None and not files:
-        return None
-    return (old, files)
+@dataclass(frozen=True, slots=True)
+class FeedbackScan:
+    """The stamps (mtime, size, inode) of every votes file at one moment."""
+
+    legacy: Stamp | None
+    files: Mapping[Path, Stamp]
+
+    @classmethod
+    def of(cls, data_dir: Path) -> FeedbackScan:
+        try:
+            info = (data_dir / LEGACY_FEEDBACK_FILE).stat()
+            legacy: Stamp | None = (info.st_mtime_ns, info.st_size, info.st_ino)
+        except FileNotFoundError:
+            legacy = None
+        return cls(legacy, dict(_scan(data_dir / FEEDBACK_DIR)))
+
+    @property
+    def stamp(self) -> tuple[object, ...] | None:
+        """Equal stamps mean the same votes; None when there is no votes file."""
+        if self.legacy is None and not self.files:
+            return None
+        return (self.legacy, tuple(sorted((p.name, s) for p, s in self.files.items())))
 
 
 # One reader per data directory and process: the Store is opened afresh each cycle, the
@@ -228,6 +247,10 @@ class FeedbackMixin(StoreBase):
     store opened by a cycle and a listener thread recording a click never wait on each
     other's ``.lock``."""
 
+    # The stamps the last ``feedback_stamp`` took, for the ``vote_sets`` that follows it
+    # (used once: a later ``vote_sets`` looks again).
+    _feedback_scan: FeedbackScan | None = None
+
     def record_vote(
         self, subscription: str, paper_id: str, vote: Vote | None, via: str, now: datetime
     ) -> VoteChange:
@@ -240,15 +263,18 @@ class FeedbackMixin(StoreBase):
 
     def vote_sets(self) -> dict[str, SubscriptionFeedback]:
         """As ``read_vote_sets``, reading again only the files changed since this process
-        last asked."""
+        last asked (and taking the stamps ``feedback_stamp`` just took, not a second look
+        at a thousand files)."""
         self._usable()
-        return _reader(self.data_dir).read()
+        scan, self._feedback_scan = self._feedback_scan, None
+        return _reader(self.data_dir).read(scan)
 
     def feedback_stamp(self) -> tuple[object, ...] | None:
         """The stamps of the votes files, None when there is none: each vote is an atomic
         rename, so an equal stamp means the same votes (read them again only then)."""
         self._usable()
-        return feedback_stamp(self.data_dir)
+        self._feedback_scan = FeedbackScan.of(self.data_dir)
+        return self._feedback_scan.stamp
 
 
 def _storage(path: Path, *, read_only: bool = False) -> AtomicJSONStorage:

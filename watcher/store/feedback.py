@@ -77,7 +77,8 @@ def feedback_files(data_dir: Path) -> list[Path]:
     there), for ``watcher repair --previous``."""
     legacy = data_dir / LEGACY_FEEDBACK_FILE
     found = [legacy] if legacy.exists() else []
-    return found + sorted(path for path, _ in _scan(data_dir / FEEDBACK_DIR))
+    directory = data_dir / FEEDBACK_DIR
+    return found + [directory / name for name, _ in sorted(_scan(directory))]
 
 
 def record_vote(
@@ -136,7 +137,8 @@ def read_feedback(data_dir: Path) -> FeedbackBook:
     if tables is not None:  # not yet split: the old file is the whole truth
         return FeedbackBook.of(_records(legacy.path, tables))
     records: list[VoteRecord] = []
-    for path, _ in _scan(data_dir / FEEDBACK_DIR):
+    for name, _ in sorted(_scan(data_dir / FEEDBACK_DIR)):
+        path = data_dir / FEEDBACK_DIR / name
         storage = _storage(path, read_only=True)
         mine = _records(path, storage.read() or {})
         _check_owner(data_dir, path, {r.subscription for r in mine})
@@ -161,7 +163,7 @@ class VoteSetReader:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.files_read = 0  # files parsed by this reader (for the benchmark and tests)
-        self._files: dict[Path, tuple[Stamp, SubscriptionFeedback | None]] = {}
+        self._files: dict[str, tuple[Stamp, SubscriptionFeedback | None]] = {}  # by name
         self._lock = threading.Lock()
 
     def read(self, scan: FeedbackScan | None = None) -> dict[str, SubscriptionFeedback]:
@@ -174,12 +176,13 @@ class VoteSetReader:
                 if legacy is not None:
                     return legacy
                 scan = FeedbackScan.of(self.data_dir)  # split since the scan: look again
-            for path in set(self._files) - set(scan.files):
-                del self._files[path]
-            for path, stamp in scan.files.items():
-                cached = self._files.get(path)
+            for name in set(self._files) - set(scan.files):
+                del self._files[name]
+            directory = self.data_dir / FEEDBACK_DIR
+            for name, stamp in scan.files.items():
+                cached = self._files.get(name)
                 if cached is None or cached[0] != stamp:
-                    self._files[path] = (stamp, self._read_file(path))
+                    self._files[name] = (stamp, self._read_file(directory / name))
             sets = (sets for _, sets in self._files.values() if sets is not None)
             return {s.subscription: s for s in sorted(sets, key=lambda s: s.subscription)}
 
@@ -205,7 +208,7 @@ class FeedbackScan:
     """The stamps (mtime, size, inode) of every votes file at one moment."""
 
     legacy: Stamp | None
-    files: Mapping[Path, Stamp]
+    files: Mapping[str, Stamp]  # by file name, in the feedback directory
 
     @classmethod
     def of(cls, data_dir: Path) -> FeedbackScan:
@@ -221,7 +224,7 @@ class FeedbackScan:
         """Equal stamps mean the same votes; None when there is no votes file."""
         if self.legacy is None and not self.files:
             return None
-        return (self.legacy, tuple(sorted((p.name, s) for p, s in self.files.items())))
+        return (self.legacy, tuple(sorted(self.files.items())))
 
 
 # One reader per data directory and process: the Store is opened afresh each cycle, the
@@ -281,7 +284,7 @@ def _storage(path: Path, *, read_only: bool = False) -> AtomicJSONStorage:
     return AtomicJSONStorage(path, read_only=read_only, keep_previous=True)
 
 
-def _scan(directory: Path) -> Iterator[tuple[Path, Stamp]]:
+def _scan(directory: Path) -> Iterator[tuple[str, Stamp]]:
     """The votes files in ``directory`` and their stamps (not the ``.prev`` copies, nor a
     write's temp file)."""
     try:
@@ -297,7 +300,7 @@ def _scan(directory: Path) -> Iterator[tuple[Path, Stamp]]:
             info = entry.stat()
         except FileNotFoundError:
             continue  # removed since the listing
-        yield Path(entry.path), (info.st_mtime_ns, info.st_size, info.st_ino)
+        yield entry.name, (info.st_mtime_ns, info.st_size, info.st_ino)
 
 
 def _migrate_legacy(data_dir: Path) -> None:

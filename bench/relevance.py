@@ -353,12 +353,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscriptions", type=int, default=1000)
     parser.add_argument("--no-cost", action="store_true")
+    parser.add_argument(
+        "--cost-only", action="store_true", help="only the cost part (no reader simulation)"
+    )
     args = parser.parse_args()
     if not DAYS.exists():
         print(f"skipped: needs the recorded feeds in {DAYS}")
         return 0
     days = announcement_days()
-    quality(days)
+    if not args.cost_only:
+        quality(days)
     if not args.no_cost:
         cost(days, args.subscriptions)
     return 0

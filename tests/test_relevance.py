@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import random
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from watcher.feedback import Vote
 from watcher.models import Match, Paper, Ranking, Relevance, TopicHit
 from watcher.ranking import Ranker
 from watcher.relevance import (
+    REASON_PAPERS,
     Analyzer,
     Fallback,
     RelevanceModel,
@@ -103,6 +106,115 @@ def test_scores_are_what_scikit_learn_gives() -> None:
     expected = 1 / (1 + __import__("numpy").exp(-(decision + model.intercept)))
     got = score_papers(model, papers, analyzer)
     assert [got[p.id].value for p in papers] == pytest.approx(list(expected), abs=1e-5)
+
+
+def sklearn_decisions(model: RelevanceModel, papers: Sequence[Paper]) -> list[float]:
+    """scikit-learn's decision values of ``papers`` under ``model``, in float64."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(
+        analyzer=Analyzer(),
+        sublinear_tf=True,
+        vocabulary={t: i for i, t in enumerate(model.terms)},
+        dtype=np.float64,
+    )
+    vectorizer.fit([paper_text(p) for p in papers])
+    vectorizer.idf_ = model.idf.astype(np.float64)
+    matrix = vectorizer.transform([paper_text(p) for p in papers])
+    return list(matrix @ model.weights.astype(np.float64) + model.intercept)
+
+
+def test_decision_values_are_scikit_learns_to_1e9() -> None:
+    from watcher.relevance import CompiledModel, Scorer, TermIndex
+
+    model, papers = fitted(), candidates()
+    index = TermIndex()
+    scorer = Scorer(index, Analyzer(), reason_papers=None, decisions=[])
+    scorer.score(CompiledModel.of(model, index), papers)
+    assert scorer.decisions is not None
+    got = [scorer.decisions[0][p.id] for p in papers]
+    assert got == pytest.approx(sklearn_decisions(model, papers), abs=1e-9, rel=0)
+
+
+WORDS = [
+    "sparse",
+    "attention",
+    "kernel",
+    "gradient",
+    "policy",
+    "reward",
+    "diffusion",
+    "image",
+    "token",
+    "graph",
+    "quantum",
+    "robot",
+    "speech",
+    "protein",
+    "retrieval",
+    "pruning",
+    "distillation",
+    "transformer",
+    "vision",
+    "language",
+]
+
+
+def random_paper(rng: random.Random, i: int) -> Paper:
+    words = lambda n: " ".join(rng.choice(WORDS) for _ in range(n))  # noqa: E731
+    return paper(f"2409.{30000 + i}", title=words(6), abstract=f"{words(30)}.")
+
+
+def test_rank_all_gives_what_each_model_gives_alone_on_random_data(tmp_path: Path) -> None:
+    """Many subscriptions ranked together (one matrix of every model, a row replaced on a
+    refit) give each paper the relevance and terms its model gives it alone, and decision
+    values within 1e-9 of scikit-learn's."""
+    from watcher.relevance import CompiledModel, Scorer, TermIndex
+
+    rng = random.Random(11)
+    pool = [random_paper(rng, i) for i in range(80)]
+    data = tmp_path / "data"
+    subs = [subscription(f"s{k}", topic(), order="relevance") for k in range(5)]
+    with Store.open(data) as store:
+        store.record_papers(pool, NOW - timedelta(days=1))
+        store.commit(now=NOW - timedelta(days=1))
+        for sub in subs:
+            for k, p in enumerate(rng.sample(pool[:60], 7)):
+                store.record_vote(sub.name, p.id, Vote.LIKE if k < 5 else Vote.DISLIKE, "cli", NOW)
+    ranker = Ranker(data)
+    day = pool[40:]
+    for round_ in range(2):
+        with Store.open(data) as store:
+            ranker.prepare(store, subs, NOW)
+        matched = {s.name: (s, rng.sample(day, rng.randint(1, len(day)))) for s in subs}
+        together = ranker.rank_all(matched)
+        for sub in subs:
+            # The model this process fitted, as a model of its own (the cache rounds).
+            compiled = ranker.fitted[sub.name].model
+            assert isinstance(compiled, CompiledModel)
+            model = RelevanceModel(
+                "fp", tuple(ranker.index.terms[i] for i in compiled.ids.tolist()),
+                compiled.idf, compiled.weights, compiled.intercept, 5, 2, 0,
+            )  # fmt: skip
+            papers = matched[sub.name][1]
+            alone = score_papers(model, papers)
+            assert together[sub.name].fallback is None
+            ranked = together[sub.name].relevance
+            assert {i: r.value for i, r in ranked.items()} == {i: r.value for i, r in alone.items()}
+            # A cycle explains each subscription's most relevant papers, as alone.
+            best = sorted(papers, key=lambda p: -alone[p.id].value)[:REASON_PAPERS]
+            assert [ranked[p.id].terms for p in best] == [alone[p.id].terms for p in best]
+            index = TermIndex()
+            scorer = Scorer(index, Analyzer(), reason_papers=None, decisions=[])
+            scorer.score(CompiledModel.of(model, index), papers)
+            assert scorer.decisions is not None
+            got = [scorer.decisions[0][p.id] for p in papers]
+            assert got == pytest.approx(sklearn_decisions(model, papers), abs=1e-9, rel=0)
+        if round_ == 0:  # one more like for one subscription: its model is refitted
+            with Store.open(data) as store:
+                store.record_vote("s2", pool[61].id, Vote.LIKE, "cli", NOW)
+    assert ranker.refits == len(subs) + 1
 
 
 def test_the_fit_sees_what_scikit_learn_sees() -> None:

@@ -82,6 +82,7 @@ REASON_PAPERS = 20
 Floats = npt.NDArray[np.float32]
 Ints = npt.NDArray[np.int32]
 Longs = npt.NDArray[np.int64]
+Doubles = npt.NDArray[np.float64]
 
 FallbackKind = Literal["few-positives", "nothing-to-compare", "fit-failed"]
 
@@ -362,30 +363,29 @@ class TermIndex:
 @dataclass(frozen=True, eq=False)
 class CompiledModel:
     """A model over ``TermIndex`` ids: what a long-running process keeps of a model (three
-    arrays; the term strings live once in the index). ``pull`` is idf x weight (a term's
-    push per unit of sublinear tf), ``idf2`` the squared idf (for the paper's l2 norm,
-    taken over the model's own terms as scikit-learn's transform does)."""
+    arrays; the term strings live once in the index). Its idf and weights stay the fitted
+    float32 numbers: scoring multiplies them in float64, where the product of two float32
+    numbers is exact, so the scores are scikit-learn's to 1e-9, not to float32's 1e-6."""
 
     fingerprint: str
     ids: Ints
-    pull: Floats
-    idf2: Floats
+    idf: Floats
+    weights: Floats
     intercept: float
 
     @classmethod
     def of(cls, model: RelevanceModel, index: TermIndex) -> CompiledModel:
-        idf = model.idf.astype(np.float32)
         return cls(
             model.fingerprint,
             index.intern(model.terms),
-            (idf * model.weights).astype(np.float32),
-            (idf * idf).astype(np.float32),
+            model.idf.astype(np.float32),
+            model.weights.astype(np.float32),
             model.intercept,
         )
 
 
 # The dense block of model columns ``Scorer`` multiplies at once: at most this many cells
-# (floats), so a thousand models over a day's terms take a few tens of MB at a time.
+# (float64), so a thousand models over a day's terms take a few tens of MB at a time.
 _BLOCK_CELLS = 2_000_000
 
 
@@ -393,11 +393,13 @@ _BLOCK_CELLS = 2_000_000
 class Scorer:
     """The papers of one cycle, and their relevance under many models at once.
 
-    A paper's relevance under a model is ``(x . pull) / sqrt(x^2 . idf2) + intercept``
-    through the logistic function, ``x`` its sublinear term counts: two products, so the
-    cycle's papers become one sparse matrix ``X`` over the terms of the day (each paper
-    analysed once, whichever subscriptions it matched), the models' ``pull`` and ``idf2``
-    dense column blocks over those terms, and every model's scores come from ``X @ block``.
+    A paper's relevance under a model is ``(x . idf*w) / sqrt(x^2 . idf^2) + intercept``
+    through the logistic function, ``x`` its sublinear term counts (scikit-learn's l2 norm
+    of the tf-idf row, over the model's own terms): two products, so the cycle's papers
+    become one sparse matrix ``X`` over the terms of the day (each paper analysed once,
+    whichever subscriptions it matched), the models' ``pull`` (idf x weight) and ``idf2``
+    dense blocks over those terms, and each asked (paper, model) pair's two sums a gather
+    from them, in float64.
     The terms that pushed a paper up are its largest ``x * pull`` products (the norm does
     not change their order), found for all the requested papers at once."""
 
@@ -407,9 +409,12 @@ class Scorer:
     # (those a digest shows first); None: for all.
     reason_papers: int | None = REASON_PAPERS
     rows: dict[str, int] = field(default_factory=dict)  # paper id -> row
+    # When set: each request's unrounded decision values by paper id (for tests that hold
+    # them to scikit-learn's), filled by ``score_many``.
+    decisions: list[dict[str, float]] | None = None
     _pending: list[tuple[list[int], list[int]]] = field(default_factory=list)
-    _pull: Floats | None = None  # the dense blocks, reused (each zero between blocks)
-    _idf2: Floats | None = None
+    _pull: Doubles | None = None  # the dense blocks, reused (each zero between blocks)
+    _idf2: Doubles | None = None
 
     def add(self, papers: Iterable[Paper]) -> None:
         get = self.index.known_get
@@ -438,6 +443,8 @@ class Scorer:
         for _, papers in requests:
             self.add(papers)
         results: list[dict[str, Relevance]] = [{} for _ in requests]
+        if self.decisions is not None:
+            self.decisions[:] = [{} for _ in requests]
         if not self.rows or not any(papers for _, papers in requests):
             return results
         day = _DayMatrix.of(self._pending, self.index)
@@ -445,14 +452,18 @@ class Scorer:
         for start in range(0, len(requests), width):
             block = range(start, min(start + width, len(requests)))
             wanted = [(results[i], requests[i][0], requests[i][1]) for i in block]
-            self._score_block(day, wanted)
+            decided = self._score_block(day, wanted)
+            if self.decisions is not None:
+                pairs = iter(decided.tolist())
+                for i in block:
+                    self.decisions[i].update((p.id, next(pairs)) for p in requests[i][1])
         return results
 
     def _score_block(
         self,
         day: _DayMatrix,
         wanted: Sequence[tuple[dict[str, Relevance], CompiledModel, Sequence[Paper]]],
-    ) -> None:
+    ) -> Doubles:
         width, block = day.width, len(wanted)
         # Each model of the block as a dense row over the day's terms (model-major, so one
         # pair's look-ups stay in one row).
@@ -462,15 +473,17 @@ class Scorer:
         known = at >= 0
         cells = owner[known] * width + at[known]
         pull, idf2 = self._buffers(block * width)
-        pull[cells] = np.concatenate([model.pull for _, model, _ in wanted])[known]
-        idf2[cells] = np.concatenate([model.idf2 for _, model, _ in wanted])[known]
+        idf = np.concatenate([model.idf for _, model, _ in wanted])[known]
+        weights = np.concatenate([model.weights for _, model, _ in wanted])[known]
+        pull[cells] = np.multiply(idf, weights, dtype=np.float64)
+        idf2[cells] = np.square(idf, dtype=np.float64)
         intercepts = np.array([model.intercept for _, model, _ in wanted], dtype=np.float64)
         # The pairs (paper row, model) asked for, and each pair's terms: its paper's row.
         pair_rows = np.fromiter(
             (self.rows[p.id] for _, _, papers in wanted for p in papers), dtype=np.int64
         )
         if not len(pair_rows):
-            return
+            return np.empty(0, np.float64)
         pair_models = np.repeat(np.arange(block, dtype=np.int64), [len(p) for _, _, p in wanted])
         terms = day.tf[pair_rows]
         lengths = np.diff(terms.indptr)
@@ -505,11 +518,12 @@ class Scorer:
                 pair += 1
         pull[cells] = 0  # zero again for the next block (cheaper than new buffers)
         idf2[cells] = 0
+        return decision
 
-    def _buffers(self, size: int) -> tuple[Floats, Floats]:
+    def _buffers(self, size: int) -> tuple[Doubles, Doubles]:
         if self._pull is None or len(self._pull) < size:
-            self._pull = np.zeros(size, dtype=np.float32)
-            self._idf2 = np.zeros(size, dtype=np.float32)
+            self._pull = np.zeros(size, dtype=np.float64)
+            self._idf2 = np.zeros(size, dtype=np.float64)
         assert self._idf2 is not None
         return self._pull[:size], self._idf2[:size]
 
@@ -531,7 +545,7 @@ class _DayMatrix:
     def of(cls, pending: Sequence[tuple[list[int], list[int]]], index: TermIndex) -> _DayMatrix:
         lengths = np.fromiter((len(ids) for ids, _ in pending), dtype=np.int64)
         ids = np.fromiter(chain.from_iterable(row for row, _ in pending), dtype=np.int64)
-        counts = np.fromiter(chain.from_iterable(row for _, row in pending), dtype=np.float32)
+        counts = np.fromiter(chain.from_iterable(row for _, row in pending), dtype=np.float64)
         present = np.unique(ids)
         texts = [index.terms[i] for i in present.tolist()]
         by_text = sorted(range(len(texts)), key=texts.__getitem__)

@@ -5,6 +5,8 @@ lemon24/reader composes its storage."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,3 +30,14 @@ class StoreBase:
 
 def aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def subscription_file_name(subscription: str) -> str:
+    """A file name for one subscription's file: its name reduced to safe characters, with a
+    short hash of the full name so two names that reduce alike do not share a file."""
+    label = _UNSAFE_IN_NAME.sub("-", subscription).strip("-.")[:60] or "subscription"
+    tag = hashlib.sha256(subscription.encode()).hexdigest()[:8]
+    return f"{label}-{tag}.json"

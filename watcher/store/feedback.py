@@ -26,9 +26,7 @@ migration cut short is done again, from the old file, by the next vote).
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -49,7 +47,7 @@ from watcher.feedback import (
     parse_paper_ref,
 )
 from watcher.store.atomic import fsync_directory
-from watcher.store.base import StoreBase, aware
+from watcher.store.base import StoreBase, aware, subscription_file_name
 from watcher.store.files import AtomicJSONStorage, lock, unlock
 
 FEEDBACK_DIR = "feedback"
@@ -62,14 +60,11 @@ TABLE = "votes"
 LOCK_WAIT = 10.0
 
 Stamp = tuple[int, int, int]
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def feedback_path(data_dir: Path, subscription: str) -> Path:
     """The file of ``subscription``'s votes."""
-    label = _UNSAFE.sub("-", subscription).strip("-.")[:60] or "subscription"
-    tag = hashlib.sha256(subscription.encode()).hexdigest()[:8]
-    return data_dir / FEEDBACK_DIR / f"{label}-{tag}.json"
+    return data_dir / FEEDBACK_DIR / subscription_file_name(subscription)
 
 
 def feedback_files(data_dir: Path) -> list[Path]:

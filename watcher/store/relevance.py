@@ -9,15 +9,14 @@ directory may be shared, and loading a pickle runs whatever it holds.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from watcher.models import ModelState
 from watcher.store.atomic import write_atomically
+from watcher.store.base import subscription_file_name
 
 if TYPE_CHECKING:
     from watcher.relevance import RelevanceModel
@@ -36,7 +35,6 @@ __all__ = [
 
 MODELS_DIR = "relevance"
 STATUS_FILE = "status.json"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +87,7 @@ def read_states(data_dir: Path) -> dict[str, ModelState] | CacheMiss:
 def model_path(data_dir: Path, subscription: str) -> Path:
     """One file per subscription, named by it (reduced to safe characters, with a short
     hash of the full name so two names that reduce alike do not share a file)."""
-    label = _UNSAFE.sub("-", subscription).strip("-.")[:60] or "subscription"
-    tag = hashlib.sha256(subscription.encode()).hexdigest()[:8]
-    return data_dir / MODELS_DIR / f"{label}-{tag}.json"
+    return data_dir / MODELS_DIR / subscription_file_name(subscription)
 
 
 def write_model(data_dir: Path, subscription: str, model: RelevanceModel) -> None:

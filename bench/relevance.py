@@ -49,14 +49,12 @@ from watcher.parse import parse_feed  # noqa: E402
 from watcher.query import parse_term  # noqa: E402
 from watcher.relevance import (  # noqa: E402
     Analyzer,
-    CompiledModel,
     RelevanceModel,
-    Scorer,
-    TermIndex,
     TrainingSet,
     fit_model,
     paper_text,
 )
+from watcher.scoring import CompiledModel, Scorer, TermIndex  # noqa: E402
 
 DAYS = ROOT.parent / "shared" / "fixtures" / "arxiv-rss" / "holidays-2024-12"
 TOP = 10

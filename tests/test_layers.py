@@ -51,7 +51,7 @@ ROWS = [
      "watcher.stopsignal"),
     ("watcher.query", "watcher.schedule", "watcher.sources", "watcher.match", "watcher.digest",
      "watcher.parse", "watcher.render", "watcher.rules", "watcher.rules.load",
-     "watcher.relevance", "watcher.feedback", "watcher.library"),
+     "watcher.relevance", "watcher.scoring", "watcher.feedback", "watcher.library"),
     ("watcher.settings", "watcher.fetch", "watcher.store", "watcher.notify",
      "watcher.rules.index"),
     ("watcher.polling", "watcher.pipeline", "watcher.status", "watcher.rules.watch",

@@ -21,19 +21,18 @@ from watcher.feedback import Vote
 from watcher.models import Match, Paper, Ranking, Relevance, TopicHit
 from watcher.ranking import Ranker
 from watcher.relevance import (
-    REASON_PAPERS,
     Analyzer,
     Fallback,
     RelevanceModel,
     TrainingSet,
     fit_model,
     paper_text,
-    score_papers,
     young_note,
 )
 from watcher.render import build_message, render_format
 from watcher.render.slack import build_messages
 from watcher.rules.load import load_rule_file
+from watcher.scoring import REASON_PAPERS, score_papers
 from watcher.store import Store
 from watcher.store.relevance import model_path, read_model, read_states
 
@@ -126,7 +125,7 @@ def sklearn_decisions(model: RelevanceModel, papers: Sequence[Paper]) -> list[fl
 
 
 def test_decision_values_are_scikit_learns_to_1e9() -> None:
-    from watcher.relevance import CompiledModel, Scorer, TermIndex
+    from watcher.scoring import CompiledModel, Scorer, TermIndex
 
     model, papers = fitted(), candidates()
     index = TermIndex()
@@ -170,7 +169,7 @@ def test_rank_all_gives_what_each_model_gives_alone_on_random_data(tmp_path: Pat
     """Many subscriptions ranked together (one matrix of every model, a row replaced on a
     refit) give each paper the relevance and terms its model gives it alone, and decision
     values within 1e-9 of scikit-learn's."""
-    from watcher.relevance import CompiledModel, Scorer, TermIndex
+    from watcher.scoring import CompiledModel, Scorer, TermIndex
 
     rng = random.Random(11)
     pool = [random_paper(rng, i) for i in range(80)]
@@ -217,6 +216,23 @@ def test_rank_all_gives_what_each_model_gives_alone_on_random_data(tmp_path: Pat
     assert ranker.refits == len(subs) + 1
 
 
+def test_the_words_are_scikit_learns_on_any_text() -> None:
+    """The analyzer's own splitting of ASCII text gives exactly scikit-learn's words."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    reference = TfidfVectorizer(ngram_range=(1, 2), stop_words="english", strip_accents="unicode")
+    rng = random.Random(5)
+    alphabet = "ab_Z09 -'.,;:()[]{}$\\^/\t\n\"x\u00e9\u03b1"
+    texts = [
+        "".join(rng.choice(alphabet[: -2 if k % 2 else None]) for _ in range(rng.randint(0, 80)))
+        for k in range(400)
+    ]
+    texts += ["", "a", "ab", "_ab_", "O(n^2) 3D-U-Net's x_1", "re-ranking, e.g. LLMs' k=5"]
+    analyzer = Analyzer()
+    assert [analyzer(t) for t in texts] == [reference.build_analyzer()(t) for t in texts]
+    assert 100 < sum(t.isascii() for t in texts) < 300  # both ways of splitting are tried
+
+
 def test_the_fit_sees_what_scikit_learn_sees() -> None:
     """The analyzer gives scikit-learn's terms, and the fit's matrix is its tf-idf."""
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -241,7 +257,7 @@ def test_the_fit_sees_what_scikit_learn_sees() -> None:
 
 
 def test_many_models_scored_together_give_what_each_gives_alone() -> None:
-    from watcher.relevance import CompiledModel, Scorer, TermIndex
+    from watcher.scoring import CompiledModel, Scorer, TermIndex
 
     papers = [*(liked_kind(300 + i) for i in range(8)), *(other_kind(300 + i) for i in range(8))]
     likes_other = TrainingSet(
@@ -709,7 +725,7 @@ def test_a_cycle_without_order_relevance_loads_no_ranking(tmp_path: Path) -> Non
         f"code = main(['once', '--feed', {str(feed)!r}, '--rules', {str(rules)!r}, "
         f"'--data', {str(tmp_path / 'data')!r}])\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn' "
-        "or m in ('watcher.ranking', 'watcher.relevance', 'scipy'))\n"
+        "or m in ('watcher.ranking', 'watcher.relevance', 'watcher.scoring', 'scipy'))\n"
         "print('loaded:', loaded)\nsys.exit(code)\n"
     )
     done = subprocess.run(

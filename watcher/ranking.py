@@ -31,17 +31,15 @@ from watcher.models import ModelState, Paper, Ranking, Subscription
 from watcher.relevance import (
     BACKGROUND_MAX,
     Analyzer,
-    CompiledModel,
     Fallback,
     RelevanceModel,
-    Scorer,
-    TermIndex,
     TrainingSet,
     fingerprint,
     fit_model,
     paper_text,
     young_note,
 )
+from watcher.scoring import CompiledModel, Scorer, TermIndex
 from watcher.sources import in_subscription_feeds
 from watcher.store import Store
 from watcher.store.relevance import (
@@ -322,7 +320,7 @@ class Ranker:
         self, wanted: Mapping[str, tuple[Subscription, Sequence[Paper]]]
     ) -> dict[str, Ranking]:
         """The relevance of each subscription's papers, all scored together (one matrix of
-        the cycle's papers, the models in blocks: see watcher.relevance.Scorer)."""
+        the cycle's papers, the models in blocks: see watcher.scoring)."""
         rankings: dict[str, Ranking] = {}
         asked: list[tuple[str, CompiledModel, Sequence[Paper], str | None]] = []
         for name, (subscription, papers) in wanted.items():

@@ -378,7 +378,7 @@ def run_cycle(
 ) -> CycleReport:
     """One whole cycle. Pending entries from earlier cycles are delivered too; none is
     started once ``stopping()`` says so."""
-    with _cyclic_gc_paused():
+    with collector_paused():
         plan = gather(replace(cycle, available=frozenset(notifiers)), now)
         record(cycle.store, plan, now, cycle.archive_days)
         deliveries = deliver(cycle.store, notifiers, now, stopping)
@@ -397,7 +397,7 @@ def run_cycle(
 
 
 @contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Hold Python's cycle collector for the length of one cycle.
 
     A cycle allocates hundreds of thousands of short-lived objects (papers, matches, the

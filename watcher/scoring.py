@@ -20,7 +20,10 @@ reads); and the terms that pushed a paper up are worked out only for each model'
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import chain, repeat
@@ -42,6 +45,8 @@ REASON_PAPERS = 20
 # The dense block of model columns ``Scorer`` multiplies at once: at most this many cells
 # (float64), so a thousand models over a day's terms take a few tens of MB at a time.
 _BLOCK_CELLS = 2_000_000
+# Blocks worked out at once, each in a thread with its own two blocks of cells.
+_WORKERS = 2
 _NO_WORD = -1  # a word no model's term has: it still parts its neighbours
 _STOP_WORD = -2  # dropped before the pairs are made, as the analyzer drops it
 
@@ -201,31 +206,59 @@ class Scorer:
             self._day = _DayMatrix.of(self._words, self.index.lookup(self.analyzer.stop_words))
         day, rows = self._day, self.rows
         width = max(1, _BLOCK_CELLS // (day.width + 1))
-        for start in range(0, len(requests), width):
-            block = requests[start : start + width]
-            pair_rows = np.fromiter(
-                (rows[p.id] for _, papers in block for p in papers), dtype=np.int64
+        starts = range(0, len(requests), width)
+        blocks = [
+            (
+                requests[start : start + width],
+                np.fromiter(
+                    (rows[p.id] for _, papers in requests[start : start + width] for p in papers),
+                    dtype=np.int64,
+                ),
             )
-            if not len(pair_rows):
-                continue
-            scores = self._score_block(day, block, pair_rows)
-            values = scores.values.tolist()
-            reasons: list[tuple[str, ...]] = [()] * len(values)
-            # Term strings by column, and None for "no term" (-1: the last).
-            named = day.names[scores.reasons].tolist()
-            for k, found in zip(scores.explained.tolist(), named, strict=True):
-                reasons[k] = tuple(t for t in found if t is not None)
-            pair = 0
-            for k, (_, papers) in enumerate(block, start):
-                end = pair + len(papers)
-                ids = [p.id for p in papers]
-                relevance = map(Relevance, values[pair:end], reasons[pair:end])
-                results[k].update(zip(ids, relevance, strict=True))
-                if self.decisions is not None:
-                    chosen = scores.decisions[pair:end].tolist()
-                    self.decisions[k].update(zip(ids, chosen, strict=True))
-                pair = end
+            for start in starts
+        ]
+        workers = min(_WORKERS, os.cpu_count() or 1, len(blocks))
+        with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+            # numpy and scipy let go of the interpreter in their loops: the blocks' numbers
+            # are worked out side by side, and each block's results are made here, in order,
+            # while the next ones are worked out.
+            scored = (
+                pool.map(lambda b: self._score_block(day, *b), blocks)
+                if pool is not None
+                else (self._score_block(day, *b) for b in blocks)
+            )
+            for start, (block, _), scores in zip(starts, blocks, scored, strict=True):
+                self._collect(day, start, block, scores, results)
         return results
+
+    def _collect(
+        self,
+        day: _DayMatrix,
+        start: int,
+        block: Sequence[tuple[CompiledModel, Sequence[Paper]]],
+        scores: _BlockScores,
+        results: list[dict[str, Relevance]],
+    ) -> None:
+        """A block's scores as each request's ``Relevance`` by paper id."""
+        values = scores.values.tolist()
+        reasons: list[tuple[str, ...]] = [()] * len(values)
+        # Term strings by column, and None for "no term" (-1: the last).
+        named = day.names[scores.reasons].tolist()
+        for k, found in zip(scores.explained.tolist(), named, strict=True):
+            # None only at the end: a round that finds no term leaves none for the next.
+            reasons[k] = (
+                tuple(found) if found[-1] is not None else tuple(t for t in found if t is not None)
+            )
+        pair = 0
+        for k, (_, papers) in enumerate(block, start):
+            end = pair + len(papers)
+            ids = [p.id for p in papers]
+            relevance = map(Relevance, values[pair:end], reasons[pair:end])
+            results[k].update(zip(ids, relevance, strict=True))
+            if self.decisions is not None:
+                chosen = scores.decisions[pair:end].tolist()
+                self.decisions[k].update(zip(ids, chosen, strict=True))
+            pair = end
 
     def _score_block(
         self,
@@ -321,8 +354,10 @@ class _DayMatrix:
         size = max(len(lookup.by_text), 1)
         keys, counts = np.unique(term_rows * size + lookup.rank[term_ids], return_counts=True)
         ranks = keys % size
-        present = np.unique(ranks)
-        columns = np.searchsorted(present, ranks).astype(np.int32)
+        seen = np.zeros(size, dtype=bool)
+        seen[ranks] = True
+        present = np.flatnonzero(seen)
+        columns = (np.cumsum(seen, dtype=np.int32) - 1)[ranks]
         indptr = np.zeros(len(words) + 1, dtype=np.int32)
         np.cumsum(np.bincount(keys // size, minlength=len(words)), out=indptr[1:])
         tf = sparse.csr_matrix(

@@ -455,6 +455,29 @@ def test_a_model_is_fitted_once_cached_and_rebuilt_when_its_cache_is_damaged(
     assert first.refits == 2
 
 
+def test_the_cache_gives_back_the_fitted_numbers_bit_for_bit_and_a_damaged_one_is_a_miss(
+    tmp_path: Path,
+) -> None:
+    from watcher.store.relevance import CacheMiss, write_model
+
+    model = fitted()
+    assert isinstance(model, RelevanceModel)
+    write_model(tmp_path, "s", model)
+    back = read_model(tmp_path, "s")
+    assert isinstance(back, RelevanceModel) and back.terms == model.terms
+    assert back.idf.tobytes() == model.idf.tobytes()
+    assert back.weights.tobytes() == model.weights.tobytes()
+    document = json.loads(model_path(tmp_path, "s").read_text())
+    for damage, said in (
+        ({"weights": document["weights"][:-8]}, "weights holds"),
+        ({"idf": "not base64!"}, "damaged"),
+        ({"idf": [0.5] * len(model.terms)}, "idf must be base64 text"),
+    ):
+        model_path(tmp_path, "s").write_text(json.dumps({**document, **damage}))
+        miss = read_model(tmp_path, "s")
+        assert isinstance(miss, CacheMiss) and said in miss.reason
+
+
 def test_a_model_that_cannot_be_fitted_leaves_score_order_and_the_reason_in_status(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

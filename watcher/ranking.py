@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from watcher.errors import WatcherError
+from watcher.feedback import SubscriptionFeedback
 from watcher.library import read_library
 from watcher.models import ModelState, Paper, Ranking, Subscription
 from watcher.relevance import (
@@ -55,6 +56,7 @@ __all__ = [
     "Labels",
     "LibraryPaper",
     "Ranker",
+    "StoreLabels",
     "relevance_subscriptions",
     "store_labels",
 ]
@@ -112,21 +114,44 @@ def relevance_subscriptions(subscriptions: Iterable[Subscription]) -> list[Subsc
 LabelsOf = Callable[[Store, Sequence[Subscription]], Mapping[str, Labels]]
 
 
+class StoreLabels:
+    """``LabelsOf`` over the store for a process that asks each cycle: each
+    subscription's likes and dislikes, from the store's feedback (one read, ids only), and
+    its ``library:`` (a library that cannot be read is left out and said in status). The
+    votes reader hands back the same vote sets for an unchanged file, so only the labels of
+    subscriptions whose votes or library changed are made again (one new like: one)."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, tuple[SubscriptionFeedback | None, object, Labels]] = {}
+
+    def __call__(self, store: Store, subscriptions: Sequence[Subscription]) -> dict[str, Labels]:
+        votes = store.vote_sets()
+        labels = {}
+        for sub in subscriptions:
+            mine = votes.get(sub.name)
+            library = (sub.library, sub.library_stamp)
+            made = self._made.get(sub.name)
+            if made is None or made[0] is not mine or made[1] != library:
+                known, problem = _library(sub)
+                made = self._made[sub.name] = (
+                    mine,
+                    library,
+                    Labels(
+                        mine.likes if mine else frozenset(),
+                        mine.dislikes - mine.likes if mine else frozenset(),
+                        known,
+                        problem,
+                    ),
+                )
+            labels[sub.name] = made[2]
+        for name in self._made.keys() - labels.keys():
+            del self._made[name]
+        return labels
+
+
 def store_labels(store: Store, subscriptions: Sequence[Subscription]) -> dict[str, Labels]:
-    """Each subscription's likes and dislikes, from the store's feedback (one read), and
-    its ``library:`` (a library that cannot be read is left out and said in status)."""
-    votes = store.vote_sets()  # one read, ids only
-    labels = {}
-    for sub in subscriptions:
-        known, problem = _library(sub)
-        mine = votes.get(sub.name)
-        labels[sub.name] = Labels(
-            mine.likes if mine else frozenset(),
-            mine.dislikes - mine.likes if mine else frozenset(),
-            known,
-            problem,
-        )
-    return labels
+    """Each subscription's labels, read once (see ``StoreLabels``)."""
+    return StoreLabels()(store, subscriptions)
 
 
 # Library files read, by path and stamp (an unchanged file is not parsed again each cycle).
@@ -182,7 +207,7 @@ class Ranker:
     only when the votes file or a subscription's library changed."""
 
     data_dir: Path
-    labels_of: LabelsOf = store_labels
+    labels_of: LabelsOf = field(default_factory=StoreLabels)
     index: TermIndex = field(default_factory=TermIndex)
     analyzer: Analyzer = field(default_factory=Analyzer)
     fitted: dict[str, _Fitted] = field(default_factory=dict)
@@ -213,7 +238,7 @@ class Ranker:
             current = self.fitted.get(sub.name)
             if (
                 current is None
-                or current.labels != mine
+                or (current.labels is not mine and current.labels != mine)
                 or current.feeds != sub.feeds
                 or current.unknown
             ):

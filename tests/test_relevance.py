@@ -286,6 +286,41 @@ def test_many_models_scored_together_give_what_each_gives_alone() -> None:
     assert [few[p.id].value for p in papers] == [alone[0][p.id].value for p in papers]
 
 
+def test_models_scored_in_many_blocks_and_threads_give_what_each_gives_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a block of one model each, worked out in two threads or one, every request gets
+    what its model gives alone (a request with no papers among them)."""
+    import watcher.scoring as scoring
+    from watcher.scoring import CompiledModel, Scorer, TermIndex
+
+    rng = random.Random(3)
+    pool = [random_paper(rng, i) for i in range(60)]
+    models = []
+    for k in range(6):
+        liked = rng.sample(pool[:40], 5)
+        training = TrainingSet(
+            tuple(map(paper_text, liked)),
+            (),
+            tuple(paper_text(p) for p in pool[:40] if p not in liked),
+        )
+        model = fit_model(training, Analyzer(), f"m{k}")
+        assert isinstance(model, RelevanceModel)
+        models.append(model)
+    asked = [rng.sample(pool[40:], rng.randint(0, 20)) for _ in models]
+    asked[2] = []
+    alone = [score_papers(m, papers) for m, papers in zip(models, asked, strict=True)]
+    monkeypatch.setattr(scoring, "_BLOCK_CELLS", 10)  # one model a block
+    for workers in (2, 1):
+        monkeypatch.setattr(scoring, "_WORKERS", workers)
+        index = TermIndex()
+        compiled = [CompiledModel.of(m, index) for m in models]
+        together = Scorer(index, Analyzer(), reason_papers=None).score_many(
+            list(zip(compiled, asked, strict=True))
+        )
+        assert together == alone
+
+
 def test_no_liked_paper_falls_back_and_few_make_a_young_model() -> None:
     result = fit_model(training(positives=0), Analyzer(), "fp")
     assert isinstance(result, Fallback) and result.kind == "few-positives"

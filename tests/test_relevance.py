@@ -321,6 +321,28 @@ def test_models_scored_in_many_blocks_and_threads_give_what_each_gives_alone(
         assert together == alone
 
 
+def test_a_model_term_with_a_stop_word_changes_no_other_models_scores() -> None:
+    """A term the analyzer can never make (a stop word: a hand-edited cache, another
+    scikit-learn's list) matches nothing, and leaves the others' terms as they are."""
+    import numpy as np
+
+    from watcher.scoring import CompiledModel, Scorer, TermIndex
+
+    def model(name: str, terms: tuple[str, ...]) -> RelevanceModel:
+        ones = np.ones(len(terms), dtype=np.float32)
+        return RelevanceModel(name, terms, ones, ones, 0.0, 1, 1, 1)
+
+    ordinary, odd = model("a", ("deep learning",)), model("b", ("the", "deep the"))
+    papers = [paper("2409.00001", title="Deep the learning", abstract="The deep learning.")]
+    index = TermIndex()
+    together = Scorer(index, Analyzer(), reason_papers=None).score_many(
+        [(CompiledModel.of(odd, index), papers), (CompiledModel.of(ordinary, index), papers)]
+    )
+    assert together[1] == score_papers(ordinary, papers)
+    assert together[1]["2409.00001"].terms == ("deep learning",)
+    assert together[0]["2409.00001"] == Relevance(0.5, ())
+
+
 def test_no_liked_paper_falls_back_and_few_make_a_young_model() -> None:
     result = fit_model(training(positives=0), Analyzer(), "fp")
     assert isinstance(result, Fallback) and result.kind == "few-positives"
@@ -507,6 +529,7 @@ def test_the_cache_gives_back_the_fitted_numbers_bit_for_bit_and_a_damaged_one_i
         ({"weights": document["weights"][:-8]}, "weights holds"),
         ({"idf": "not base64!"}, "damaged"),
         ({"idf": [0.5] * len(model.terms)}, "idf must be base64 text"),
+        ({"intercept": 10**400}, "damaged"),
     ):
         model_path(tmp_path, "s").write_text(json.dumps({**document, **damage}))
         miss = read_model(tmp_path, "s")
@@ -701,6 +724,40 @@ def test_a_library_broken_after_loading_is_warned_about_once_and_shown_in_status
     assert warnings[0].startswith("s: library not used: ") and str(library) in warnings[0]
     states = read_states(data)
     assert isinstance(states, dict) and "library not used" in (states["s"].problem or "")
+
+
+def test_a_library_that_could_not_be_read_is_tried_again_next_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that failed (here an I/O error, as a permission fixed by chmod would be)
+    is tried again by the next cycle, though the file's stamp did not change."""
+    import watcher.ranking as ranking
+    from watcher.errors import WatcherError
+    from watcher.library import read_library
+
+    data = tmp_path / "data"
+    seeded_store(data, likes=0)
+    rule = library_rule(tmp_path)
+    (rule.parent / "refs.bib").write_text(bibtex([liked_kind(i) for i in range(3)]))
+    sub = load_rule_file(rule)
+    failing = [True]
+
+    def flaky(path: Path) -> object:
+        if failing[0]:
+            raise WatcherError(f"{path}: cannot read: Input/output error")
+        return read_library(path)
+
+    monkeypatch.setattr(ranking, "read_library", flaky)
+    ranker = Ranker(data)
+    with Store.open(data) as store:
+        ranker.prepare(store, [sub], NOW)
+    assert ranker.rank(sub, candidates()).fallback is not None
+    failing[0] = False
+    with Store.open(data) as store:
+        ranker.prepare(store, [sub], NOW)
+    assert ranker.rank(sub, candidates()).fallback is None
+    states = read_states(data)
+    assert isinstance(states, dict) and states["s"].problem is None
 
 
 # --- rules explain ----------------------------------------------------------------------------

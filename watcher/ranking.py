@@ -131,7 +131,8 @@ class StoreLabels:
             mine = votes.get(sub.name)
             library = (sub.library, sub.library_stamp)
             made = self._made.get(sub.name)
-            if made is None or made[0] is not mine or made[1] != library:
+            # A library that could not be read is tried again each time (see Ranker).
+            if made is None or made[0] is not mine or made[1] != library or made[2].problem:
                 known, problem = _library(sub)
                 made = self._made[sub.name] = (
                     mine,
@@ -267,7 +268,9 @@ class Ranker:
             store.feedback_stamp(),
             tuple((s.name, s.library, s.library_stamp) for s in wanted),
         )
-        if key != self._labels_key:
+        # A library that could not be read is tried again each cycle (a fix such as a chmod
+        # leaves its stamp as it was).
+        if key != self._labels_key or any(labels.problem for labels in self._labels.values()):
             self._labels = self.labels_of(store, wanted)
             self._labels_key = key
         return self._labels

@@ -115,8 +115,10 @@ class TermIndex:
     def lookup(self, stop_words: frozenset[str]) -> _Lookup:
         """The terms as arrays (made again only after new terms were interned)."""
         if self._lookup is None or stop_words != self._stop:
-            words = dict.fromkeys(stop_words, _STOP_WORD)
-            words.update(self._words)  # the analyzer never makes a term of a stop word
+            # Stop words last: the analyzer drops them before it makes terms, so a model's
+            # term with one (a hand-edited cache) must not make it a word for every model.
+            words = dict(self._words)
+            words.update(dict.fromkeys(stop_words, _STOP_WORD))
             pairs = np.array(self._pairs, dtype=np.int64).reshape(-1, 3)
             codes = (pairs[:, 0] << 32) | pairs[:, 1]
             order = np.argsort(codes, kind="stable")

@@ -123,7 +123,7 @@ def read_model(data_dir: Path, subscription: str) -> RelevanceModel | CacheMiss:
         raw = json.loads(path.read_bytes())
     except FileNotFoundError:
         return CacheMiss("missing")
-    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
+    except (OSError, ValueError, RecursionError) as exc:  # unreadable, not UTF-8, not JSON
         return CacheMiss(f"{path}: unreadable ({exc})")
     try:
         if not isinstance(raw, dict):
@@ -151,7 +151,14 @@ def read_model(data_dir: Path, subscription: str) -> RelevanceModel | CacheMiss:
             negatives=counts[1],
             background=counts[2],
         )
-    except (KeyError, TypeError, ValueError, binascii.Error, UnicodeEncodeError) as exc:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        OverflowError,  # an intercept too large for a float
+        binascii.Error,
+        UnicodeEncodeError,
+    ) as exc:
         return CacheMiss(f"{path}: damaged ({exc})")
 
 

@@ -143,16 +143,17 @@ class Analyzer:
         found = self._seen.get(text)
         if found is None:
             counted = Counter(self(text))
-            ids, vocabulary = self._ids, self.vocabulary
-            numbers = np.empty(len(counted), dtype=np.int32)
-            for i, term in enumerate(counted):
-                number = ids.get(term)
-                if number is None:
-                    number = ids[term] = len(vocabulary)
-                    vocabulary.append(term)
-                numbers[i] = number
+            ids = self._ids
+            numbers = list(map(ids.get, counted))
+            if None in numbers:  # terms this analyzer has not seen: numbered now
+                vocabulary = self.vocabulary
+                for i, term in enumerate(counted):
+                    if numbers[i] is None:
+                        numbers[i] = ids[term] = len(vocabulary)
+                        vocabulary.append(term)
             occurrences = np.fromiter(counted.values(), dtype=np.float64, count=len(counted))
-            found = self._seen[text] = TextCounts(numbers, occurrences)
+            terms = np.array(numbers, dtype=np.int32)
+            found = self._seen[text] = TextCounts(terms, occurrences)
         return found
 
     def number_of(self, term: str) -> int:

@@ -44,7 +44,9 @@ REASON_TERMS = 3
 REASON_PAPERS = 20
 # The dense block of model columns ``Scorer`` multiplies at once: at most this many cells
 # (float64), so a thousand models over a day's terms take a few tens of MB at a time.
-_BLOCK_CELLS = 2_000_000
+_BLOCK_CELLS = 1_000_000
+# And the (pair, term) entries of a block's pairs at most (about 16 bytes each while scored).
+_BLOCK_ENTRIES = 600_000
 # Blocks worked out at once, each in a thread with its own two blocks of cells.
 _WORKERS = 2
 _NO_WORD = -1  # a word no model's term has: it still parts its neighbours
@@ -207,29 +209,19 @@ class Scorer:
         if self._day is None or len(self._day.column) != len(self.index.terms):
             self._day = _DayMatrix.of(self._words, self.index.lookup(self.analyzer.stop_words))
         day, rows = self._day, self.rows
-        width = max(1, _BLOCK_CELLS // (day.width + 1))
-        starts = range(0, len(requests), width)
-        blocks = [
-            (
-                requests[start : start + width],
-                np.fromiter(
-                    (rows[p.id] for _, papers in requests[start : start + width] for p in papers),
-                    dtype=np.int64,
-                ),
-            )
-            for start in starts
-        ]
+        blocks = _blocks(day, [[rows[p.id] for p in papers] for _, papers in requests])
         workers = min(_WORKERS, os.cpu_count() or 1, len(blocks))
         with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
             # numpy and scipy let go of the interpreter in their loops: the blocks' numbers
             # are worked out side by side, and each block's results are made here, in order,
             # while the next ones are worked out.
-            scored = (
-                pool.map(lambda b: self._score_block(day, *b), blocks)
-                if pool is not None
-                else (self._score_block(day, *b) for b in blocks)
-            )
-            for start, (block, _), scores in zip(starts, blocks, scored, strict=True):
+            def work(block: tuple[int, int, Longs]) -> _BlockScores:
+                start, end, pair_rows = block
+                return self._score_block(day, requests[start:end], pair_rows)
+
+            scored = pool.map(work, blocks) if pool is not None else map(work, blocks)
+            for (start, end, _), scores in zip(blocks, scored, strict=True):
+                block = requests[start:end]
                 self._collect(day, start, block, scores, results)
         return results
 
@@ -282,21 +274,30 @@ class Scorer:
         idf2[cells] = idf * idf
         intercepts = np.array([model.intercept for model in models], dtype=np.float64)
         pair_models = np.repeat(np.arange(len(block)), [len(papers) for _, papers in block])
-        # One sparse row per pair over the block's (model, term) cells: a pair's dot
-        # products are then one matrix-vector product (gather, multiply and sum in C).
-        terms = day.tf[pair_rows]
-        indptr = terms.indptr.astype(np.int32)
-        pair_cells = terms.indices + np.repeat(offsets[pair_models], np.diff(indptr))
-        shape = (len(pair_rows), len(models) * stride)
-        tf = sparse.csr_matrix((terms.data, pair_cells, indptr), shape=shape)
-        squares = sparse.csr_matrix((terms.data * terms.data, pair_cells, indptr), shape=shape)
-        dots = tf @ pull
-        norms = np.sqrt(squares @ idf2)
+        pairs = _pair_cells(day, pair_rows, offsets[pair_models], len(models) * stride)
+        dots = pairs @ pull
+        np.square(pairs.data, out=pairs.data)  # the same cells, for the norms
+        norms = np.sqrt(pairs @ idf2)
+        del pairs
         norms[norms == 0] = 1.0
         decision = dots / norms + intercepts[pair_models]
         values = np.round(1.0 / (1.0 + np.exp(-decision)), 6)  # 0.5: the boundary
         explained = _most_relevant(decision, pair_models, self.reason_papers)
-        return _BlockScores(values, decision, explained, _reasons(tf[explained], pull, stride))
+        pushed = _pair_cells(
+            day, pair_rows[explained], offsets[pair_models[explained]], len(models) * stride
+        )
+        return _BlockScores(values, decision, explained, _reasons(pushed, pull, stride))
+
+
+def _pair_cells(day: _DayMatrix, pair_rows: Longs, offsets: Ints, cells: int) -> sparse.csr_matrix:
+    """One sparse row per pair over a block's (model, term) cells: its paper's tf, each
+    term at its column of the pair's model (``offsets``). A pair's dot products are then
+    one matrix-vector product (gather, multiply and sum in C)."""
+    pairs = day.tf[pair_rows]
+    indptr = pairs.indptr.astype(np.int32)
+    indices = pairs.indices.astype(np.int32, copy=False)
+    indices += np.repeat(offsets, np.diff(indptr))
+    return sparse.csr_matrix((pairs.data, indices, indptr), shape=(len(pair_rows), cells))
 
 
 @dataclass(frozen=True, eq=False)
@@ -369,6 +370,25 @@ class _DayMatrix:
         column[lookup.by_text[present]] = np.arange(len(present), dtype=np.int32)
         texts = lookup.texts
         return cls(tf, column, [texts[t] for t in lookup.by_text[present].tolist()])
+
+
+def _blocks(day: _DayMatrix, rows: Sequence[list[int]]) -> list[tuple[int, int, Longs]]:
+    """The requests in blocks, each ``(start, end, the pairs' paper rows)``: as many requests
+    in a row as keep both the block's dense cells (a row of the day's terms per model)
+    and its pairs' term entries within bounds, so memory stays a few tens of MB a block."""
+    lengths = np.diff(day.tf.indptr)
+    stride = day.width + 1
+    blocks = []
+    start, cells, entries = 0, 0, 0
+    for k, mine in enumerate(rows):
+        count = int(lengths[mine].sum()) if mine else 0
+        if k > start and (cells + stride > _BLOCK_CELLS or entries + count > _BLOCK_ENTRIES):
+            blocks.append((start, k, np.array(list(chain(*rows[start:k])), dtype=np.int64)))
+            start, cells, entries = k, 0, 0
+        cells += stride
+        entries += count
+    blocks.append((start, len(rows), np.array(list(chain(*rows[start:])), dtype=np.int64)))
+    return blocks
 
 
 def _most_relevant(decision: Doubles, models: Longs, limit: int | None) -> Longs:

@@ -310,8 +310,10 @@ def test_models_scored_in_many_blocks_and_threads_give_what_each_gives_alone(
     asked = [rng.sample(pool[40:], rng.randint(0, 20)) for _ in models]
     asked[2] = []
     alone = [score_papers(m, papers) for m, papers in zip(models, asked, strict=True)]
-    monkeypatch.setattr(scoring, "_BLOCK_CELLS", 10)  # one model a block
-    for workers in (2, 1):
+    # One model a block (by the cells a model's row takes, or by its pairs' term entries).
+    for cells, entries, workers in ((10, 10**9, 2), (10**9, 1, 2), (10, 10**9, 1)):
+        monkeypatch.setattr(scoring, "_BLOCK_CELLS", cells)
+        monkeypatch.setattr(scoring, "_BLOCK_ENTRIES", entries)
         monkeypatch.setattr(scoring, "_WORKERS", workers)
         index = TermIndex()
         compiled = [CompiledModel.of(m, index) for m in models]

@@ -58,7 +58,6 @@ __all__ = [
     "Ranker",
     "StoreLabels",
     "relevance_subscriptions",
-    "store_labels",
 ]
 
 # The archive's papers of these last days are a subscription's background (unlabelled).
@@ -131,28 +130,23 @@ class StoreLabels:
             mine = votes.get(sub.name)
             library = (sub.library, sub.library_stamp)
             made = self._made.get(sub.name)
-            # A library that could not be read is tried again each time (see Ranker).
-            if made is None or made[0] is not mine or made[1] != library or made[2].problem:
-                known, problem = _library(sub)
-                made = self._made[sub.name] = (
-                    mine,
-                    library,
-                    Labels(
-                        mine.likes if mine else frozenset(),
-                        mine.dislikes - mine.likes if mine else frozenset(),
-                        known,
-                        problem,
-                    ),
-                )
-            labels[sub.name] = made[2]
+            if made is not None and made[0] is mine and made[1] == library:
+                labels[sub.name] = made[2]
+                continue
+            known, problem = _library(sub)
+            labels[sub.name] = Labels(
+                mine.likes if mine else frozenset(),
+                mine.dislikes - mine.likes if mine else frozenset(),
+                known,
+                problem,
+            )
+            # Kept only when the library was read: a failed read is tried again next time
+            # (a fix such as a chmod leaves the file's stamp as it was).
+            if problem is None:
+                self._made[sub.name] = (mine, library, labels[sub.name])
         for name in self._made.keys() - labels.keys():
             del self._made[name]
         return labels
-
-
-def store_labels(store: Store, subscriptions: Sequence[Subscription]) -> dict[str, Labels]:
-    """Each subscription's labels, read once (see ``StoreLabels``)."""
-    return StoreLabels()(store, subscriptions)
 
 
 # Library files read, by path and stamp (an unchanged file is not parsed again each cycle).
@@ -268,8 +262,7 @@ class Ranker:
             store.feedback_stamp(),
             tuple((s.name, s.library, s.library_stamp) for s in wanted),
         )
-        # A library that could not be read is tried again each cycle (a fix such as a chmod
-        # leaves its stamp as it was).
+        # A library that could not be read is tried again each cycle (see StoreLabels).
         if key != self._labels_key or any(labels.problem for labels in self._labels.values()):
             self._labels = self.labels_of(store, wanted)
             self._labels_key = key

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,3 +31,18 @@ def fixtures_dir() -> Path:
 @pytest.fixture
 def seed_path() -> Path:
     return require_shared(SEED)
+
+
+def run_watcher(cwd: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    """``python -m watcher ARGV`` from this checkout in ``cwd``, with only the basics of the
+    caller's environment (PATH, HOME, LANG, TMPDIR) and ``env``: no WATCHER_ or SLACK_
+    setting of the machine leaks in."""
+    basics = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    return subprocess.run(
+        [sys.executable, "-m", "watcher", *argv],
+        cwd=cwd,
+        env={**basics, "PYTHONPATH": str(PROJECT), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -7,17 +7,14 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, run_watcher
 from tests.factories import rule_yaml, write_rule
 from tests.slackserver import Reply, SlackServer
 from tests.smtpserver import HOST, PASSWORD, USER, Handler, running_server
@@ -153,18 +150,9 @@ def test_watcher_once_prints_its_own_message_and_not_the_sdks(
 ) -> None:
     rules = tmp_path / "rules"
     write_rule(rules / "p.yaml", rule_yaml("p", {"P": ["prun*"]}, deliver=['slack: "#papers"']))
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    env.update(PYTHONPATH=str(PROJECT), SLACK_BOT_TOKEN=TOKEN, SLACK_API_URL=slack.api_url)
     slack.script(*[Reply.dropped()] * 5)
     argv = ["once", "--feed", str(EXAMPLE_FEED), "--rules", str(rules), "--data", "data"]
-    run = subprocess.run(
-        [sys.executable, "-m", "watcher", *argv],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = run_watcher(tmp_path, {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": slack.api_url}, *argv)
     terminal = run.stdout + run.stderr
     assert run.returncode == 1, terminal
     assert "slack:#papers" in terminal  # the product's line about the delivery

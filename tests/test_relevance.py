@@ -481,6 +481,24 @@ def seeded_store(data: Path, likes: int) -> None:
         store.record_vote("s", other_kind(0).id, Vote.DISLIKE, "cli", NOW)
 
 
+def relevance_rule(tmp_path: Path) -> Path:
+    """rules/s.yaml: subscription ``s`` over cs.LG in relevance order."""
+    rule = tmp_path / "rules" / "s.yaml"
+    rule.parent.mkdir()
+    rule.write_text(
+        "name: s\nfeeds: [cs.LG]\ntopics:\n  - name: Q\n    any: [model*]\norder: relevance\n"
+    )
+    return rule
+
+
+def status_output(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """What `watcher status` prints for ``relevance_rule``'s subscription over ``data``."""
+    from watcher.cli import main
+
+    main(["status", "--rules", str(relevance_rule(tmp_path).parent), "--data", str(data)])
+    return capsys.readouterr().out
+
+
 def prepared(data: Path) -> Ranker:
     ranker = Ranker(data)
     with Store.open(data) as store:
@@ -550,15 +568,7 @@ def test_a_model_that_cannot_be_fitted_leaves_score_order_and_the_reason_in_stat
     states = read_states(data)
     assert isinstance(states, dict) and not states["s"].active
 
-    from watcher.cli import main
-
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "s.yaml").write_text(
-        "name: s\nfeeds: [cs.LG]\ntopics:\n  - name: Q\n    any: [model*]\norder: relevance\n"
-    )
-    main(["status", "--rules", str(rules), "--data", str(data)])
-    out = capsys.readouterr().out
+    out = status_output(tmp_path, data, capsys)
     assert "s: score order (relevance fell back: no liked paper" in out
 
 
@@ -581,15 +591,7 @@ def test_a_young_model_ranks_and_says_so_in_status_and_every_format(
         )
     assert "a young model" in json.dumps([m.blocks for m in build_messages(digest)])
 
-    from watcher.cli import main
-
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "s.yaml").write_text(
-        "name: s\nfeeds: [cs.LG]\ntopics:\n  - name: Q\n    any: [model*]\norder: relevance\n"
-    )
-    main(["status", "--rules", str(rules), "--data", str(data)])
-    out = capsys.readouterr().out
+    out = status_output(tmp_path, data, capsys)
     assert "a young model, from 2 liked papers so far" in out
 
 
@@ -772,11 +774,7 @@ def test_rules_explain_prints_the_relevance_and_its_terms_or_why_there_is_none(
 
     data = tmp_path / "data"
     seeded_store(data, likes=4)
-    rule = tmp_path / "rules" / "s.yaml"
-    rule.parent.mkdir()
-    rule.write_text(
-        "name: s\nfeeds: [cs.LG]\ntopics:\n  - name: Q\n    any: [model*]\norder: relevance\n"
-    )
+    rule = relevance_rule(tmp_path)
     with Store.open(data) as store:
         store.record_papers([liked_kind(5), other_kind(39)], NOW)
         store.commit(now=NOW)

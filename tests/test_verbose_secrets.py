@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, run_watcher
 from tests.factories import digest, paper, rule_yaml, write_rule
 from tests.feedserver import FeedServer, Reply
 from watcher import logs
@@ -94,17 +91,8 @@ def test_watcher_once_verbose_shows_the_requests_not_the_tokens(
     rules = tmp_path / "rules"
     deliver = ["apprise: TEAM_CHAT", "webhook: PAPER_HOOK"]
     write_rule(rules / "p.yaml", rule_yaml("p", {"P": ["prun*"]}, deliver=deliver))
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    env.update(PYTHONPATH=str(PROJECT), **urls(server))
     argv = ["once", "--verbose", "--feed", str(EXAMPLE_FEED), "--rules", str(rules)]
-    run = subprocess.run(
-        [sys.executable, "-m", "watcher", *argv, "--data", "data"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = run_watcher(tmp_path, urls(server), *argv, "--data", "data")
     terminal = run.stdout + run.stderr
     assert run.returncode == 0, terminal
     assert server.requests_for(f"/hooks/{MM_TOKEN}") and server.requests_for(f"/in/{HOOK_TOKEN}")

@@ -514,7 +514,7 @@ def shown_paper(paper: Paper) -> Paper:
     comment and journal ref without control characters or bidi overrides, TeX shown as
     Unicode (``render.tex``), each capped (``TITLE_MAX``...) with an ellipsis. Identity,
     dates and the link are left as they are."""
-    return _cleaned(paper)[0]
+    return _cleaned(paper, True)[0]  # the same cache key as `_view`'s
 
 
 def _shown_hit(hit: TopicHit) -> TopicHit:

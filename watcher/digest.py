@@ -160,13 +160,11 @@ def first_topic(match: Match) -> str:
     return match.hits[0].topic if match.hits else OTHER_TOPIC
 
 
-def topic_counts(
-    matches: Iterable[Match], order: Sequence[str] = (), base: Sequence[TopicCount] = ()
-) -> tuple[TopicCount, ...]:
-    """``base`` plus ``matches`` counted under their first topic: topics named in ``order``
-    (the rule file's) first, in that order, then the others as they first appear."""
-    counts: Counter[str] = Counter({c.topic: c.papers for c in base})
-    seen = dict.fromkeys(c.topic for c in base)
+def topic_counts(matches: Iterable[Match], order: Sequence[str] = ()) -> tuple[TopicCount, ...]:
+    """``matches`` counted under their first topic: topics named in ``order`` (the rule
+    file's) first, in that order, then the others as they first appear."""
+    counts: Counter[str] = Counter()
+    seen: dict[str, None] = {}
     for match in matches:
         topic = first_topic(match)
         counts[topic] += 1

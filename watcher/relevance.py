@@ -156,9 +156,6 @@ class Analyzer:
             found = self._seen[text] = TextCounts(terms, occurrences)
         return found
 
-    def number_of(self, term: str) -> int:
-        return self._ids[term]
-
     @property
     def numbers(self) -> Mapping[str, int]:
         return self._ids

@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
@@ -142,7 +142,12 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` with every secret value in it, and every URL's credentials and secret query
     values (:func:`redact_urls`), replaced by ``***``: what the log filter does,
     for text that goes elsewhere (the daemon's heartbeat, ``watcher status``)."""
-    for secret in _ordered(secrets):
+    return _replace_all(text, _ordered(secrets))
+
+
+def _replace_all(text: str, ordered: Sequence[str]) -> str:
+    """``redact`` with the secrets already ``_ordered``."""
+    for secret in ordered:
         text = text.replace(secret, REDACTED)
     return redact_urls(text)
 
@@ -173,7 +178,8 @@ class RedactSecrets(logging.Filter):
         return True
 
     def _redact(self, text: str) -> str:
-        return redact(text, self.secrets)
+        # Ordered once when learnt, not again for every line logged.
+        return _replace_all(text, self.secrets)
 
 
 def add_secrets(secrets: Iterable[str | None]) -> None:

@@ -53,6 +53,7 @@ __all__ = [
     "merge_digests",
     "order_matches",
     "order_updates",
+    "paper_count",
     "plan_digests",
     "tally",
     "topic_counts",
@@ -210,7 +211,8 @@ def digest_counts(
     )
 
 
-def _papers(count: int) -> str:
+def paper_count(count: int) -> str:
+    """``1 paper``, ``2 papers``."""
     return f"{count} paper" if count == 1 else f"{count} papers"
 
 
@@ -220,7 +222,7 @@ def tally(matched: int, updated: int = 0) -> str:
     by ``max_papers`` too) and ``updated`` new versions (``DigestCounts``)."""
     if updated and not matched:
         return f"{updated} updated"
-    return f"{_papers(matched)}, {updated} updated" if updated else _papers(matched)
+    return f"{paper_count(matched)}, {updated} updated" if updated else paper_count(matched)
 
 
 def keep_only(digest: Digest, matches: Sequence[Match], updated: Sequence[Match]) -> Digest:

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-from watcher.digest import OTHER_TOPIC, digest_counts, tally
+from watcher.digest import OTHER_TOPIC, digest_counts, paper_count, tally
 from watcher.match import highlight_spans
 from watcher.models import Digest, DigestCounts, Match, Message, Paper, Term, TopicHit
 from watcher.query import parse_term
@@ -641,10 +641,6 @@ def ranking_lines(digest: Digest) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _papers(count: int) -> str:
-    return f"{count} paper" if count == 1 else f"{count} papers"
-
-
 def counts_line(counts: DigestCounts, *, mail: bool = False) -> str:
     """The first line of a digest: ``30 papers matched: 15 shown in full, 3 listed by
     title, 12 not shown (max_papers); 2 updated``. ``mail``: papers left out beyond the
@@ -666,7 +662,7 @@ def counts_line(counts: DigestCounts, *, mail: bool = False) -> str:
             parts.append(f"{counts.capped} not shown (max_papers)")
         if counts.below_threshold:
             parts.append(f"{counts.below_threshold} below your relevance threshold")
-        head = f"{_papers(counts.matched)} matched: {', '.join(parts)}"
+        head = f"{paper_count(counts.matched)} matched: {', '.join(parts)}"
     if updates:
         head += f"; {updates} updated"
         if counts.updated_left_out:
